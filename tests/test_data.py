@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import gzip
+import re
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+from ase import Atoms
+
+from uqlib import data
+from uqlib.data import DataError
+
+
+def test_manifest_lists_every_subset_with_pinned_url_and_checksum():
+    manifest = data.load_manifest()
+    assert set(data.subset_files()) == {"A", "B", "C", "D", "E", "PRM2020"}
+    for entry in manifest.values():
+        assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256), entry.key
+        assert re.match(r"https://raw\.githubusercontent\.com/[^/]+/[^/]+/[0-9a-f]{40}/", entry.url), entry.key
+        assert entry.size > 0 and entry.description
+
+
+def test_resolve_verifies_the_mirror_copy():
+    path = data.resolve("elastic")
+    assert data.sha256sum(path) == data.load_manifest()["elastic"].sha256
+
+
+def test_corrupt_cached_file_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("UQLIB_CACHE", str(tmp_path))
+    entry = data.load_manifest()["sphere"]
+    (tmp_path / entry.path).parent.mkdir(parents=True)
+    (tmp_path / entry.path).write_bytes(b"not the sphere data")
+    with pytest.raises(DataError) as err:
+        data.resolve("sphere")
+    message = str(err.value)
+    assert "Checksum mismatch" in message and entry.sha256 in message
+    assert "UQLIB_DATA_MIRROR" in message and entry.url in message and str(tmp_path / entry.path) in message
+
+
+def test_missing_file_names_checksum_and_three_remedies(tmp_path, monkeypatch):
+    monkeypatch.setenv("UQLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("UQLIB_DATA_MIRROR", raising=False)
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DataError) as err:
+        data.resolve("elastic")
+    message = str(err.value)
+    assert "elastic" in message and data.load_manifest()["elastic"].sha256 in message
+    assert all(f"{i}." in message for i in (1, 2, 3)) and "network is unreachable" in message
+    assert not list((tmp_path / "cache").rglob("*.gzip")), "a failed download must not leave a file"
+
+
+def test_mirror_that_is_not_a_directory_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("UQLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("UQLIB_DATA_MIRROR", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="not a directory"):
+        data.resolve("elastic")
+
+
+def test_unknown_file_key_lists_known_ones():
+    with pytest.raises(DataError, match="Known files: .*elastic"):
+        data.resolve("elastik")
+
+
+def test_unreadable_pickle_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.pckl.gzip"
+    bad.write_bytes(gzip.compress(b"definitely not a pickle"))
+    with pytest.raises(DataError, match=r"Cannot read data file 'bad'"):
+        data.read_pacemaker_pickle(bad, "bad")
+
+
+def _frame(atoms, energy=-10.0, forces=None):
+    forces = np.zeros((len(atoms), 3)) if forces is None else forces
+    return pd.DataFrame({"ase_atoms": [atoms], "energy": [energy], "forces": [forces]})
+
+
+def test_non_tungsten_structure_is_rejected_by_name():
+    frame = _frame(Atoms("WMo", positions=[[0, 0, 0], [1.5, 1.5, 1.5]], cell=[3, 3, 3], pbc=True))
+    with pytest.raises(DataError, match=r"Structure X-0000 contains \['Mo'\]"):
+        data.tidy_table(frame, "X")
+
+
+def test_nan_labels_and_bad_force_shapes_are_rejected():
+    atoms = Atoms("W2", positions=[[0, 0, 0], [1.5, 1.5, 1.5]], cell=[3, 3, 3], pbc=True)
+    with pytest.raises(DataError, match="X-0000 has a NaN"):
+        data.tidy_table(_frame(atoms, energy=np.nan), "X")
+    forces = np.zeros((2, 3))
+    forces[1, 2] = np.nan
+    with pytest.raises(DataError, match="X-0000 has a NaN"):
+        data.tidy_table(_frame(atoms, forces=forces), "X")
+    with pytest.raises(DataError, match=r"shape \(1, 3\), expected \(2, 3\)"):
+        data.tidy_table(_frame(atoms, forces=np.zeros((1, 3))), "X")
+
+
+def test_load_subsets_concatenates_with_stable_ids():
+    table = data.load_subsets("A+B")
+    assert list(table.columns) == data.TABLE_COLUMNS
+    counts = table.groupby("subset")["n_atoms"].agg(["size", "sum"])
+    assert counts.loc["A"].tolist() == [121, 242] and counts.loc["B"].tolist() == [557, 48519]
+    assert table["structure_id"].is_unique and table["structure_id"].iloc[0] == "A-0000"
+    assert table["structure_id"].iloc[-1] == "B-0556"
+    row = table.iloc[130]
+    assert row["forces"].shape == (row["n_atoms"], 3)
+    assert row["energy_per_atom"] == pytest.approx(row["energy"] / row["n_atoms"])
+
+
+@pytest.mark.parametrize("spec, match", [("A+X", "Unknown subset"), ("A+A", "twice"), ("", "non-empty")])
+def test_bad_subset_expressions(spec, match):
+    with pytest.raises(DataError, match=match):
+        data.parse_subsets(spec)
+
+
+def test_subsample_is_seeded_and_keeps_order():
+    table = data.load_subsets("A+D")
+    first, again = data.subsample(table, 5, seed=3), data.subsample(table, 5, seed=3)
+    other = data.subsample(table, 5, seed=4)
+    assert first["structure_id"].tolist() == again["structure_id"].tolist()
+    assert first["structure_id"].tolist() != other["structure_id"].tolist()
+    assert first.groupby("subset").size().tolist() == [5, 5]
+    assert first["structure_id"].tolist() == sorted(first["structure_id"])
+    with pytest.raises(DataError, match="at least 1"):
+        data.subsample(table, 0, seed=0)
+
+
+def test_subset_summary_counts_and_ranges():
+    summary = data.subset_summary(data.load_subsets("A+D"))
+    assert summary.loc["D", "configs"] == 31 and summary.loc["D", "atoms"] == 3503
+    assert summary.loc["A", "atoms_min"] == summary.loc["A", "atoms_max"] == 2
+    assert summary.loc["A", "e_min"] < summary.loc["A", "e_max"] < 0
+
+
+def test_fingerprint_changes_with_positions(small_table):
+    moved = small_table.copy()
+    atoms = moved.at[0, "atoms"].copy()
+    atoms.positions[0, 0] += 1e-6
+    moved.at[0, "atoms"] = atoms
+    assert data.structure_fingerprint(small_table) == data.structure_fingerprint(small_table.copy())
+    assert data.structure_fingerprint(moved) != data.structure_fingerprint(small_table)

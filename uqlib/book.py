@@ -1,0 +1,237 @@
+"""The book runner: profiles, parameter checks, papermill execution, jupyter-book build.
+
+Each notebook in ``notebooks/`` has a cell tagged ``parameters`` whose
+annotated defaults (``seed: int = 0``) are the fast profile. The full profile
+is a table of overrides per notebook in ``book/profiles.yaml``. The runner
+executes every notebook that ``_toc.yml`` lists, in order, with papermill,
+writes the executed copies to ``book/notebooks/`` and renders the book with
+jupyter-book (which itself executes nothing).
+
+Command line::
+
+    python -m uqlib.book build [--profile full|fast] [--only 00_data ...] [--no-render]
+    python -m uqlib.book run 00_data [-p name value ...] [--profile fast]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import types
+import typing
+from pathlib import Path
+
+import nbformat
+import papermill
+import yaml
+
+from uqlib.data import PROJECT_ROOT, resolve_all
+
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+EXECUTED_DIR = PROJECT_ROOT / "book" / "notebooks"
+PROFILE_FILE = PROJECT_ROOT / "book" / "profiles.yaml"
+TOC_FILE = PROJECT_ROOT / "_toc.yml"
+RESULTS_ROOT = PROJECT_ROOT / "results"
+
+
+class ParameterError(TypeError):
+    """A notebook parameter is unknown or of the wrong type."""
+
+
+class NotebookError(RuntimeError):
+    """A notebook raised an error while the runner executed it."""
+
+
+def notebooks() -> list[str]:
+    """Names of the notebooks the book shows (``00_data``, ...), in ``_toc.yml`` order."""
+    toc = yaml.safe_load(TOC_FILE.read_text())
+    files: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    prefix = EXECUTED_DIR.relative_to(PROJECT_ROOT).as_posix() + "/"
+    return [f.removeprefix(prefix) for f in files if f.startswith(prefix)]
+
+
+def load_profile(profile: str) -> dict[str, dict]:
+    """Parameter overrides per notebook; ``fast`` is the notebooks' own defaults."""
+    if profile == "fast":
+        return {}
+    profiles = yaml.safe_load(PROFILE_FILE.read_text()) or {}
+    if profile not in profiles:
+        raise KeyError(f"Unknown profile {profile!r} in {PROFILE_FILE}. Profiles: fast, {', '.join(profiles)}")
+    return profiles[profile] or {}
+
+
+def results_dir(notebook: str) -> Path:
+    """Where a notebook writes its artefacts (claim records, tables, extxyz files).
+
+    ``$UQLIB_RESULTS/<notebook>``; the runner points ``UQLIB_RESULTS`` at
+    ``results/<profile>``, an interactive session writes to ``results/default``.
+    """
+    path = Path(os.environ.get("UQLIB_RESULTS", RESULTS_ROOT / "default")) / notebook
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# -- parameters --------------------------------------------------------------------------------
+
+def _conforms(value: object, annotation: object) -> bool:
+    if annotation is typing.Any:
+        return True
+    if annotation is type(None):
+        return value is None
+    if annotation is float:  # an int is a fine float; a bool is not a number here
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (types.UnionType, typing.Union):
+        return any(_conforms(value, a) for a in args)
+    if origin in (list, tuple):
+        return isinstance(value, list | tuple) and all(_conforms(v, args[0]) for v in value) if args else True
+    if origin is dict:
+        return isinstance(value, dict)
+    return isinstance(value, annotation) if isinstance(annotation, type) else True
+
+
+def _type_name(annotation: object) -> str:
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation)
+
+
+def check_parameters(namespace: dict) -> None:
+    """Check every annotated parameter in ``namespace`` against its annotation.
+
+    Call it in the cell after the ``parameters`` cell (``check_parameters(globals())``):
+    papermill injects plain assignments, so the annotations of the defaults remain
+    and a value of the wrong type is caught before any work is done.
+    """
+    annotations = namespace.get("__annotations__", {})
+    wrong = [
+        f"  {name}: expected {_type_name(ann)}, got {type(namespace[name]).__name__} {namespace[name]!r}"
+        for name, ann in annotations.items()
+        if name in namespace and not _conforms(namespace[name], ann)
+    ]
+    if wrong:
+        raise ParameterError("Notebook parameter(s) of the wrong type:\n" + "\n".join(wrong)
+                             + "\nRerun with a value of the expected type, e.g. papermill ... -p name value")
+
+
+def _parameters_cell(notebook: str) -> str:
+    nb = nbformat.read(NOTEBOOK_DIR / f"{notebook}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            return cell.source
+    raise ParameterError(f"Notebook {notebook} has no cell tagged 'parameters'")
+
+
+def declared_parameters(notebook: str) -> tuple[dict[str, object], dict[str, object]]:
+    """Defaults and annotations of a notebook's ``parameters`` cell (literals only)."""
+    namespace: dict = {}
+    # dont_inherit: this module's `from __future__ import annotations` would turn types into strings
+    exec(compile(_parameters_cell(notebook), notebook, "exec", dont_inherit=True), namespace)
+    annotations = namespace.pop("__annotations__", {})
+    defaults = {k: v for k, v in namespace.items() if not k.startswith("__")}
+    return defaults, annotations
+
+
+def validate_overrides(notebook: str, overrides: dict) -> None:
+    """Reject overrides that the notebook does not declare, or of the wrong type."""
+    defaults, annotations = declared_parameters(notebook)
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise ParameterError(f"Notebook {notebook} has no parameter(s) {unknown}. "
+                             f"Its parameters: {', '.join(defaults)}")
+    check_parameters({**defaults, **overrides, "__annotations__": annotations})
+
+
+# -- execution ----------------------------------------------------------------------------------
+
+def run_notebook(notebook: str, overrides: dict | None = None, *, profile: str = "fast",
+                 output_dir: Path = EXECUTED_DIR, progress: bool = True) -> Path:
+    """Execute one notebook with papermill; returns the executed copy's path.
+
+    Raises :class:`NotebookError` naming the notebook and the failing cell.
+    """
+    overrides = overrides or {}
+    if not (NOTEBOOK_DIR / f"{notebook}.ipynb").is_file():
+        raise FileNotFoundError(f"No notebook {notebook}.ipynb in {NOTEBOOK_DIR}")
+    validate_overrides(notebook, overrides)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    output = output_dir / f"{notebook}.ipynb"
+    os.environ["UQLIB_RESULTS"] = str(RESULTS_ROOT / profile)  # the kernel inherits it
+    try:
+        papermill.execute_notebook(NOTEBOOK_DIR / f"{notebook}.ipynb", output, parameters=overrides,
+                                   kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=progress)
+    except papermill.PapermillExecutionError as err:
+        raise NotebookError(f"Notebook {notebook} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+                             f"The executed copy with the traceback is {output}") from None
+    return output
+
+
+def render(builder_dir: Path = PROJECT_ROOT) -> Path:
+    """Render the book to HTML with jupyter-book 1 (notebooks are already executed)."""
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(builder_dir)]
+    subprocess.run(cmd, check=True)
+    return builder_dir / "_build" / "html" / "index.html"
+
+
+def build(profile: str = "full", only: list[str] | None = None, do_render: bool = True) -> None:
+    """Verify the data, execute the notebooks with ``profile``, render the book."""
+    resolve_all()
+    overrides = load_profile(profile)
+    unknown = sorted(set(overrides) - set(notebooks()))
+    if unknown:
+        raise KeyError(f"Profile {profile!r} names notebooks not in _toc.yml: {unknown}")
+    for notebook in only or notebooks():
+        start = time.perf_counter()
+        print(f"[uqlib.book] {notebook} ({profile} profile)", flush=True)
+        run_notebook(notebook, overrides.get(notebook, {}), profile=profile)
+        print(f"[uqlib.book] {notebook} done in {time.perf_counter() - start:.0f} s", flush=True)
+    if do_render:
+        print(f"[uqlib.book] book rendered: {render()}")
+
+
+def _parse_value(text: str) -> object:
+    return yaml.safe_load(text)  # "3" -> 3, "0.1" -> 0.1, "[A, B]" -> list, "abc" -> "abc"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m uqlib.book", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="execute all notebooks and render the book")
+    b.add_argument("--profile", default="full")
+    b.add_argument("--only", nargs="*", help="execute just these notebooks")
+    b.add_argument("--no-render", action="store_true")
+    r = sub.add_parser("run", help="execute one notebook")
+    r.add_argument("notebook")
+    r.add_argument("--profile", default="fast")
+    r.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            build(args.profile, args.only, do_render=not args.no_render)
+        else:
+            overrides = {**load_profile(args.profile).get(args.notebook, {}),
+                         **{name: _parse_value(value) for name, value in args.p}}
+            print(run_notebook(args.notebook, overrides, profile=args.profile))
+    except (NotebookError, ParameterError, KeyError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Input data: the manifest, file resolution with checksums, and tidy structure tables.
+
+Every input file is listed in ``data/manifest.toml`` (key, paper subset, upstream
+URL at a pinned commit, sha256, size). A file is looked for, in order,
+
+1. in the project's cache, ``data/raw/<path>`` (or ``$UQLIB_CACHE``),
+2. in the directory named by ``$UQLIB_DATA_MIRROR`` (``<mirror>/<path>``),
+3. at its upstream URL, downloaded into the cache,
+
+and its sha256 is checked before it is first used in a process.
+
+Structure tables (:func:`load_subsets`) have one row per configuration:
+
+======================  ====================================================
+``structure_id``        stable id, ``"<subset>-<row>"`` (row in the upstream file)
+``subset``              paper subset letter (``A``-``E``) or ``PRM2020``
+``atoms``               :class:`ase.Atoms`
+``n_atoms``             number of atoms
+``energy``              reference total energy (eV)
+``energy_per_atom``     reference energy per atom (eV/atom)
+``forces``              reference forces, array ``(n_atoms, 3)`` (eV/Å)
+======================  ====================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tomllib
+import urllib.request
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MANIFEST_PATH = PROJECT_ROOT / "data" / "manifest.toml"
+ELEMENT = "W"
+TABLE_COLUMNS = ["structure_id", "subset", "atoms", "n_atoms", "energy", "energy_per_atom", "forces"]
+
+
+class DataError(ValueError):
+    """A data file is missing, corrupt, or holds a structure uqlib cannot use."""
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One manifest entry."""
+
+    key: str
+    path: str
+    subset: str
+    url: str
+    sha256: str
+    size: int
+    description: str
+
+
+def cache_dir() -> Path:
+    """The project's local cache of downloaded files (``$UQLIB_CACHE`` or ``data/raw``)."""
+    return Path(os.environ.get("UQLIB_CACHE", PROJECT_ROOT / "data" / "raw"))
+
+
+@cache
+def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, DataFile]:
+    """Read the manifest into ``{key: DataFile}``."""
+    with open(path, "rb") as fh:
+        entries = tomllib.load(fh)["files"]
+    return {key: DataFile(key=key, **fields) for key, fields in entries.items()}
+
+
+def subset_files() -> dict[str, DataFile]:
+    """Manifest entries that hold one paper subset, by subset name (``A``..``E``, ``PRM2020``)."""
+    return {f.subset: f for f in load_manifest().values() if f.subset and "+" not in f.subset}
+
+
+def sha256sum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _how_to_supply(entry: DataFile) -> str:
+    return (
+        f"Supply it in one of three ways:\n"
+        f"  1. copy it to {cache_dir() / entry.path}\n"
+        f"  2. set UQLIB_DATA_MIRROR to a directory holding {entry.path}\n"
+        f"  3. allow a download from {entry.url}"
+    )
+
+
+def _verify(path: Path, entry: DataFile) -> None:
+    actual = sha256sum(path)
+    if actual != entry.sha256:
+        raise DataError(
+            f"Checksum mismatch for data file '{entry.key}' at {path}:\n"
+            f"  expected sha256 {entry.sha256}\n  found    sha256 {actual}\n"
+            f"The file is corrupt or a different version. Delete it if it is in the cache. "
+            + _how_to_supply(entry)
+        )
+
+
+def _download(entry: DataFile, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    with urllib.request.urlopen(entry.url, timeout=60) as response, open(partial, "wb") as fh:
+        shutil.copyfileobj(response, fh)
+    os.replace(partial, target)  # a failed download never leaves a file that looks complete
+    return target
+
+
+_verified: dict[Path, tuple[int, float]] = {}
+
+
+def resolve(key: str, *, allow_download: bool = True) -> Path:
+    """Return a local, checksum-verified path to the manifest file ``key``.
+
+    Looks in the cache, then ``$UQLIB_DATA_MIRROR``, then downloads the upstream URL.
+    Raises :class:`DataError` naming the file, its checksum and the ways to supply it.
+    """
+    manifest = load_manifest()
+    if key not in manifest:
+        raise DataError(f"Unknown data file '{key}'. Known files: {', '.join(sorted(manifest))}")
+    entry = manifest[key]
+    candidates = [cache_dir() / entry.path]
+    mirror = os.environ.get("UQLIB_DATA_MIRROR")
+    if mirror:
+        if not Path(mirror).is_dir():
+            raise DataError(
+                f"UQLIB_DATA_MIRROR is set to '{mirror}', which is not a directory. "
+                f"Point it at the data mirror (e.g. ../shared/data) or unset it to download."
+            )
+        candidates.append(Path(mirror) / entry.path)
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        if not allow_download:
+            raise DataError(f"Data file '{key}' ({entry.path}, sha256 {entry.sha256}) is missing. "
+                            + _how_to_supply(entry))
+        try:
+            path = _download(entry, candidates[0])
+        except OSError as err:
+            raise DataError(
+                f"Data file '{key}' ({entry.path}, sha256 {entry.sha256}) is not in the cache or the "
+                f"mirror, and the download failed ({err}). " + _how_to_supply(entry)
+            ) from err
+    stamp = (path.stat().st_size, path.stat().st_mtime)
+    if _verified.get(path) != stamp:
+        _verify(path, entry)
+        _verified[path] = stamp
+    return path
+
+
+def resolve_all(*, allow_download: bool = True) -> dict[str, Path]:
+    """Resolve and verify every manifest file (the book build does this first)."""
+    return {key: resolve(key, allow_download=allow_download) for key in load_manifest()}
+
+
+def parse_subsets(spec: str) -> list[str]:
+    """Split a subset expression such as ``"A+B"`` or ``"C+E"`` into subset names."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise DataError(f"A subset expression must be a non-empty string like 'A+B', got {spec!r}")
+    known = subset_files()
+    names = [part.strip() for part in spec.split("+")]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise DataError(f"Unknown subset(s) {unknown} in '{spec}'. Valid subsets: {', '.join(known)}")
+    if len(set(names)) != len(names):
+        raise DataError(f"Subset expression '{spec}' names a subset twice")
+    return names
+
+
+def read_pacemaker_pickle(path: Path, key: str) -> pd.DataFrame:
+    """Read a gzip-pickled pacemaker DataFrame; ``key`` names it in errors."""
+    try:
+        frame = pd.read_pickle(path, compression="gzip")
+    except Exception as err:  # pickle, gzip and pandas raise many types
+        raise DataError(f"Cannot read data file '{key}' at {path} as a gzip-pickled DataFrame: {err}") from err
+    missing = {"ase_atoms", "energy", "forces"} - set(frame.columns)
+    if missing:
+        raise DataError(f"Data file '{key}' at {path} lacks the columns {sorted(missing)}")
+    return frame
+
+
+def tidy_table(frame: pd.DataFrame, subset: str) -> pd.DataFrame:
+    """Turn a pacemaker-style DataFrame into a validated structure table.
+
+    Rejects, naming the structure, any atom that is not W, a non-finite energy
+    or force, and forces whose shape does not match the structure.
+    """
+    rows = []
+    labelled = zip(frame["ase_atoms"], frame["energy"], frame["forces"], strict=True)
+    for row, (atoms, energy, forces) in enumerate(labelled):
+        sid = f"{subset}-{row:04d}"
+        symbols = set(atoms.get_chemical_symbols())
+        if symbols != {ELEMENT}:
+            raise DataError(f"Structure {sid} contains {sorted(symbols - {ELEMENT})}: uqlib models {ELEMENT} only")
+        forces = np.asarray(forces, dtype=float)
+        if forces.shape != (len(atoms), 3):
+            raise DataError(f"Structure {sid} has forces of shape {forces.shape}, expected ({len(atoms)}, 3)")
+        if not np.isfinite(energy) or not np.isfinite(forces).all():
+            raise DataError(f"Structure {sid} has a NaN or infinite energy or force label")
+        rows.append((sid, subset, atoms, len(atoms), float(energy), float(energy) / len(atoms), forces))
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def load_subsets(spec: str) -> pd.DataFrame:
+    """Load one or more paper subsets as a single structure table, e.g. ``load_subsets("A+B")``."""
+    tables = []
+    for name in parse_subsets(spec):
+        entry = subset_files()[name]
+        tables.append(tidy_table(read_pacemaker_pickle(resolve(entry.key), entry.key), name))
+    return pd.concat(tables, ignore_index=True)
+
+
+def subsample(table: pd.DataFrame, max_per_subset: int | None, seed: int) -> pd.DataFrame:
+    """At most ``max_per_subset`` configurations of each subset, chosen with ``seed``; order kept."""
+    if max_per_subset is None:
+        return table
+    if max_per_subset < 1:
+        raise DataError(f"max_per_subset must be at least 1 (or None for all), got {max_per_subset}")
+    rng = np.random.default_rng(seed)
+    keep = []
+    for _, group in table.groupby("subset", sort=False):
+        idx = group.index.to_numpy()
+        keep.extend(rng.choice(idx, size=min(max_per_subset, len(idx)), replace=False))
+    return table.loc[sorted(keep)].reset_index(drop=True)
+
+
+def subset_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per subset: configurations, atoms, energy-per-atom range (eV/atom), largest |F| (eV/Å)."""
+    max_force = table["forces"].map(lambda f: float(np.linalg.norm(f, axis=1).max()))
+    return (
+        table.assign(max_force=max_force)
+        .groupby("subset", sort=False)
+        .agg(configs=("structure_id", "size"), atoms=("n_atoms", "sum"),
+             atoms_min=("n_atoms", "min"), atoms_max=("n_atoms", "max"),
+             e_min=("energy_per_atom", "min"), e_max=("energy_per_atom", "max"),
+             max_abs_force=("max_force", "max"))
+    )
+
+
+def structure_fingerprint(table: pd.DataFrame) -> str:
+    """sha256 of everything a design matrix depends on: ids, cells, positions, numbers, labels."""
+    digest = hashlib.sha256()
+    columns = (table["structure_id"], table["atoms"], table["energy"], table["forces"])
+    for sid, atoms, energy, forces in zip(*columns, strict=True):
+        digest.update(sid.encode())
+        for array in (atoms.cell.array, atoms.positions, atoms.numbers, atoms.pbc, np.float64(energy), forces):
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def main() -> None:
+    """``python -m uqlib.data``: resolve and verify every manifest file."""
+    for key, path in resolve_all().items():
+        print(f"ok  {key:20s} {path}")
+
+
+if __name__ == "__main__":
+    main()
