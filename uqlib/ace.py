@@ -29,15 +29,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyace
+import scipy.linalg
 from pyace import ACEBBasisSet, BBasisConfiguration
 from pyace.activelearning import compute_number_of_functions
 from pyace.linearacefit import LinearACEDataset
 from pyace.multispecies_basisextension import create_multispecies_basis_config
-from sklearn.linear_model import Ridge
-from tqdm.auto import tqdm
 
 from uqlib import cache
 from uqlib.data import ELEMENT, structure_fingerprint
+from uqlib.progress import progress_bar
 
 CUTOFF = 5.0  # Å, as the paper's models
 DESIGN_MATRIX_VERSION = 1  # bump when the computation of design matrices changes
@@ -171,7 +171,7 @@ def _compute_design_matrix(table: pd.DataFrame, preset: BasisPreset, workers: in
     frame = _pyace_frame(table)
     row = 0
     # pyace builds one chunk with `workers` processes; chunking gives the progress bar.
-    with tqdm(total=int(n_atoms.sum()), unit="atom", disable=not progress,
+    with progress_bar(total=int(n_atoms.sum()), unit="atom", disable=not progress,
               desc=f"design matrix {preset.name}") as bar:
         for part in _chunks(n_atoms, atoms_per_chunk=2000):
             dataset = LinearACEDataset(basis, frame.iloc[part].reset_index(drop=True))
@@ -221,30 +221,47 @@ def design_matrix(table: pd.DataFrame, preset: str | BasisPreset, *, workers: in
     )
 
 
-def row_weights(dm: DesignMatrix, kappa: float, structure_weights: np.ndarray | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row loss weights (energy rows, force rows) of the loss in the module docstring."""
+def _check_weights(dm: DesignMatrix, structure_weights: np.ndarray | None) -> np.ndarray:
+    w = np.ones(dm.n_configs) if structure_weights is None else np.asarray(structure_weights, dtype=float)
+    if w.shape != (dm.n_configs,) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"structure_weights must be {dm.n_configs} non-negative numbers, not all zero")
+    return w
+
+
+def _check_kappa(kappa: float) -> None:
     if not 0.0 <= kappa <= 1.0:
         raise ValueError(f"kappa must lie in [0, 1], got {kappa}")
-    w = np.ones(dm.n_configs) if structure_weights is None else np.asarray(structure_weights, dtype=float)
-    if w.shape != (dm.n_configs,) or (w < 0).any():
-        raise ValueError(f"structure_weights must be {dm.n_configs} non-negative numbers")
-    if w.sum() <= 0:
-        raise ValueError("structure_weights must not all be zero")
+
+
+def normal_equations(dm: DesignMatrix, *, kappa: float = DEFAULT_KAPPA,
+                     structure_weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Gram matrix ``G`` and right-hand side ``b`` of the loss (module docstring) without ``alpha``.
+
+    The minimiser is ``c = (G + alpha I)^-1 b``.
+    """
+    _check_kappa(kappa)
+    w = _check_weights(dm, structure_weights)
     energy_w = (1.0 - kappa) / w.sum() * w
     force_w = kappa / (w @ dm.n_atoms) * np.repeat(np.repeat(w, dm.n_atoms), 3)
-    return energy_w, force_w
+    weighted_e = dm.energy_rows * energy_w[:, None]
+    weighted_f = dm.force_rows * force_w[:, None]
+    gram = weighted_e.T @ dm.energy_rows + weighted_f.T @ dm.force_rows
+    rhs = weighted_e.T @ dm.energy_per_atom + weighted_f.T @ dm.forces.ravel()
+    return gram, rhs
+
+
+def solve_ridge(gram: np.ndarray, rhs: np.ndarray, alpha: float) -> np.ndarray:
+    """Solve ``(G + alpha I) c = b`` by Cholesky (LAPACK through scipy); ``rhs`` may be ``(p, K)``."""
+    if alpha <= 0:
+        raise ValueError(f"alpha must be positive (a ridge), got {alpha}")
+    return scipy.linalg.solve(gram + alpha * np.eye(len(gram)), rhs, assume_a="pos")
 
 
 def fit_coefficients(dm: DesignMatrix, *, kappa: float = DEFAULT_KAPPA, alpha: float = DEFAULT_ALPHA,
                      structure_weights: np.ndarray | None = None) -> np.ndarray:
     """Minimise the weighted ridge loss (module docstring); returns ``c`` of length ``n_functions``."""
-    energy_w, force_w = row_weights(dm, kappa, structure_weights)
-    ridge = Ridge(alpha=alpha, fit_intercept=False, solver="cholesky")
-    ridge.fit(np.vstack([dm.energy_rows, dm.force_rows]),
-              np.concatenate([dm.energy_per_atom, dm.forces.ravel()]),
-              sample_weight=np.concatenate([energy_w, force_w]))
-    return ridge.coef_
+    gram, rhs = normal_equations(dm, kappa=kappa, structure_weights=structure_weights)
+    return solve_ridge(gram, rhs, alpha)
 
 
 def predict_energy_per_atom(dm: DesignMatrix, coefficients: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -159,6 +160,20 @@ def validate_overrides(notebook: str, overrides: dict) -> None:
 
 # -- execution ----------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_notebook(notebook: str, overrides: dict | None = None, *, profile: str = "fast",
                  output_dir: Path = EXECUTED_DIR, progress: bool = True) -> Path:
     """Execute one notebook with papermill; returns the executed copy's path.
@@ -171,10 +186,13 @@ def run_notebook(notebook: str, overrides: dict | None = None, *, profile: str =
     validate_overrides(notebook, overrides)
     output_dir.mkdir(parents=True, exist_ok=True)
     output = output_dir / f"{notebook}.ipynb"
-    os.environ["UQLIB_RESULTS"] = str(RESULTS_ROOT / profile)  # the kernel inherits it
+    # The kernel inherits the environment: results go to results/<profile>; no progress bars,
+    # since papermill reports progress per cell and a bar would freeze at 0 % in the book.
+    kernel_env = {"UQLIB_RESULTS": str(RESULTS_ROOT / profile), "UQLIB_PROGRESS": "0"}
     try:
-        papermill.execute_notebook(NOTEBOOK_DIR / f"{notebook}.ipynb", output, parameters=overrides,
-                                   kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=progress)
+        with _environment(kernel_env):
+            papermill.execute_notebook(NOTEBOOK_DIR / f"{notebook}.ipynb", output, parameters=overrides,
+                                       kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=progress)
     except papermill.PapermillExecutionError as err:
         raise NotebookError(f"Notebook {notebook} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
                              f"The executed copy with the traceback is {output}") from None

@@ -42,3 +42,59 @@ def descriptor_map(ax: Axes, coords: np.ndarray, subsets: np.ndarray, explained:
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.0, height: float = 3.4, **kwargs):
     """A figure of ``nrows x ncols`` panels of the given size (inches) each."""
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kwargs)
+
+
+# -- ensembles -----------------------------------------------------------------------------------
+
+SET_COLORS = {"train": "#1f77b4", "test": "#ff7f0e"}
+CRITERION_STYLE = {"CBE": dict(color="#2ca02c", ls="-"), "CBF": dict(color="#d62728", ls="-"),
+                   "ABF": dict(color="#9467bd", ls="--"), "CBE or CBF": dict(color="#555555", ls=":")}
+CRITERION_UNITS = {"CBE": "meV/atom", "CBF": "meV/Å", "ABF": "meV/Å"}
+
+
+def error_vs_uncertainty(ax: Axes, points: dict[str, tuple[np.ndarray, np.ndarray]], criterion: str) -> Axes:
+    """Log-log scatter of error against uncertainty per set, dashed lines at each set's means.
+
+    ``points`` maps a set name (``train``, ``test``) to ``(uncertainty, error)`` in the
+    criterion's display unit (meV/atom or meV/Å).
+    """
+    for name, (u, e) in points.items():
+        color = SET_COLORS.get(name)
+        ax.scatter(u, e, s=3 if len(u) > 2000 else 8, alpha=0.35, lw=0, color=color, rasterized=True,
+                   label=f"{name} ({len(u)})")
+        ax.axvline(np.mean(u), color=color, ls="--", lw=1)
+        ax.axhline(np.mean(e), color=color, ls="--", lw=1)
+    unit = CRITERION_UNITS[criterion]
+    ax.set(xscale="log", yscale="log", xlabel=f"uncertainty {criterion} ({unit})", ylabel=f"error ({unit})")
+    ax.legend(loc="lower right", fontsize=8, markerscale=3)
+    return ax
+
+
+def metric_vs_x(ax: Axes, x: np.ndarray, series: dict[str, np.ndarray], *, xlabel: str, ylabel: str,
+                spread: dict[str, np.ndarray] | None = None, styles: dict | None = None) -> Axes:
+    """Lines of one metric per criterion against ``x`` (F_RMSE or K), optional +-spread band."""
+    styles = styles or CRITERION_STYLE
+    for name, y in series.items():
+        style = styles.get(name, {})
+        ax.plot(x, y, marker="o", ms=4, label=name, **style)
+        if spread is not None and name in spread:
+            ax.fill_between(x, y - spread[name], y + spread[name], color=style.get("color"), alpha=0.2, lw=0)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.legend(fontsize=8)
+    return ax
+
+
+OUTCOME_COLORS = {"detected": "#2ca02c", "missed": "#d62728", "false alarm": "#ff7f0e", "quiet": "#c7c7c7"}
+
+
+def outcome_bars(ax: Axes, outcomes: dict[str, dict[str, float]], title: str) -> Axes:
+    """Stacked bars of the four outcomes of :func:`uqlib.metrics.confusion`, one bar per model."""
+    labels = list(outcomes)
+    bottom = np.zeros(len(labels))
+    for outcome, color in OUTCOME_COLORS.items():
+        heights = np.array([100 * outcomes[m][outcome] for m in labels])
+        ax.bar(labels, heights, bottom=bottom, color=color, label=outcome, width=0.6)
+        bottom += heights
+    ax.set(ylabel="test set (%)", title=title, ylim=(0, 100))
+    ax.legend(fontsize=7, loc="lower right")
+    return ax

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from uqlib import ace, ensemble
+
+
+def test_energy_uncertainty_by_hand():
+    # three members, two configurations (eV/atom); means 2 and 0
+    energies = np.array([[1.0, 0.0], [2.0, -3.0], [3.0, 3.0]])
+    np.testing.assert_allclose(ensemble.energy_uncertainty(energies), [1.0, 3.0])
+
+
+def test_force_uncertainties_use_the_vector_norm_and_per_structure_max():
+    # two members, three atoms; member forces differ by +-(3, 4, 0) on atom 1 only
+    forces = np.zeros((2, 3, 3))
+    forces[0, 1] = [3.0, 4.0, 0.0]
+    forces[1, 1] = [-3.0, -4.0, 0.0]
+    forces[:, 2] = [[1, 0, 0], [0, 0, 0]]
+    atom = ensemble.atom_force_uncertainty(forces)
+    np.testing.assert_allclose(atom, [0.0, 5.0, 0.5])
+    np.testing.assert_allclose(ensemble.max_force_deviation(forces, np.array([1, 2])), [0.0, 5.0])
+
+
+@pytest.fixture(scope="module")
+def dm33(small_table):
+    return ace.design_matrix(small_table, "Func-33", use_cache=False, progress=False)
+
+
+def test_bootstrap_members_equal_fits_on_the_resampled_structures(dm33):
+    ens = ensemble.fit_ensemble(dm33, 3, seed=5, progress=False)
+    counts = ensemble.bootstrap_weights(dm33.n_configs, 3, seed=5)
+    for member, w in zip(ens.coefficients, counts, strict=True):
+        resampled = dm33.subset(np.repeat(np.arange(dm33.n_configs), w.astype(int)))
+        direct = ace.fit_coefficients(resampled)
+        np.testing.assert_allclose(dm33.force_rows @ member, dm33.force_rows @ direct, atol=1e-6)
+
+
+def test_ensembles_are_deterministic_under_a_seed(dm33):
+    for method in ensemble.METHODS:
+        a = ensemble.fit_ensemble(dm33, 4, method=method, seed=1, progress=False)
+        b = ensemble.fit_ensemble(dm33, 4, method=method, seed=1, progress=False)
+        c = ensemble.fit_ensemble(dm33, 4, method=method, seed=2, progress=False)
+        np.testing.assert_array_equal(a.coefficients, b.coefficients)
+        assert not np.allclose(a.coefficients, c.coefficients)
+
+
+def test_posterior_committee_is_centred_on_the_ridge_fit(dm33):
+    ens = ensemble.fit_ensemble(dm33, 400, method="posterior", seed=0, progress=False)
+    centre = ace.fit_coefficients(dm33)
+    spread = ens.coefficients.std(axis=0)
+    assert (spread > 0).all()
+    # the mean of 400 draws lies within a few standard errors of the ridge solution
+    assert np.all(np.abs(ens.coefficients.mean(axis=0) - centre) < 5 * spread / np.sqrt(400))
+
+
+def test_ensemble_uq_tables(dm33):
+    ens = ensemble.fit_ensemble(dm33, 4, seed=0, progress=False)
+    configs, atoms = ensemble.ensemble_uq(dm33, ens)
+    assert len(configs) == dm33.n_configs and len(atoms) == dm33.n_atoms.sum()
+    np.testing.assert_allclose(configs["U_F"], atoms.groupby("config")["U_F"].max())
+    np.testing.assert_allclose(configs["err_F"], atoms.groupby("config")["err_F"].max())
+    mean_model = ens.coefficients.mean(axis=0)
+    np.testing.assert_allclose(
+        configs["err_E"], np.abs(ace.predict_energy_per_atom(dm33, mean_model) - dm33.energy_per_atom))
+    assert ens.members(slice(1, 3)).n_members == 2
+    with pytest.raises(ValueError, match="at least 2"):
+        ens.members(slice(0, 1))
+
+
+def test_bad_ensemble_requests(dm33):
+    with pytest.raises(ValueError, match="at least 2 members"):
+        ensemble.fit_ensemble(dm33, 1)
+    with pytest.raises(ValueError, match="Unknown ensemble method"):
+        ensemble.fit_ensemble(dm33, 3, method="dropout")
+    ens = ensemble.fit_ensemble(dm33, 2, progress=False)
+    ens.preset = "Func-15"
+    with pytest.raises(ValueError, match="Ensemble is for Func-15"):
+        ensemble.ensemble_uq(dm33, ens)
