@@ -1,7 +1,8 @@
 """The book runner: profiles, parameter checks, papermill execution, jupyter-book build.
 
 Each notebook in ``notebooks/`` has a cell tagged ``parameters`` whose
-annotated defaults (``seed: int = 0``) are the fast profile. The full profile
+annotated names (``seed: int = 0``) are its parameters and whose defaults are the
+fast profile. The full profile
 is a table of overrides per notebook in ``book/profiles.yaml``. The runner
 executes every notebook that ``_toc.yml`` lists, in order, with papermill,
 writes the executed copies to ``book/notebooks/`` and renders the book with
@@ -144,7 +145,8 @@ def declared_parameters(notebook: str) -> tuple[dict[str, object], dict[str, obj
     # dont_inherit: this module's `from __future__ import annotations` would turn types into strings
     exec(compile(_parameters_cell(notebook), notebook, "exec", dont_inherit=True), namespace)
     annotations = namespace.pop("__annotations__", {})
-    defaults = {k: v for k, v in namespace.items() if not k.startswith("__")}
+    # Parameters are the annotated names; anything else (an import of Optional) is not one.
+    defaults = {name: namespace[name] for name in annotations}
     return defaults, annotations
 
 

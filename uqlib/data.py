@@ -244,6 +244,15 @@ def subset_summary(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def per_structure_max(per_atom: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
+    """Largest per-atom value of each configuration; atoms are stored structure by structure."""
+    n_atoms = np.asarray(n_atoms)
+    if len(per_atom) != n_atoms.sum() or (n_atoms < 1).any():
+        raise ValueError(f"{len(per_atom)} per-atom values do not match structures of {n_atoms.sum()} atoms")
+    starts = np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
+    return np.maximum.reduceat(per_atom, starts)
+
+
 def structure_fingerprint(table: pd.DataFrame) -> str:
     """sha256 of everything a design matrix depends on: ids, cells, positions, numbers, labels."""
     digest = hashlib.sha256()

@@ -29,6 +29,7 @@ import scipy.linalg
 
 from uqlib import ace
 from uqlib.ace import DesignMatrix
+from uqlib.data import per_structure_max
 from uqlib.progress import progress_bar
 
 ENERGY_UNIT = "eV/atom"  # CBE works with energies per atom (see module docstring)
@@ -141,11 +142,6 @@ def fit_ensemble(dm: DesignMatrix, n_members: int, *, method: str = "bootstrap",
 
 # -- uncertainties and errors (paper eqs 1-6) ---------------------------------------------------
 
-def _per_structure_max(per_atom: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
-    starts = np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
-    return np.maximum.reduceat(per_atom, starts)
-
-
 def energy_uncertainty(member_energies: np.ndarray) -> np.ndarray:
     """Eq 1, U_E,cfg = max_k |E_k - <E>|, from ``(K, n_cfg)`` energies per atom (eV/atom)."""
     return np.abs(member_energies - member_energies.mean(axis=0)).max(axis=0)
@@ -158,7 +154,7 @@ def atom_force_uncertainty(member_forces: np.ndarray) -> np.ndarray:
 
 def max_force_deviation(member_forces: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
     """Eq 2, U_F,cfg = max over a configuration's atoms of U_F,atom (eV/Å)."""
-    return _per_structure_max(atom_force_uncertainty(member_forces), n_atoms)
+    return per_structure_max(atom_force_uncertainty(member_forces), n_atoms)
 
 
 def ensemble_uq(dm: DesignMatrix, ensemble: Ensemble) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -178,8 +174,8 @@ def ensemble_uq(dm: DesignMatrix, ensemble: Ensemble) -> tuple[pd.DataFrame, pd.
         "n_atoms": dm.n_atoms,
         "U_E": energy_uncertainty(energies),
         "err_E": np.abs(energies.mean(axis=0) - dm.energy_per_atom),  # eq 4
-        "U_F": _per_structure_max(atom_u, dm.n_atoms),
-        "err_F": _per_structure_max(atom_err, dm.n_atoms),  # eq 5
+        "U_F": per_structure_max(atom_u, dm.n_atoms),
+        "err_F": per_structure_max(atom_err, dm.n_atoms),  # eq 5
     })
     atoms = pd.DataFrame({"config": dm.atom_structure, "U_F": atom_u, "err_F": atom_err})
     return configs, atoms

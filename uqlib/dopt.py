@@ -1,0 +1,176 @@
+"""D-optimality: per-atom B projections, MaxVol active sets, extrapolation grades gamma.
+
+For a linear ACE model, the B projections of an atom, ``B(i)`` (one value per basis
+function), are the rows of the per-atom design matrix. The active set ``A`` is the
+square submatrix of training projections of (locally) maximal volume, found by
+MaxVol; an atom's extrapolation grade is
+
+    gamma_atom(i) = max_j |(B(i) A^-1)_j|,
+
+and a configuration's ``gamma_cfg`` is the largest ``gamma_atom`` of its atoms.
+``gamma <= 1`` means ``B(i)`` is a combination of the active set's rows with
+coefficients of magnitude at most one (interpolation); ``gamma > 1`` means
+extrapolation. This is pacemaker's linear active-set mode (``pace_activeset``):
+the projections, MaxVol and ``.asi`` files are pyace's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyace
+from pyace import ACEBBasisSet
+from pyace.activelearning import (
+    compute_active_set,
+    compute_B_projections,
+    load_active_inverse_set,
+    save_active_inverse_set,
+)
+
+from uqlib import cache
+from uqlib.ace import BasisPreset, get_preset
+from uqlib.data import ELEMENT, per_structure_max, structure_fingerprint
+from uqlib.metrics import tukey_threshold
+from uqlib.progress import progress_bar
+
+PROJECTIONS_VERSION = 1  # bump when the computation of projections changes
+GAMMA_TOLERANCE = 1.01  # pace_activeset's default MaxVol tolerance
+MAXVOL_ITERATIONS = 300  # pace_activeset's default
+SINGULAR_CONDITION = 1e14  # an active set this ill-conditioned is treated as singular
+
+
+class ActiveSetError(ValueError):
+    """An active set cannot be built or used (too few atoms, singular, wrong basis)."""
+
+
+def _basis(basis: str | BasisPreset | ACEBBasisSet) -> ACEBBasisSet:
+    return basis if isinstance(basis, ACEBBasisSet) else get_preset(basis).basis_set()
+
+
+def _check_tungsten(table: pd.DataFrame) -> None:
+    for sid, atoms in zip(table["structure_id"], table["atoms"], strict=True):
+        other = set(atoms.get_chemical_symbols()) - {ELEMENT}
+        if other:
+            raise ActiveSetError(f"Structure {sid} contains {sorted(other)}: the W basis cannot grade it")
+
+
+def _compute_projections(table: pd.DataFrame, basis: ACEBBasisSet, progress: bool) -> np.ndarray:
+    blocks = []
+    atoms = table["atoms"].tolist()
+    with progress_bar(total=len(atoms), unit="structure", desc="B projections", disable=not progress) as bar:
+        for start in range(0, len(atoms), 50):
+            chunk = atoms[start:start + 50]
+            blocks.append(compute_B_projections(basis, chunk)[0])  # species type 0: W
+            bar.update(len(chunk))
+    return np.concatenate(blocks)
+
+
+def atom_projections(table: pd.DataFrame, basis: str | BasisPreset | ACEBBasisSet, *,
+                     use_cache: bool = True, progress: bool = True) -> np.ndarray:
+    """Per-atom B projections ``(n_atom, n_func)`` of ``table``, atoms in table order.
+
+    ``basis`` is a preset (projections then cached on disk) or any pyace
+    ``ACEBBasisSet`` (for example a loaded pacemaker potential; not cached).
+    """
+    if len(table) == 0:
+        raise ActiveSetError("The structure table is empty: there is nothing to project")
+    _check_tungsten(table)
+    if isinstance(basis, ACEBBasisSet):
+        return _compute_projections(table, basis, progress)
+    preset = get_preset(basis)
+    key = cache.cache_key(basis=preset.potential_config(), structures=structure_fingerprint(table),
+                          pyace=pyace.__version__, version=PROJECTIONS_VERSION)
+    path = cache.cache_root() / "projections" / f"{preset.name}-{key}.npz"
+    stored = cache.load_arrays(path) if use_cache else None
+    if stored is not None:
+        return stored["projections"]
+    projections = _compute_projections(table, preset.basis_set(), progress)
+    if use_cache:
+        cache.save_arrays(path, projections=projections)
+    return projections
+
+
+def force_outlier_mask(predicted_forces: np.ndarray, reference_forces: np.ndarray) -> np.ndarray:
+    """``True`` for atoms to keep: force error at most Q3 + 1.5 IQR, as ``pace_activeset`` does.
+
+    The error of atom *i* is ``|F_i^pred - F_i^ref| / sqrt(3)`` (eV/Å per component).
+    """
+    error = np.linalg.norm(np.asarray(predicted_forces) - np.asarray(reference_forces), axis=1) / np.sqrt(3)
+    return error <= tukey_threshold(error)
+
+
+@dataclass
+class ActiveSet:
+    """A MaxVol active set of one species: its inverse is what grades atoms."""
+
+    inverse: np.ndarray  # A_active^-1, (n_func, n_func)
+    atoms: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))  # selected candidate rows
+    n_candidates: int = 0  # training atoms offered to MaxVol
+    n_excluded: int = 0  # training atoms dropped as force outliers before MaxVol
+
+    @property
+    def n_functions(self) -> int:
+        return len(self.inverse)
+
+    def grade(self, projections: np.ndarray, block: int = 20000) -> np.ndarray:
+        """gamma_atom of each row of ``projections`` (see :func:`extrapolation_grade`)."""
+        return extrapolation_grade(projections, self.inverse, block)
+
+    def save(self, path: str | Path) -> Path:
+        """Write pacemaker's ``.asi`` (``numpy.savez`` of the inverse, keyed by element)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_active_inverse_set(str(path), {0: self.inverse}, elements_name=[ELEMENT])
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ActiveSet:
+        """Read a single-species (W) ``.asi`` file."""
+        inverses = load_active_inverse_set(str(path))
+        if len(inverses) != 1:
+            raise ActiveSetError(f"{path} holds {len(inverses)} species; uqlib grades W only")
+        return cls(inverse=inverses[0])
+
+
+def build_active_set(projections: np.ndarray, *, keep: np.ndarray | None = None,
+                     tolerance: float = GAMMA_TOLERANCE, max_iterations: int = MAXVOL_ITERATIONS) -> ActiveSet:
+    """MaxVol active set of the training projections (rows where ``keep`` is true).
+
+    Raises :class:`ActiveSetError` when fewer atoms than basis functions remain (the
+    active set would be under-determined) or when the selected matrix is singular;
+    it never falls back to a pseudo-inverse.
+    """
+    keep = np.ones(len(projections), bool) if keep is None else np.asarray(keep, bool)
+    candidates = np.array(projections[keep], dtype=float)  # a copy: pyace edits it in place
+    n_atoms, n_functions = candidates.shape
+    if n_atoms < n_functions:
+        raise ActiveSetError(
+            f"Under-determined active set: {n_atoms} training atoms for {n_functions} basis functions "
+            f"({int((~keep).sum())} excluded as force outliers). Use a smaller basis preset, more training "
+            f"structures, or merge this cluster with another.")
+    active, selected = compute_active_set({0: candidates}, {0: np.arange(n_atoms)},
+                                          tol=tolerance, max_iters=max_iterations)
+    matrix = active[0]
+    condition = np.linalg.cond(matrix)
+    if not np.isfinite(condition) or condition > SINGULAR_CONDITION:
+        raise ActiveSetError(
+            f"The active set is singular (condition number {condition:.1e}): the training projections do not "
+            f"span all {n_functions} basis functions. Use a smaller basis preset or more varied structures.")
+    return ActiveSet(inverse=np.linalg.inv(matrix), atoms=np.flatnonzero(keep)[selected[0]],
+                     n_candidates=n_atoms, n_excluded=int((~keep).sum()))
+
+
+def extrapolation_grade(projections: np.ndarray, inverse: np.ndarray, block: int = 20000) -> np.ndarray:
+    """gamma_atom = max_j |(B A^-1)_j| for each row ``B`` of ``projections`` (blocked to bound memory)."""
+    if projections.shape[1] != len(inverse):
+        raise ActiveSetError(f"Projections have {projections.shape[1]} functions, the active set {len(inverse)}")
+    return np.concatenate([np.abs(projections[s:s + block] @ inverse).max(axis=1)
+                           for s in range(0, len(projections), block)])
+
+
+def structure_grade(gamma_atom: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
+    """gamma_cfg: the largest gamma_atom of each configuration."""
+    return per_structure_max(gamma_atom, n_atoms)
