@@ -31,7 +31,7 @@ from pyace.activelearning import (
 )
 
 from uqlib import cache
-from uqlib.ace import BasisPreset, get_preset
+from uqlib.ace import BasisPreset, DesignMatrix, LinearACE, get_preset
 from uqlib.data import ELEMENT, per_structure_max, structure_fingerprint
 from uqlib.metrics import tukey_threshold
 from uqlib.progress import progress_bar
@@ -107,9 +107,18 @@ class ActiveSet:
     """A MaxVol active set of one species: its inverse is what grades atoms."""
 
     inverse: np.ndarray  # A_active^-1, (n_func, n_func)
-    atoms: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))  # selected candidate rows
-    n_candidates: int = 0  # training atoms offered to MaxVol
-    n_excluded: int = 0  # training atoms dropped as force outliers before MaxVol
+    atoms: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))  # training rows selected
+    candidates: np.ndarray = field(default_factory=lambda: np.array([], dtype=bool))  # rows offered to MaxVol
+
+    @property
+    def n_candidates(self) -> int:
+        """Training atoms offered to MaxVol."""
+        return int(self.candidates.sum())
+
+    @property
+    def n_excluded(self) -> int:
+        """Training atoms dropped as force outliers before MaxVol."""
+        return int((~self.candidates).sum())
 
     @property
     def n_functions(self) -> int:
@@ -159,8 +168,7 @@ def build_active_set(projections: np.ndarray, *, keep: np.ndarray | None = None,
         raise ActiveSetError(
             f"The active set is singular (condition number {condition:.1e}): the training projections do not "
             f"span all {n_functions} basis functions. Use a smaller basis preset or more varied structures.")
-    return ActiveSet(inverse=np.linalg.inv(matrix), atoms=np.flatnonzero(keep)[selected[0]],
-                     n_candidates=n_atoms, n_excluded=int((~keep).sum()))
+    return ActiveSet(inverse=np.linalg.inv(matrix), atoms=np.flatnonzero(keep)[selected[0]], candidates=keep)
 
 
 def extrapolation_grade(projections: np.ndarray, inverse: np.ndarray, block: int = 20000) -> np.ndarray:
@@ -174,3 +182,30 @@ def extrapolation_grade(projections: np.ndarray, inverse: np.ndarray, block: int
 def structure_grade(gamma_atom: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
     """gamma_cfg: the largest gamma_atom of each configuration."""
     return per_structure_max(gamma_atom, n_atoms)
+
+
+def fit_active_set(model: LinearACE, train_dm: DesignMatrix, train_projections: np.ndarray, *,
+                   exclude_outliers: bool = True) -> ActiveSet:
+    """The active set of a fitted model's training set, force outliers excluded as pacemaker does."""
+    keep = force_outlier_mask(model.predict_forces(train_dm), train_dm.forces) if exclude_outliers else None
+    return build_active_set(train_projections, keep=keep)
+
+
+def dopt_uq(model: LinearACE, dm: DesignMatrix, projections: np.ndarray,
+            active_set: ActiveSet) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Grades and errors of a single model on ``dm``, tables shaped like :func:`uqlib.ensemble.ensemble_uq`.
+
+    Per configuration: ``gamma`` (gamma_cfg), ``err_E`` (eV/atom), ``err_F`` (largest atomic force
+    error, eV/Å). Per atom: ``gamma`` (gamma_atom), ``err_F`` (eV/Å), ``config``.
+    """
+    if len(projections) != dm.n_atoms.sum():
+        raise ActiveSetError(f"{len(projections)} projections for a design matrix of {dm.n_atoms.sum()} atoms")
+    gamma = active_set.grade(projections)
+    atom_err = np.linalg.norm(model.predict_forces(dm) - dm.forces, axis=1)
+    configs = pd.DataFrame({
+        "structure_id": dm.structure_ids, "n_atoms": dm.n_atoms,
+        "gamma": structure_grade(gamma, dm.n_atoms),
+        "err_E": np.abs(model.predict_energy_per_atom(dm) - dm.energy_per_atom),
+        "err_F": per_structure_max(atom_err, dm.n_atoms),
+    })
+    return configs, pd.DataFrame({"config": dm.atom_structure, "gamma": gamma, "err_F": atom_err})

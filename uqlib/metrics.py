@@ -46,14 +46,17 @@ def selection_rate(uncertainty: np.ndarray, threshold: float) -> float:
     return float(np.mean(uncertainty > threshold))
 
 
-def confusion(uncertainty: np.ndarray, error: np.ndarray, threshold: float) -> dict[str, float]:
-    """Fractions of the four cases when both uncertainty and error are compared with ``threshold``.
+def confusion(uncertainty: np.ndarray, error: np.ndarray, threshold: float,
+              error_threshold: float | None = None) -> dict[str, float]:
+    """Fractions of the four cases of flagging (uncertainty > ``threshold``) against high error.
 
+    High error means error > ``error_threshold`` (default: the same ``threshold``, as for an
+    ensemble criterion; for gamma, pass 1 and the criterion's eq 7 error threshold).
     ``detected`` (high error, flagged), ``missed`` (high error, not flagged: over-confident),
     ``false alarm`` (low error, flagged: under-confident), ``quiet`` (low error, not flagged).
     """
     flagged = np.asarray(uncertainty) > threshold
-    high = np.asarray(error) > threshold
+    high = np.asarray(error) > (threshold if error_threshold is None else error_threshold)
     return {"detected": float(np.mean(high & flagged)), "missed": float(np.mean(high & ~flagged)),
             "false alarm": float(np.mean(~high & flagged)), "quiet": float(np.mean(~high & ~flagged))}
 

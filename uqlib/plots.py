@@ -96,5 +96,27 @@ def outcome_bars(ax: Axes, outcomes: dict[str, dict[str, float]], title: str) ->
         ax.bar(labels, heights, bottom=bottom, color=color, label=outcome, width=0.6)
         bottom += heights
     ax.set(ylabel="test set (%)", title=title, ylim=(0, 100))
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower right", frameon=True, framealpha=0.9)
+    return ax
+
+
+# -- D-optimality --------------------------------------------------------------------------------
+
+DETECTOR_STYLE = {
+    "D-opt configurations": dict(color="#000000", ls="-"), "D-opt atoms": dict(color="#000000", ls="--"),
+    "ensemble K=6 configurations": dict(color="#d62728", ls="-"), "ensemble K=6 atoms": dict(color="#d62728", ls="--"),
+    "ensemble K=30 configurations": dict(color="#1f77b4", ls="-"),
+    "ensemble K=30 atoms": dict(color="#1f77b4", ls="--"),
+}
+
+
+def error_vs_grade(ax: Axes, points: dict[str, tuple[np.ndarray, np.ndarray]], *, xlabel: str,
+                   ylabel: str) -> Axes:
+    """Log-log scatter of error against the extrapolation grade per set, dotted line at gamma = 1."""
+    for name, (gamma, error) in points.items():
+        ax.scatter(gamma, error, s=3 if len(gamma) > 2000 else 8, alpha=0.35, lw=0, color=SET_COLORS.get(name),
+                   rasterized=True, label=f"{name} ({len(gamma)})")
+    ax.axvline(1.0, color="k", ls=":", lw=1)
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
+    ax.legend(loc="upper left", fontsize=8, markerscale=3)
     return ax

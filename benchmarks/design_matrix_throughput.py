@@ -1,0 +1,42 @@
+"""Design-matrix throughput per basis preset (atoms per second), uncached.
+
+    python benchmarks/design_matrix_throughput.py [--structures 20] [--presets Func-15 Func-72]
+
+Writes benchmarks/output/design_matrix_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+from uqlib import ace, data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--structures", type=int, default=20, help="structures per subset of A+B")
+    parser.add_argument("--presets", nargs="*", default=list(ace.PRESETS))
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    table = data.subsample(data.load_subsets("A+B"), args.structures, seed=0)
+    n_atoms = int(table["n_atoms"].sum())
+    rows = []
+    for name in args.presets:
+        dm = ace.design_matrix(table, name, workers=args.workers, use_cache=False, progress=False)
+        rows.append({"preset": name, "functions": dm.n_functions, "atoms": n_atoms, "seconds": dm.seconds,
+                     "atoms_per_s": n_atoms / dm.seconds})
+        print(f"{name:9s} {dm.n_functions:4d} functions: {n_atoms / dm.seconds:8.0f} atoms/s ({dm.seconds:.1f} s)")
+    out = Path(__file__).parent / "output"
+    out.mkdir(exist_ok=True)
+    (out / "design_matrix_throughput.json").write_text(json.dumps(
+        {"benchmark": "design_matrix_throughput", "rows": rows, "workers": args.workers,
+         "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
+         "date": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

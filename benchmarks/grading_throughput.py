@@ -1,0 +1,73 @@
+"""Extrapolation-grade throughput: uqlib (pyace projections + one matrix product) against
+PyACECalculator with an active set, looping over the same structures, in the same run.
+
+    python benchmarks/grading_throughput.py [--preset Func-222] [--structures 40]
+
+Prints atoms per second for each and writes benchmarks/output/grading_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from pyace import PyACECalculator
+
+from uqlib import ace, data, dopt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="Func-222")
+    parser.add_argument("--structures", type=int, default=40, help="test structures per subset of C+E")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    train = data.subsample(data.load_subsets("A+B"), 60, args.seed)
+    test = data.subsample(data.load_subsets("C+E"), args.structures, args.seed)
+    n_atoms = int(test["n_atoms"].sum())
+    dm = ace.design_matrix(train, args.preset, progress=False)
+    model = ace.LinearACE(args.preset).fit(dm)
+    active = dopt.fit_active_set(model, dm, dopt.atom_projections(train, args.preset, progress=False))
+
+    start = time.perf_counter()
+    ours = active.grade(dopt.atom_projections(test, args.preset, use_cache=False, progress=False))
+    uqlib_seconds = time.perf_counter() - start
+
+    with tempfile.TemporaryDirectory() as tmp:
+        calc = PyACECalculator(str(model.to_yaml(Path(tmp) / "model.yaml")))
+        calc.set_active_set(str(active.save(Path(tmp) / "model.asi")))
+        start = time.perf_counter()
+        theirs = []
+        for atoms in test["atoms"]:
+            atoms = atoms.copy()
+            atoms.calc = calc
+            atoms.get_potential_energy()
+            theirs.append(calc.results["gamma"])
+        pyace_seconds = time.perf_counter() - start
+    agree = float(np.max(np.abs(ours - np.concatenate(theirs)) / np.maximum(1.0, np.abs(ours))))
+
+    result = {
+        "benchmark": "grading_throughput", "preset": args.preset, "structures": len(test), "atoms": n_atoms,
+        "uqlib_atoms_per_s": n_atoms / uqlib_seconds, "pyace_calculator_atoms_per_s": n_atoms / pyace_seconds,
+        "speedup": pyace_seconds / uqlib_seconds, "max_relative_gamma_difference": agree,
+        "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    print(f"{args.preset}, {len(test)} structures, {n_atoms} atoms")
+    print(f"  uqlib (projections + A^-1 product): {result['uqlib_atoms_per_s']:10.0f} atoms/s")
+    print(f"  PyACECalculator loop with gamma:   {result['pyace_calculator_atoms_per_s']:10.0f} atoms/s")
+    print(f"  speed-up {result['speedup']:.2f}x; largest relative gamma difference {agree:.1e}")
+    out = Path(__file__).parent / "output"
+    out.mkdir(exist_ok=True)
+    (out / "grading_throughput.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

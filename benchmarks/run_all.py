@@ -1,0 +1,15 @@
+"""Run every benchmark in this folder; each prints its figures and saves them to output/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = ["design_matrix_throughput.py", "grading_throughput.py"]
+
+if __name__ == "__main__":
+    here = Path(__file__).parent
+    for script in BENCHMARKS:
+        print(f"== {script}", flush=True)
+        subprocess.run([sys.executable, str(here / script)], check=True)
