@@ -40,11 +40,18 @@ def test_design_matrix_is_cached_and_a_damaged_entry_is_recomputed(small_table, 
     second = ace.design_matrix(small_table, "Func-15", progress=False)
     assert second.seconds == 0.0
     np.testing.assert_array_equal(first.force_rows, second.force_rows)
-    (entry,) = (compute_cache / "design").glob("Func-15-*.npz")
-    entry.write_bytes(entry.read_bytes()[:1000])  # as if a write had been cut short
+    entries = sorted((compute_cache / "design").glob("Func-15-*.npz"))
+    assert len(entries) == 2  # one entry per subset run: A and B
+    entries[0].write_bytes(entries[0].read_bytes()[:1000])  # as if a write had been cut short
     third = ace.design_matrix(small_table, "Func-15", progress=False)
     assert third.seconds > 0
     np.testing.assert_array_equal(first.energy_rows, third.energy_rows)
+
+
+def test_tables_sharing_a_subset_share_its_cache_entry(small_table, compute_cache):
+    ace.design_matrix(small_table, "Func-15", progress=False)
+    only_b = small_table[small_table["subset"] == "B"].reset_index(drop=True)
+    assert ace.design_matrix(only_b, "Func-15", progress=False).seconds == 0.0
 
 
 def test_interrupted_cache_write_leaves_no_entry(tmp_path, monkeypatch):

@@ -36,7 +36,7 @@ from pyace.linearacefit import LinearACEDataset
 from pyace.multispecies_basisextension import create_multispecies_basis_config
 
 from uqlib import cache
-from uqlib.data import ELEMENT, structure_fingerprint
+from uqlib.data import ELEMENT
 from uqlib.progress import progress_bar
 
 CUTOFF = 5.0  # Å, as the paper's models
@@ -188,33 +188,27 @@ def design_matrix(table: pd.DataFrame, preset: str | BasisPreset, *, workers: in
                   use_cache: bool = True, progress: bool = True) -> DesignMatrix:
     """The design matrix of ``table`` for ``preset``, read from the cache when present.
 
-    The cache key covers the preset's basis, the structures and labels
-    (:func:`uqlib.data.structure_fingerprint`), the pyace version and
-    :data:`DESIGN_MATRIX_VERSION`.
+    Each run of one subset is cached on its own (:func:`uqlib.cache.cached_per_subset`),
+    keyed by the preset's basis, the geometry of the structures
+    (:func:`uqlib.data.geometry_fingerprint`: labels do not enter), the pyace version
+    and :data:`DESIGN_MATRIX_VERSION`.
     """
     preset = get_preset(preset)
     if len(table) == 0:
         raise ValueError("Cannot build a design matrix of an empty structure table")
-    key = cache.cache_key(basis=preset.potential_config(), structures=structure_fingerprint(table),
-                          pyace=pyace.__version__,
-                          version=DESIGN_MATRIX_VERSION)
-    path = cache.cache_root() / "design" / f"{preset.name}-{key}.npz"
-    stored = cache.load_arrays(path) if use_cache else None
-    seconds = 0.0
-    if stored is None:
-        start = time.perf_counter()
-        energy_rows, force_rows = _compute_design_matrix(table, preset, workers, progress)
-        seconds = time.perf_counter() - start
-        if use_cache:
-            cache.save_arrays(path, energy_rows=energy_rows, force_rows=force_rows)
-    else:
-        energy_rows, force_rows = stored["energy_rows"], stored["force_rows"]
+
+    def compute(run: pd.DataFrame) -> dict[str, np.ndarray]:
+        energy_rows, force_rows = _compute_design_matrix(run, preset, workers, progress)
+        return {"energy_rows": energy_rows, "force_rows": force_rows}
+
+    key_parts = {"basis": preset.potential_config(), "pyace": pyace.__version__, "version": DESIGN_MATRIX_VERSION}
+    arrays, seconds = cache.cached_per_subset(table, "design", preset.name, key_parts, compute, use_cache=use_cache)
     return DesignMatrix(
         preset=preset.name,
         structure_ids=table["structure_id"].to_numpy(),
         n_atoms=table["n_atoms"].to_numpy(),
-        energy_rows=energy_rows,
-        force_rows=force_rows,
+        energy_rows=arrays["energy_rows"],
+        force_rows=arrays["force_rows"],
         energy_per_atom=table["energy_per_atom"].to_numpy(),
         forces=np.concatenate(table["forces"].to_list()),
         seconds=seconds,

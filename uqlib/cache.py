@@ -11,12 +11,15 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from uqlib.data import PROJECT_ROOT
+from uqlib.data import PROJECT_ROOT, geometry_fingerprint, subset_runs
 
 
 def cache_root() -> Path:
@@ -53,3 +56,29 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
             return {name: data[name] for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return None  # a damaged entry is recomputed, never trusted
+
+
+def cached_per_subset(table: pd.DataFrame, kind: str, name: str, key_parts: dict,
+                      compute: Callable[[pd.DataFrame], dict[str, np.ndarray]], *,
+                      use_cache: bool = True) -> tuple[dict[str, np.ndarray], float]:
+    """Arrays of ``table`` computed per run of one subset, each run cached on its own.
+
+    Splits compute into consecutive same-subset runs, so the A+B and B+C+E tables share
+    the cached arrays of B. Every array is stacked along axis 0 in table order. Returns
+    the arrays and the seconds spent computing (0 if all came from the cache).
+    """
+    parts: list[dict[str, np.ndarray]] = []
+    seconds = 0.0
+    for rows in subset_runs(table):
+        run = table.iloc[rows]
+        path = cache_root() / kind / f"{name}-{cache_key(geometry=geometry_fingerprint(run), **key_parts)}.npz"
+        stored = load_arrays(path) if use_cache else None
+        if stored is None:
+            start = time.perf_counter()
+            stored = compute(run)
+            seconds += time.perf_counter() - start
+            if use_cache:
+                save_arrays(path, **stored)
+        parts.append(stored)
+    arrays = {k: np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k] for k in parts[0]}
+    return arrays, seconds

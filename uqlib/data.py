@@ -253,15 +253,23 @@ def per_structure_max(per_atom: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
     return np.maximum.reduceat(per_atom, starts)
 
 
-def structure_fingerprint(table: pd.DataFrame) -> str:
-    """sha256 of everything a design matrix depends on: ids, cells, positions, numbers, labels."""
+def geometry_fingerprint(table: pd.DataFrame) -> str:
+    """sha256 of what descriptors depend on: cells, periodicity, positions, atomic numbers.
+
+    Labels and ids are left out, so relabelled structures reuse cached design matrices.
+    """
     digest = hashlib.sha256()
-    columns = (table["structure_id"], table["atoms"], table["energy"], table["forces"])
-    for sid, atoms, energy, forces in zip(*columns, strict=True):
-        digest.update(sid.encode())
-        for array in (atoms.cell.array, atoms.positions, atoms.numbers, atoms.pbc, np.float64(energy), forces):
+    for atoms in table["atoms"]:
+        for array in (atoms.cell.array, atoms.pbc, atoms.positions, atoms.numbers):
             digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
+
+
+def subset_runs(table: pd.DataFrame) -> list[slice]:
+    """Row ranges of consecutive configurations from the same subset (the units of the caches)."""
+    subsets = table["subset"].to_numpy()
+    cuts = [0, *(np.flatnonzero(subsets[1:] != subsets[:-1]) + 1), len(subsets)]
+    return [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
 
 def main() -> None:

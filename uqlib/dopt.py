@@ -16,6 +16,7 @@ the projections, MaxVol and ``.asi`` files are pyace's.
 
 from __future__ import annotations
 
+import multiprocessing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from pyace.activelearning import (
 
 from uqlib import cache
 from uqlib.ace import BasisPreset, DesignMatrix, LinearACE, get_preset
-from uqlib.data import ELEMENT, per_structure_max, structure_fingerprint
+from uqlib.data import ELEMENT, per_structure_max
 from uqlib.metrics import tukey_threshold
 from uqlib.progress import progress_bar
 
@@ -46,10 +47,6 @@ class ActiveSetError(ValueError):
     """An active set cannot be built or used (too few atoms, singular, wrong basis)."""
 
 
-def _basis(basis: str | BasisPreset | ACEBBasisSet) -> ACEBBasisSet:
-    return basis if isinstance(basis, ACEBBasisSet) else get_preset(basis).basis_set()
-
-
 def _check_tungsten(table: pd.DataFrame) -> None:
     for sid, atoms in zip(table["structure_id"], table["atoms"], strict=True):
         other = set(atoms.get_chemical_symbols()) - {ELEMENT}
@@ -57,40 +54,54 @@ def _check_tungsten(table: pd.DataFrame) -> None:
             raise ActiveSetError(f"Structure {sid} contains {sorted(other)}: the W basis cannot grade it")
 
 
-def _compute_projections(table: pd.DataFrame, basis: ACEBBasisSet, progress: bool) -> np.ndarray:
-    blocks = []
+_WORKER_BASIS: ACEBBasisSet | None = None  # set before forking; workers inherit it
+
+
+def _project_chunk(atoms_list: list) -> np.ndarray:
+    return compute_B_projections(_WORKER_BASIS, atoms_list)[0]  # species type 0: W
+
+
+def _compute_projections(table: pd.DataFrame, basis: ACEBBasisSet, progress: bool, workers: int) -> np.ndarray:
+    global _WORKER_BASIS
     atoms = table["atoms"].tolist()
+    chunks = [atoms[s:s + 20] for s in range(0, len(atoms), 20)]
+    _WORKER_BASIS = basis
+    blocks = []
     with progress_bar(total=len(atoms), unit="structure", desc="B projections", disable=not progress) as bar:
-        for start in range(0, len(atoms), 50):
-            chunk = atoms[start:start + 50]
-            blocks.append(compute_B_projections(basis, chunk)[0])  # species type 0: W
-            bar.update(len(chunk))
+        if workers > 1 and len(chunks) > 1:
+            # fork, like pyace's own LinearACEDataset: the workers inherit the basis unpickled
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for chunk, block in zip(chunks, pool.imap(_project_chunk, chunks), strict=True):
+                    blocks.append(block)
+                    bar.update(len(chunk))
+        else:
+            for chunk in chunks:
+                blocks.append(_project_chunk(chunk))
+                bar.update(len(chunk))
     return np.concatenate(blocks)
 
 
-def atom_projections(table: pd.DataFrame, basis: str | BasisPreset | ACEBBasisSet, *,
+def atom_projections(table: pd.DataFrame, basis: str | BasisPreset | ACEBBasisSet, *, workers: int = 2,
                      use_cache: bool = True, progress: bool = True) -> np.ndarray:
     """Per-atom B projections ``(n_atom, n_func)`` of ``table``, atoms in table order.
 
     ``basis`` is a preset (projections then cached on disk) or any pyace
     ``ACEBBasisSet`` (for example a loaded pacemaker potential; not cached).
+    Structures are shared among ``workers`` forked processes.
     """
     if len(table) == 0:
         raise ActiveSetError("The structure table is empty: there is nothing to project")
     _check_tungsten(table)
     if isinstance(basis, ACEBBasisSet):
-        return _compute_projections(table, basis, progress)
+        return _compute_projections(table, basis, progress, workers)
     preset = get_preset(basis)
-    key = cache.cache_key(basis=preset.potential_config(), structures=structure_fingerprint(table),
-                          pyace=pyace.__version__, version=PROJECTIONS_VERSION)
-    path = cache.cache_root() / "projections" / f"{preset.name}-{key}.npz"
-    stored = cache.load_arrays(path) if use_cache else None
-    if stored is not None:
-        return stored["projections"]
-    projections = _compute_projections(table, preset.basis_set(), progress)
-    if use_cache:
-        cache.save_arrays(path, projections=projections)
-    return projections
+
+    def compute(run: pd.DataFrame) -> dict[str, np.ndarray]:
+        return {"projections": _compute_projections(run, preset.basis_set(), progress, workers)}
+
+    key_parts = {"basis": preset.potential_config(), "pyace": pyace.__version__, "version": PROJECTIONS_VERSION}
+    arrays, _ = cache.cached_per_subset(table, "projections", preset.name, key_parts, compute, use_cache=use_cache)
+    return arrays["projections"]
 
 
 def force_outlier_mask(predicted_forces: np.ndarray, reference_forces: np.ndarray) -> np.ndarray:
