@@ -120,3 +120,60 @@ def error_vs_grade(ax: Axes, points: dict[str, tuple[np.ndarray, np.ndarray]], *
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
     ax.legend(loc="upper left", fontsize=8, markerscale=3)
     return ax
+
+
+# -- the 2D MaxVol example ------------------------------------------------------------------------
+
+GROUP_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e"]
+REGION_COLORS = {"ID for both": "#f0f0f0", "OOD for both": "#bdbdbd",
+                 "missed OOD (union ID, groups OOD)": "#d62728", "false OOD (union OOD, a group ID)": "#1f77b4"}
+
+
+def parallelogram(ax: Axes, vectors: np.ndarray, **style) -> None:
+    """Outline of the region gamma <= 1 of a 2-vector active set: corners +-v1 +-v2."""
+    v1, v2 = vectors
+    corners = np.array([v1 + v2, v1 - v2, -v1 - v2, -v1 + v2, v1 + v2])
+    ax.plot(corners[:, 0], corners[:, 1], **style)
+
+
+def active_sets_2d(ax: Axes, groups: list[np.ndarray], group_sets: list[np.ndarray], union_set: np.ndarray,
+                   marked: dict[str, np.ndarray]) -> Axes:
+    """The groups, each group's active set (bold points, its gamma <= 1 region) and the union's."""
+    for g, (points, chosen) in enumerate(zip(groups, group_sets, strict=True)):
+        color = GROUP_COLORS[g % len(GROUP_COLORS)]
+        ax.scatter(points[:, 0], points[:, 1], s=12, color=color, alpha=0.6, label=f"group {'abcde'[g]}")
+        ax.scatter(chosen[:, 0], chosen[:, 1], s=60, facecolor="none", edgecolor=color, lw=1.5)
+        parallelogram(ax, chosen, color=color, lw=1, ls="--")
+    parallelogram(ax, union_set, color="k", lw=1.5, label="union active set, gamma = 1")
+    for label, point in marked.items():
+        ax.scatter(*point, marker="*", s=160, color="k", zorder=5)
+        ax.annotate(label, point, xytext=(6, 6), textcoords="offset points", fontsize=11, weight="bold")
+    ax.set(xlabel="x1", ylabel="x2", aspect="equal")
+    ax.legend(fontsize=7, loc="lower left")
+    return ax
+
+
+def region_map(ax: Axes, extent: tuple[float, float, float, float], labels: np.ndarray, names: list[str]) -> Axes:
+    """Map of region categories over a grid (``labels`` indexes ``names``, shape ``(ny, nx)``)."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    cmap = ListedColormap([REGION_COLORS[n] for n in names])
+    ax.imshow(labels, origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=len(names) - 0.5,
+              interpolation="nearest")
+    ax.legend(handles=[Patch(color=REGION_COLORS[n], label=n) for n in names], fontsize=7, loc="lower left",
+              frameon=True, framealpha=0.9)
+    ax.set(xlabel="x1", ylabel="x2", aspect="equal")
+    return ax
+
+
+def histograms(ax: Axes, samples: dict[str, np.ndarray], *, xlabel: str, bins: int = 60) -> Axes:
+    """Overlaid log-x histograms of several positive samples, each as fractions of its own count."""
+    values = np.concatenate([v[v > 0] for v in samples.values()])
+    edges = np.logspace(np.log10(values.min()), np.log10(values.max()), bins)
+    for name, v in samples.items():
+        ax.hist(v[v > 0], bins=edges, histtype="step", lw=1.5, weights=np.full((v > 0).sum(), 100 / len(v)),
+                label=f"{name} ({len(v)})", color=SUBSET_COLORS.get(name.split()[-1]))
+    ax.set(xscale="log", xlabel=xlabel, ylabel="share of the set's atoms (%)")
+    ax.legend(fontsize=7)
+    return ax
