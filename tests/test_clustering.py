@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uqlib import ace, clustering
+from uqlib import ace, clustering, data, dopt
 
 
 def test_descriptors_are_standardised_structure_means(small_table):
@@ -25,3 +25,85 @@ def test_principal_components_find_the_dominant_direction():
 def test_too_few_structures_for_a_map():
     with pytest.raises(ValueError, match="at least 2 structures"):
         clustering.principal_components(np.ones((1, 5)))
+
+
+def _blobs(seed=0):
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0, 0, 0], [8, 0, 0], [0, 8, 0]])
+    return np.vstack([c + rng.normal(scale=0.5, size=(30, 3)) for c in centres]), np.repeat([0, 1, 2], 30)
+
+
+@pytest.mark.parametrize("method", clustering.METHODS)
+def test_the_number_of_clusters_is_chosen_by_silhouette(method):
+    points, truth = _blobs()
+    labels, scores = clustering.cluster_structures(points, method=method, max_clusters=6)
+    assert max(scores, key=scores.get) == 3
+    assert len(set(zip(labels, truth))) == 3  # the clusters are the blobs
+
+
+def test_fixed_number_and_bad_requests():
+    points, _ = _blobs()
+    labels, scores = clustering.cluster_structures(points, 4, seed=1)
+    assert len(set(labels)) == 4 and list(scores) == [4]
+    with pytest.raises(ValueError, match="Unknown clustering method"):
+        clustering.cluster_structures(points, 3, method="dbscan")
+    with pytest.raises(ValueError, match="Cannot make 200 clusters"):
+        clustering.cluster_structures(points, 200)
+
+
+def _two_groups(seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(40, 4)) * [3, 1, 0.2, 0.2]
+    b = rng.normal(size=(40, 4)) * [0.2, 0.2, 1, 3]
+    return np.vstack([a, b]), np.repeat(["a", "b"], 40)
+
+
+def test_clustered_grade_is_the_minimum_over_clusters():
+    projections, labels = _two_groups()
+    clustered = clustering.fit_clustered_active_set(projections, labels)
+    union = dopt.build_active_set(projections)
+    queries = np.random.default_rng(3).normal(size=(500, 4)) * 2
+    one_by_one = np.column_stack([a.grade(queries) for a in clustered.active_sets])
+    np.testing.assert_allclose(clustered.grade_per_cluster(queries), one_by_one)
+    np.testing.assert_allclose(clustered.grade(queries), one_by_one.min(axis=1))
+    # the clustered rule disagrees with one active set for the union somewhere
+    assert np.any((clustered.grade(queries) > 1) != (union.grade(queries) > 1))
+
+
+def test_small_clusters_are_merged_and_reported(tmp_path):
+    projections, labels = _two_groups()
+    labels = labels.astype(object)
+    labels[:3] = "tiny"  # three atoms cannot span four functions
+    clustered = clustering.fit_clustered_active_set(projections, labels)
+    assert clustered.merged == {"tiny": "a"} and clustered.clusters == ["a", "b"]
+    loaded = clustering.ClusteredActiveSet.load(clustered.save(tmp_path / "sets"))
+    assert loaded.clusters == ["a", "b"] and loaded.merged == {"tiny": "a"}
+    np.testing.assert_array_equal(loaded.active_sets[1].inverse, clustered.active_sets[1].inverse)
+    with pytest.raises(dopt.ActiveSetError, match="Under-determined"):
+        clustering.fit_clustered_active_set(projections[:3], labels[:3])
+
+
+def test_clustered_grade_matches_pyace_calculator_cluster_by_cluster(tmp_path):
+    from pyace import PyACECalculator
+
+    table = data.subsample(data.load_subsets("B+D"), 8, seed=0)
+    test = data.subsample(data.load_subsets("E"), 2, seed=0)
+    dm = ace.design_matrix(table, "Func-33", use_cache=False, progress=False)
+    model = ace.LinearACE("Func-33").fit(dm)
+    projections = dopt.atom_projections(table, "Func-33", use_cache=False, progress=False)
+    atom_clusters = np.repeat(table["subset"].to_numpy(), table["n_atoms"].to_numpy())
+    clustered = clustering.fit_clustered_active_set(projections, atom_clusters)
+    folder = clustered.save(tmp_path / "sets")
+    calc = PyACECalculator(str(model.to_yaml(tmp_path / "m.yaml")))
+    per_cluster = []
+    for name in clustered.clusters:
+        calc.set_active_set(str(folder / f"cluster-{name}.asi"))
+        gammas = []
+        for atoms in test["atoms"]:
+            atoms = atoms.copy()
+            atoms.calc = calc
+            atoms.get_potential_energy()
+            gammas.append(calc.results["gamma"])
+        per_cluster.append(np.concatenate(gammas))
+    ours = clustered.grade(dopt.atom_projections(test, "Func-33", use_cache=False, progress=False))
+    np.testing.assert_allclose(ours, np.min(per_cluster, axis=0), rtol=1e-6)
