@@ -38,7 +38,7 @@ def test_the_number_of_clusters_is_chosen_by_silhouette(method):
     points, truth = _blobs()
     labels, scores = clustering.cluster_structures(points, method=method, max_clusters=6)
     assert max(scores, key=scores.get) == 3
-    assert len(set(zip(labels, truth))) == 3  # the clusters are the blobs
+    assert len(set(zip(labels, truth, strict=True))) == 3  # the clusters are the blobs
 
 
 def test_fixed_number_and_bad_requests():
@@ -75,9 +75,9 @@ def test_small_clusters_are_merged_and_reported(tmp_path):
     labels = labels.astype(object)
     labels[:3] = "tiny"  # three atoms cannot span four functions
     clustered = clustering.fit_clustered_active_set(projections, labels)
-    assert clustered.merged == {"tiny": "a"} and clustered.clusters == ["a", "b"]
+    assert clustered.merged == {"tiny": "a (3 atoms of rank 3 < 4 functions)"} and clustered.clusters == ["a", "b"]
     loaded = clustering.ClusteredActiveSet.load(clustered.save(tmp_path / "sets"))
-    assert loaded.clusters == ["a", "b"] and loaded.merged == {"tiny": "a"}
+    assert loaded.clusters == ["a", "b"] and loaded.merged == clustered.merged
     np.testing.assert_array_equal(loaded.active_sets[1].inverse, clustered.active_sets[1].inverse)
     with pytest.raises(dopt.ActiveSetError, match="Under-determined"):
         clustering.fit_clustered_active_set(projections[:3], labels[:3])
@@ -107,3 +107,13 @@ def test_clustered_grade_matches_pyace_calculator_cluster_by_cluster(tmp_path):
         per_cluster.append(np.concatenate(gammas))
     ours = clustered.grade(dopt.atom_projections(test, "Func-33", use_cache=False, progress=False))
     np.testing.assert_allclose(ours, np.min(per_cluster, axis=0), rtol=1e-6)
+
+
+def test_rank_deficient_clusters_are_merged_too():
+    projections, labels = _two_groups()
+    labels = labels.astype(object)
+    projections = projections.copy()
+    projections[:10] = projections[0]  # ten identical environments: many atoms, rank one
+    labels[:10] = "symmetric"
+    clustered = clustering.fit_clustered_active_set(projections, labels)
+    assert "symmetric" in clustered.merged

@@ -149,3 +149,15 @@ def test_subset_runs_split_consecutive_subsets():
     table = data.load_subsets("A+D")
     runs = data.subset_runs(table)
     assert [(r.start, r.stop) for r in runs] == [(0, 121), (121, 152)]
+
+
+def test_prm2020_blocks_follow_the_atom_counts():
+    table = data.load_subsets("PRM2020")
+    blocks = data.prm2020_blocks(table)
+    assert blocks.nunique() == 23 and blocks.iloc[0] == "P00" and (blocks.iloc[:1996] == "P00").all()
+    per_block = table.groupby(blocks)["n_atoms"].nunique()
+    assert (per_block == 1).all()
+    sample = data.subsample(table.assign(group=blocks), 2, seed=0, by="group")
+    assert sample.groupby("group").size().max() == 2 and sample["group"].nunique() == 23
+    with pytest.raises(DataError, match="PRM2020 structures only"):
+        data.prm2020_blocks(data.load_subsets("A"))

@@ -19,7 +19,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from uqlib.ace import DesignMatrix
-from uqlib.dopt import ActiveSet, ActiveSetError, build_active_set
+from uqlib.dopt import SINGULAR_CONDITION, ActiveSet, ActiveSetError, build_active_set
 
 
 def structure_descriptors(dm: DesignMatrix) -> np.ndarray:
@@ -79,7 +79,7 @@ class ClusteredActiveSet:
 
     clusters: list[str]  # cluster names, in the order of ``active_sets``
     active_sets: list[ActiveSet]
-    merged: dict[str, str] = field(default_factory=dict)  # small cluster -> cluster it was merged into
+    merged: dict[str, str] = field(default_factory=dict)  # cluster -> the cluster it was merged into, and why
 
     def grade_per_cluster(self, projections: np.ndarray) -> np.ndarray:
         """gamma of each atom against each cluster's active set, shape ``(n_atom, n_clusters)``.
@@ -118,14 +118,23 @@ class ClusteredActiveSet:
         return cls(names, [ActiveSet.load(folder / index["files"][n]) for n in names], index.get("merged", {}))
 
 
+def _spans(rows: np.ndarray, n_functions: int) -> bool:
+    """Whether ``rows`` have full column rank, by the condition test of :func:`uqlib.dopt.build_active_set`."""
+    if len(rows) < n_functions:
+        return False
+    singular_values = np.linalg.svd(rows, compute_uv=False)
+    return bool(singular_values[-1] > singular_values[0] / SINGULAR_CONDITION)
+
+
 def fit_clustered_active_set(projections: np.ndarray, atom_clusters: np.ndarray, *,
                              keep: np.ndarray | None = None) -> ClusteredActiveSet:
     """One active set per cluster of the training atoms (``atom_clusters``: a label per atom).
 
     ``keep`` marks the atoms offered to MaxVol (force outliers already removed). A
-    cluster with fewer kept atoms than basis functions cannot have its own active set:
-    it is merged into the cluster whose mean projection is nearest, and the merge is
-    recorded in ``merged``.
+    cluster whose kept atoms cannot span all basis functions (fewer atoms than functions,
+    or too few distinct environments, as in a high-symmetry crystal) cannot have its own
+    active set: it is merged into the cluster whose mean projection is nearest, and the
+    merge is recorded in ``merged``.
     """
     atom_clusters = np.asarray(atom_clusters).astype(str)
     keep = np.ones(len(projections), bool) if keep is None else np.asarray(keep, bool)
@@ -134,14 +143,15 @@ def fit_clustered_active_set(projections: np.ndarray, atom_clusters: np.ndarray,
     merged: dict[str, str] = {}
     while True:
         sizes = {n: int((keep & (atom_clusters == n)).sum()) for n in names}
-        small = [n for n in names if sizes[n] < p]
+        small = [n for n in names if not _spans(projections[keep & (atom_clusters == n)], p)]
         if not small or len(names) == 1:
             break
         victim = min(small, key=lambda n: sizes[n])
         centre = {n: projections[atom_clusters == n].mean(axis=0) for n in names}
         target = min((n for n in names if n != victim), key=lambda n: np.linalg.norm(centre[n] - centre[victim]))
+        rank = np.linalg.matrix_rank(projections[keep & (atom_clusters == victim)]) if sizes[victim] else 0
         atom_clusters = np.where(atom_clusters == victim, target, atom_clusters)
-        merged[str(victim)] = str(target)
+        merged[str(victim)] = f"{target} ({sizes[victim]} atoms of rank {rank} < {p} functions)"
         names.remove(victim)
     sets = [build_active_set(projections, keep=keep & (atom_clusters == n)) for n in names]
     return ClusteredActiveSet(names, sets, merged)

@@ -217,18 +217,32 @@ def load_subsets(spec: str) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
-def subsample(table: pd.DataFrame, max_per_subset: int | None, seed: int) -> pd.DataFrame:
-    """At most ``max_per_subset`` configurations of each subset, chosen with ``seed``; order kept."""
+def subsample(table: pd.DataFrame, max_per_subset: int | None, seed: int, by: str = "subset") -> pd.DataFrame:
+    """At most ``max_per_subset`` configurations of each value of column ``by``, chosen with ``seed``; order kept."""
     if max_per_subset is None:
         return table
     if max_per_subset < 1:
         raise DataError(f"max_per_subset must be at least 1 (or None for all), got {max_per_subset}")
     rng = np.random.default_rng(seed)
     keep = []
-    for _, group in table.groupby("subset", sort=False):
+    for _, group in table.groupby(by, sort=False):
         idx = group.index.to_numpy()
         keep.extend(rng.choice(idx, size=min(max_per_subset, len(idx)), replace=False))
     return table.loc[sorted(keep)].reset_index(drop=True)
+
+
+def prm2020_blocks(table: pd.DataFrame) -> pd.Series:
+    """Subgroup labels of PRM2020 rows: contiguous blocks of equal atom count, ``"P00"``, ``"P01"``, ...
+
+    PRM2020 carries no config_type labels, but its rows come in contiguous blocks that
+    follow the GAP data set's structure groups (see the manifest). Blocks are found in
+    the upstream row order, so pass the full PRM2020 table (not a subsample).
+    """
+    if set(table["subset"]) != {"PRM2020"}:
+        raise DataError("prm2020_blocks needs a table of PRM2020 structures only")
+    n_atoms = table["n_atoms"].to_numpy()
+    block = np.concatenate([[0], np.cumsum(n_atoms[1:] != n_atoms[:-1])])
+    return pd.Series([f"P{b:02d}" for b in block], index=table.index, name="group")
 
 
 def subset_summary(table: pd.DataFrame) -> pd.DataFrame:

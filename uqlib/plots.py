@@ -177,3 +177,25 @@ def histograms(ax: Axes, samples: dict[str, np.ndarray], *, xlabel: str, bins: i
     ax.set(xscale="log", xlabel=xlabel, ylabel="share of the set's atoms (%)")
     ax.legend(fontsize=7)
     return ax
+
+
+# -- clustered D-optimality -----------------------------------------------------------------------
+
+def gamma_slab(ax: Axes, positions: np.ndarray, gamma: np.ndarray, *, z_centre: float, thickness: float,
+               vmax_decades: float = 2.0, title: str = ""):
+    """Atoms of a slab (|z - z_centre| < thickness / 2) seen along z, coloured by log10 gamma.
+
+    The diverging colour scale is centred on gamma = 1 (white): blue interpolation,
+    red extrapolation, saturated beyond ``vmax_decades`` decades.
+    """
+    from matplotlib.colors import TwoSlopeNorm
+
+    pick = np.abs(positions[:, 2] - z_centre) < thickness / 2
+    order = np.argsort(gamma[pick])  # extrapolating atoms drawn on top
+    xy, log_gamma = positions[pick][order], np.log10(gamma[pick][order])
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax_decades, vmax=vmax_decades)
+    art = ax.scatter(xy[:, 0], xy[:, 1], c=np.clip(log_gamma, -vmax_decades, vmax_decades), cmap="RdBu_r",
+                     norm=norm, s=9, lw=0)
+    ax.set(xlabel="x (Å)", ylabel="y (Å)", aspect="equal", title=title)
+    ax.grid(False)
+    return art

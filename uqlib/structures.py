@@ -8,6 +8,8 @@ structures with the UNEP-v1 NEP model through calorine's ``CPUNEP``.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 from ase import Atoms
@@ -150,3 +152,27 @@ def structure_table(atoms_list: list[Atoms], subset: str, energies: np.ndarray, 
     frame = pd.DataFrame({"ase_atoms": atoms_list, "energy": energies, "forces": forces})
     return tidy_table(frame, subset)
 
+
+
+def cracked_polycrystal(box: float, n_grains: int, seed: int, *, crack_length: float, crack_opening: float,
+                        relax_steps: int = 200, fmax: float = 0.05, use_cache: bool = True) -> tuple[Atoms, dict]:
+    """A relaxed, cracked Voronoi polycrystal (cached on disk: building and relaxing take minutes).
+
+    The report holds the atom counts, the relaxation steps, whether it converged and
+    the largest remaining force (EAM, eV/Å).
+    """
+    key = cache.cache_key(box=box, grains=n_grains, seed=seed, crack=(crack_length, crack_opening),
+                          steps=relax_steps, fmax=fmax, eam=load_manifest()["eam_zhou04"].sha256,
+                          version=LABELS_VERSION)
+    path = cache.cache_root() / "structures" / f"polycrystal-{key}.npz"
+    stored = cache.load_arrays(path) if use_cache else None
+    if stored is not None:
+        atoms = Atoms(ELEMENT * len(stored["positions"]), positions=stored["positions"], cell=[box] * 3, pbc=True)
+        return atoms, json.loads(str(stored["report"]))
+    grains = voronoi_polycrystal(box, n_grains, seed)
+    cracked = open_crack(grains, crack_length, crack_opening)
+    relaxed, report = relax(cracked, fmax=fmax, steps=relax_steps)
+    report = {"atoms_grains": len(grains), "atoms_removed_by_crack": len(grains) - len(cracked), **report}
+    if use_cache:
+        cache.save_arrays(path, positions=relaxed.positions, report=np.array(json.dumps(report)))
+    return relaxed, report
