@@ -85,3 +85,10 @@ def test_failing_notebook_stops_with_its_name_and_cell(tmp_path, monkeypatch):
 def test_results_dir_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("UQLIB_RESULTS", str(tmp_path))
     assert book.results_dir("00_data") == tmp_path / "00_data" and (tmp_path / "00_data").is_dir()
+
+
+def test_cli_reports_a_missing_mirror_without_a_traceback(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("UQLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("UQLIB_DATA_MIRROR", str(tmp_path / "no-such-mirror"))
+    assert book.main(["build", "--profile", "fast", "--no-render"]) == 1
+    assert "not a directory" in capsys.readouterr().err

@@ -30,7 +30,7 @@ import nbformat
 import papermill
 import yaml
 
-from uqlib.data import PROJECT_ROOT, resolve_all
+from uqlib.data import PROJECT_ROOT, DataError, resolve_all
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 EXECUTED_DIR = PROJECT_ROOT / "book" / "notebooks"
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides = {**load_profile(args.profile).get(args.notebook, {}),
                          **{name: _parse_value(value) for name, value in args.p}}
             print(run_notebook(args.notebook, overrides, profile=args.profile))
-    except (NotebookError, ParameterError, KeyError, FileNotFoundError) as err:
+    except (NotebookError, ParameterError, DataError, KeyError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
