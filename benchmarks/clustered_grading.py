@@ -10,14 +10,12 @@ content does not change the cost). Writes benchmarks/output/clustered_grading.js
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from common import save_result
 from pyace import PyACECalculator
 
 from uqlib import ace, clustering, data, dopt
@@ -58,27 +56,19 @@ def main() -> None:
         per_cluster = []
         for name in clustered.clusters:
             calc.set_active_set(str(folder / f"cluster-{name}.asi"))
-            gammas = []
-            for atoms in test["atoms"]:
-                atoms = atoms.copy()
-                atoms.calc = calc
-                atoms.get_potential_energy()
-                gammas.append(calc.results["gamma"])
-            per_cluster.append(np.concatenate(gammas))
+            per_cluster.append(dopt.calculator_gammas(calc, test["atoms"]))
         pyace_seconds = time.perf_counter() - start
     difference = float(np.max(np.abs(ours - np.min(per_cluster, axis=0)) / np.maximum(1.0, ours)))
 
     k = len(clustered.clusters)
     result = {
-        "benchmark": "clustered_grading", "preset": args.preset, "clusters": k, "atoms": n_atoms,
+        "preset": args.preset, "clusters": k, "atoms": n_atoms,
         "projection_us_per_atom": 1e6 * projection_seconds / n_atoms,
         "one_set_us_per_atom": 1e6 * (projection_seconds + one_seconds) / n_atoms,
         "k_sets_one_pass_us_per_atom": 1e6 * (projection_seconds + k_seconds) / n_atoms,
         "k_pyace_passes_us_per_atom": 1e6 * pyace_seconds / n_atoms,
         "ratio_k_sets_to_one_set": (projection_seconds + k_seconds) / (projection_seconds + one_seconds),
         "max_relative_gamma_difference": difference,
-        "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     print(f"{args.preset}, {k} clusters, {n_atoms} test atoms (time per atom, projections included)")
     print(f"  one active set:                 {result['one_set_us_per_atom']:8.1f} us")
@@ -86,9 +76,7 @@ def main() -> None:
           f"({result['ratio_k_sets_to_one_set']:.2f}x one set)")
     print(f"  {k} PyACECalculator passes:      {result['k_pyace_passes_us_per_atom']:8.1f} us")
     print(f"  largest relative gamma difference {difference:.1e}")
-    out = Path(__file__).parent / "output"
-    out.mkdir(exist_ok=True)
-    (out / "clustered_grading.json").write_text(json.dumps(result, indent=2))
+    save_result("clustered_grading", result)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,8 @@ Writes benchmarks/output/design_matrix_throughput.json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-from datetime import UTC, datetime
-from pathlib import Path
+
+from common import save_result
 
 from uqlib import ace, data
 
@@ -30,13 +28,7 @@ def main() -> None:
         rows.append({"preset": name, "functions": dm.n_functions, "atoms": n_atoms, "seconds": dm.seconds,
                      "atoms_per_s": n_atoms / dm.seconds})
         print(f"{name:9s} {dm.n_functions:4d} functions: {n_atoms / dm.seconds:8.0f} atoms/s ({dm.seconds:.1f} s)")
-    out = Path(__file__).parent / "output"
-    out.mkdir(exist_ok=True)
-    (out / "design_matrix_throughput.json").write_text(json.dumps(
-        {"benchmark": "design_matrix_throughput", "rows": rows, "workers": args.workers,
-         "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
-         "date": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2))
-
+    save_result("design_matrix_throughput", {"rows": rows, "workers": args.workers})
 
 if __name__ == "__main__":
     main()

@@ -9,14 +9,12 @@ Prints atoms per second for each and writes benchmarks/output/grading_throughput
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from common import save_result
 from pyace import PyACECalculator
 
 from uqlib import ace, data, dopt
@@ -44,29 +42,20 @@ def main() -> None:
         calc = PyACECalculator(str(model.to_yaml(Path(tmp) / "model.yaml")))
         calc.set_active_set(str(active.save(Path(tmp) / "model.asi")))
         start = time.perf_counter()
-        theirs = []
-        for atoms in test["atoms"]:
-            atoms = atoms.copy()
-            atoms.calc = calc
-            atoms.get_potential_energy()
-            theirs.append(calc.results["gamma"])
+        theirs = dopt.calculator_gammas(calc, test["atoms"])
         pyace_seconds = time.perf_counter() - start
-    agree = float(np.max(np.abs(ours - np.concatenate(theirs)) / np.maximum(1.0, np.abs(ours))))
+    agree = float(np.max(np.abs(ours - theirs) / np.maximum(1.0, np.abs(ours))))
 
     result = {
-        "benchmark": "grading_throughput", "preset": args.preset, "structures": len(test), "atoms": n_atoms,
+        "preset": args.preset, "structures": len(test), "atoms": n_atoms,
         "uqlib_atoms_per_s": n_atoms / uqlib_seconds, "pyace_calculator_atoms_per_s": n_atoms / pyace_seconds,
         "speedup": pyace_seconds / uqlib_seconds, "max_relative_gamma_difference": agree,
-        "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     print(f"{args.preset}, {len(test)} structures, {n_atoms} atoms")
     print(f"  uqlib (projections + A^-1 product): {result['uqlib_atoms_per_s']:10.0f} atoms/s")
     print(f"  PyACECalculator loop with gamma:   {result['pyace_calculator_atoms_per_s']:10.0f} atoms/s")
     print(f"  speed-up {result['speedup']:.2f}x; largest relative gamma difference {agree:.1e}")
-    out = Path(__file__).parent / "output"
-    out.mkdir(exist_ok=True)
-    (out / "grading_throughput.json").write_text(json.dumps(result, indent=2))
+    save_result("grading_throughput", result)
 
 
 if __name__ == "__main__":

@@ -98,13 +98,7 @@ def test_clustered_grade_matches_pyace_calculator_cluster_by_cluster(tmp_path):
     per_cluster = []
     for name in clustered.clusters:
         calc.set_active_set(str(folder / f"cluster-{name}.asi"))
-        gammas = []
-        for atoms in test["atoms"]:
-            atoms = atoms.copy()
-            atoms.calc = calc
-            atoms.get_potential_energy()
-            gammas.append(calc.results["gamma"])
-        per_cluster.append(np.concatenate(gammas))
+        per_cluster.append(dopt.calculator_gammas(calc, test["atoms"]))
     ours = clustered.grade(dopt.atom_projections(test, "Func-33", use_cache=False, progress=False))
     np.testing.assert_allclose(ours, np.min(per_cluster, axis=0), rtol=1e-6)
 

@@ -64,16 +64,6 @@ def test_non_tungsten_structures_cannot_be_graded():
         dopt.atom_projections(table.iloc[:0], "Func-15", use_cache=False, progress=False)
 
 
-def _calculator_gammas(calc, table):
-    gammas = []
-    for atoms in table["atoms"]:
-        atoms = atoms.copy()
-        atoms.calc = calc
-        atoms.get_potential_energy()
-        gammas.append(calc.results["gamma"])
-    return np.concatenate(gammas)
-
-
 @pytest.fixture(scope="module")
 def graded_tables():
     train = data.subsample(data.load_subsets("A+B"), 12, seed=0)
@@ -90,7 +80,7 @@ def test_gamma_agrees_with_pyace_calculator_for_a_fitted_linear_model(tmp_path, 
     calc = PyACECalculator(str(model.to_yaml(tmp_path / "m.yaml")))
     calc.set_active_set(str(active.save(tmp_path / "m.asi")))
     ours = active.grade(dopt.atom_projections(test, "Func-33", use_cache=False, progress=False))
-    np.testing.assert_allclose(ours, _calculator_gammas(calc, test), rtol=1e-6)
+    np.testing.assert_allclose(ours, dopt.calculator_gammas(calc, test["atoms"]), rtol=1e-6)
     assert ours.max() > 1  # the test set really extrapolates, so the comparison is not all zeros
 
 
@@ -100,4 +90,4 @@ def test_gamma_agrees_with_pyace_calculator_for_the_reference_potential(graded_t
     calc = PyACECalculator(yaml)
     calc.set_active_set(asi)
     ours = dopt.ActiveSet.load(asi).grade(dopt.atom_projections(test, ACEBBasisSet(yaml), progress=False))
-    np.testing.assert_allclose(ours, _calculator_gammas(calc, test), rtol=1e-6)
+    np.testing.assert_allclose(ours, dopt.calculator_gammas(calc, test["atoms"]), rtol=1e-6)

@@ -220,3 +220,17 @@ def dopt_uq(model: LinearACE, dm: DesignMatrix, projections: np.ndarray,
         "err_F": per_structure_max(atom_err, dm.n_atoms),
     })
     return configs, pd.DataFrame({"config": dm.atom_structure, "gamma": gamma, "err_F": atom_err})
+
+
+def calculator_gammas(calculator, structures) -> np.ndarray:
+    """gamma_atom of every atom of ``structures`` from a pyace ``PyACECalculator`` with an active set.
+
+    The reference that :meth:`ActiveSet.grade` is tested and benchmarked against; atoms in order.
+    """
+    gammas = []
+    for atoms in structures:
+        atoms = atoms.copy()
+        atoms.calc = calculator
+        atoms.get_potential_energy()
+        gammas.append(np.array(calculator.results["gamma"]))
+    return np.concatenate(gammas)
