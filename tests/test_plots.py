@@ -16,3 +16,27 @@ def test_descriptor_map_draws_one_labelled_series_per_subset():
     assert labels == ["A elastic (2)", "D nanospheres (3)"]
     assert "60 %" in ax.get_xlabel() and "30 %" in ax.get_ylabel()
     assert ax.collections[1].get_offsets().shape == (3, 2)
+
+
+def test_outcome_bars_stack_to_one_hundred_percent():
+    fig, axes = plots.new_figure()
+    outcomes = {"D-opt": {"detected": 0.5, "missed": 0.1, "false alarm": 0.3, "quiet": 0.1}}
+    ax = plots.outcome_bars(axes[0, 0], outcomes, "test")
+    tops = [p.get_y() + p.get_height() for p in ax.patches]
+    assert max(tops) == 100.0 and len(ax.patches) == 4
+
+
+def test_gamma_slab_keeps_only_the_slab_and_centres_the_colours_on_one():
+    fig, axes = plots.new_figure()
+    positions = np.array([[0, 0, 5.0], [1, 1, 5.5], [2, 2, 20.0]])
+    art = plots.gamma_slab(axes[0, 0], positions, np.array([0.5, 10.0, 3.0]), z_centre=5.0, thickness=2.0,
+                           log_range=(-1.0, 1.0))
+    assert art.get_offsets().shape == (2, 2)
+    assert art.norm.vcenter == 0.0 and art.norm(0.0) == 0.5
+
+
+def test_region_map_labels_every_category():
+    fig, axes = plots.new_figure()
+    names = list(plots.REGION_COLORS)
+    ax = plots.region_map(axes[0, 0], (-1, 1, -1, 1), np.array([[0, 1], [2, 3]]), names)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == names

@@ -12,6 +12,9 @@ and a configuration's ``gamma_cfg`` is the largest ``gamma_atom`` of its atoms.
 coefficients of magnitude at most one (interpolation); ``gamma > 1`` means
 extrapolation. This is pacemaker's linear active-set mode (``pace_activeset``):
 the projections, MaxVol and ``.asi`` files are pyace's.
+
+An atom with no neighbour within the cutoff has ``B = 0`` and so ``gamma = 0``:
+D-optimality cannot flag an isolated atom (subset E holds one).
 """
 
 from __future__ import annotations

@@ -118,6 +118,7 @@ def error_vs_grade(ax: Axes, points: dict[str, tuple[np.ndarray, np.ndarray]], *
                    rasterized=True, label=f"{name} ({len(gamma)})")
     ax.axvline(1.0, color="k", ls=":", lw=1)
     ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel)
+    ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())  # minor labels collide on short log ranges
     ax.legend(loc="upper left", fontsize=8, markerscale=3)
     return ax
 
@@ -182,20 +183,20 @@ def histograms(ax: Axes, samples: dict[str, np.ndarray], *, xlabel: str, bins: i
 # -- clustered D-optimality -----------------------------------------------------------------------
 
 def gamma_slab(ax: Axes, positions: np.ndarray, gamma: np.ndarray, *, z_centre: float, thickness: float,
-               vmax_decades: float = 2.0, title: str = ""):
+               log_range: tuple[float, float], title: str = ""):
     """Atoms of a slab (|z - z_centre| < thickness / 2) seen along z, coloured by log10 gamma.
 
-    The diverging colour scale is centred on gamma = 1 (white): blue interpolation,
-    red extrapolation, saturated beyond ``vmax_decades`` decades.
+    The diverging colour scale runs over ``log_range`` (log10 gamma) and is centred on
+    gamma = 1 (white): blue interpolation, red extrapolation.
     """
     from matplotlib.colors import TwoSlopeNorm
 
     pick = np.abs(positions[:, 2] - z_centre) < thickness / 2
     order = np.argsort(gamma[pick])  # extrapolating atoms drawn on top
-    xy, log_gamma = positions[pick][order], np.log10(gamma[pick][order])
-    norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax_decades, vmax=vmax_decades)
-    art = ax.scatter(xy[:, 0], xy[:, 1], c=np.clip(log_gamma, -vmax_decades, vmax_decades), cmap="RdBu_r",
-                     norm=norm, s=9, lw=0)
+    xy, log_gamma = positions[pick][order], np.log10(np.maximum(gamma[pick][order], 1e-12))
+    lo, hi = min(log_range[0], -0.05), max(log_range[1], 0.05)
+    art = ax.scatter(xy[:, 0], xy[:, 1], c=np.clip(log_gamma, lo, hi), cmap="RdBu_r",
+                     norm=TwoSlopeNorm(vcenter=0.0, vmin=lo, vmax=hi), s=12, lw=0)
     ax.set(xlabel="x (Å)", ylabel="y (Å)", aspect="equal", title=title)
     ax.grid(False)
     return art
