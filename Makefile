@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 data: $(STAMP)  ## resolve and verify every input file of data/manifest.toml
 	$(PY) -m uqlib.data
 
-book: data  ## execute every notebook with the full profile, then render _build/html
+book: data benchmarks  ## benchmarks, then every notebook with the full profile, then render _build/html
 	$(PY) -m uqlib.book build --profile full
 
 book-fast: data  ## the same with the notebooks' fast defaults

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,8 +13,10 @@ OUTPUT = Path(__file__).parent / "output"
 
 
 def save_result(name: str, result: dict) -> Path:
-    """Write ``result`` with machine and date to ``benchmarks/output/<name>.json``."""
-    result = {"benchmark": name, **result,
+    """Write ``result`` with peak memory, machine and date to ``benchmarks/output/<name>.json``."""
+    peak_kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)  # KiB on Linux
+    result = {"benchmark": name, **result, "peak_memory_mib": round(peak_kib / 1024),
               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
               "date": datetime.now(UTC).isoformat(timespec="seconds")}
     OUTPUT.mkdir(exist_ok=True)

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -208,6 +211,25 @@ def render(builder_dir: Path = PROJECT_ROOT) -> Path:
     return builder_dir / "_build" / "html" / "index.html"
 
 
+def build_elsewhere(directory: Path, profile: str = "fast") -> Path:
+    """Build the whole book in ``directory`` (a copy of its pages), leaving the project's book as it is.
+
+    Used by the rendered-book check, so that a fast build never replaces the full one.
+    """
+    directory = Path(directory)
+    (directory / "book").mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(PROJECT_ROOT / name, directory / name)
+    for page in (PROJECT_ROOT / "book").glob("*.md"):
+        shutil.copy(page, directory / "book" / page.name)
+    resolve_all()
+    overrides = load_profile(profile)
+    for notebook in notebooks():
+        run_notebook(notebook, overrides.get(notebook, {}), profile=profile,
+                     output_dir=directory / "book" / "notebooks", progress=False)
+    return render(directory)
+
+
 def build(profile: str = "full", only: list[str] | None = None, do_render: bool = True) -> None:
     """Verify the data, execute the notebooks with ``profile``, render the book."""
     resolve_all()
@@ -215,11 +237,21 @@ def build(profile: str = "full", only: list[str] | None = None, do_render: bool 
     unknown = sorted(set(overrides) - set(notebooks()))
     if unknown:
         raise KeyError(f"Profile {profile!r} names notebooks not in _toc.yml: {unknown}")
+    timings_path = RESULTS_ROOT / profile / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     for notebook in only or notebooks():
         start = time.perf_counter()
         print(f"[uqlib.book] {notebook} ({profile} profile)", flush=True)
         run_notebook(notebook, overrides.get(notebook, {}), profile=profile)
-        print(f"[uqlib.book] {notebook} done in {time.perf_counter() - start:.0f} s", flush=True)
+        seconds = time.perf_counter() - start
+        print(f"[uqlib.book] {notebook} done in {seconds:.0f} s", flush=True)
+        # wall time per notebook, for the performance page (caches warm or cold: see "date")
+        # the kernels are this process's children: their largest resident set so far (KiB on Linux)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        timings[notebook] = {"seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d %H:%M"),
+                             "peak_memory_mib_so_far": round(peak)}
+        timings_path.parent.mkdir(parents=True, exist_ok=True)
+        timings_path.write_text(json.dumps(timings, indent=2))
     if do_render:
         print(f"[uqlib.book] book rendered: {render()}")
 
