@@ -54,6 +54,22 @@ def test_tables_sharing_a_subset_share_its_cache_entry(small_table, compute_cach
     assert ace.design_matrix(only_b, "Func-15", progress=False).seconds == 0.0
 
 
+def test_an_interrupted_design_matrix_write_is_recomputed_next_time(small_table, compute_cache, monkeypatch):
+    real_savez = np.savez
+
+    def interrupted(fh, **arrays):
+        fh.write(b"PK\x03\x04 half an archive")  # some bytes reach the temporary file, then the run stops
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ace.design_matrix(small_table, "Func-15", progress=False)
+    assert not list((compute_cache / "design").glob("*.npz")), "no entry a later run could trust"
+    monkeypatch.setattr(np, "savez", real_savez)
+    again = ace.design_matrix(small_table, "Func-15", progress=False)
+    assert again.seconds > 0 and len(list((compute_cache / "design").glob("*.npz"))) == 2
+
+
 def test_interrupted_cache_write_leaves_no_entry(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
