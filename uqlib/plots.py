@@ -200,3 +200,8 @@ def gamma_slab(ax: Axes, positions: np.ndarray, gamma: np.ndarray, *, z_centre: 
     ax.set(xlabel="x (Å)", ylabel="y (Å)", aspect="equal", title=title)
     ax.grid(False)
     return art
+
+
+AL_STYLE = {"random": dict(color="#7f7f7f", ls="--"), "CBF": dict(color="#d62728", ls="-"),
+            "gamma": dict(color="#000000", ls="-"), "clustered gamma": dict(color="#1f77b4", ls="-"),
+            "QUESTS": dict(color="#2ca02c", ls="-")}

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from uqlib import active_learning, data
+
+
+@pytest.fixture(scope="module")
+def campaign():
+    start = data.subsample(data.load_subsets("A+B"), 4, seed=0)
+    pool = data.subsample(data.load_subsets("C"), 6, seed=0)
+    test = data.subsample(data.load_subsets("E"), 3, seed=0)
+    return active_learning.Campaign(start, pool, test, "Func-15")
+
+
+@pytest.mark.parametrize("criterion", active_learning.CRITERIA)
+def test_a_race_labels_the_budget_each_round_and_is_seeded(campaign, criterion):
+    curve = campaign.race(criterion, budget=2, rounds=2, seed=3)
+    assert curve["labels"].tolist() == [0, 2, 4] and (curve["F_rmse"] > 0).all()
+    pd.testing.assert_frame_equal(curve, campaign.race(criterion, budget=2, rounds=2, seed=3))
+
+
+def test_informed_picks_follow_the_score(campaign):
+    model = campaign.fit(campaign.start)
+    scores = campaign.scores("gamma", campaign.start, campaign.pool, model, np.random.default_rng(0))
+    assert scores.shape == (6,) and np.isfinite(scores).all()
+    with pytest.raises(ValueError, match="Unknown criterion"):
+        campaign.scores("entropy", campaign.start, campaign.pool, model, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="at least 1"):
+        campaign.race("random", budget=0, rounds=1, seed=0)
+
+
+def test_labels_to_reach_uses_the_mean_over_seeds():
+    curves = pd.DataFrame({"criterion": ["a"] * 4 + ["b"] * 4, "seed": [0, 0, 1, 1] * 2,
+                           "labels": [0, 5, 0, 5] * 2, "F_rmse": [10, 6, 10, 8, 10, 9, 10, 9.5]})
+    reached = active_learning.labels_to_reach(curves, target=7.5)
+    assert reached["a"] == 5 and np.isnan(reached["b"])
