@@ -91,7 +91,7 @@ def test_clustered_grade_matches_pyace_calculator_cluster_by_cluster(tmp_path):
     dm = ace.design_matrix(table, "Func-33", use_cache=False, progress=False)
     model = ace.LinearACE("Func-33").fit(dm)
     projections = dopt.atom_projections(table, "Func-33", use_cache=False, progress=False)
-    atom_clusters = np.repeat(table["subset"].to_numpy(), table["n_atoms"].to_numpy())
+    atom_clusters = data.per_atom(table["subset"], table["n_atoms"])
     clustered = clustering.fit_clustered_active_set(projections, atom_clusters)
     folder = clustered.save(tmp_path / "sets")
     calc = PyACECalculator(str(model.to_yaml(tmp_path / "m.yaml")))

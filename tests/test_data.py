@@ -161,3 +161,13 @@ def test_prm2020_blocks_follow_the_atom_counts():
     assert sample.groupby("group").size().max() == 2 and sample["group"].nunique() == 23
     with pytest.raises(DataError, match="PRM2020 structures only"):
         data.prm2020_blocks(data.load_subsets("A"))
+
+
+def test_per_atom_is_the_inverse_of_per_structure_max():
+    n_atoms = np.array([2, 1, 3])
+    spread = data.per_atom(np.array(["a", "b", "c"]), n_atoms)
+    assert spread.tolist() == ["a", "a", "b", "c", "c", "c"]
+    values = np.array([1.0, 5.0, 2.0])
+    np.testing.assert_array_equal(data.per_structure_max(data.per_atom(values, n_atoms), n_atoms), values)
+    with pytest.raises(ValueError, match="2 values for 3 configurations"):
+        data.per_atom(values[:2], n_atoms)

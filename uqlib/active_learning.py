@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from uqlib import ace, clustering, dopt, ensemble
-from uqlib.data import per_structure_max
+from uqlib.data import per_atom, per_structure_max
 from uqlib.scoring import quests_delta_entropy, quests_descriptors
 
 CRITERIA = ("random", "CBF", "gamma", "clustered gamma", "QUESTS")
@@ -69,7 +69,7 @@ class Campaign:
             labels, _ = clustering.cluster_structures(clustering.structure_descriptors(train_dm), None,
                                                       seed=int(rng.integers(2**31)), max_clusters=6)
             grader = clustering.fit_clustered_active_set(self.projections[train_atoms],
-                                                         np.repeat(labels, train_dm.n_atoms), keep=keep)
+                                                         per_atom(labels, train_dm.n_atoms), keep=keep)
         else:
             raise ValueError(f"Unknown criterion {criterion!r}; choose one of {CRITERIA}")
         return per_structure_max(grader.grade(self.projections[cand_atoms]), n_atoms)

@@ -267,6 +267,14 @@ def per_structure_max(per_atom: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
     return np.maximum.reduceat(per_atom, starts)
 
 
+def per_atom(per_structure: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
+    """Each configuration's value repeated for its atoms (the inverse of :func:`per_structure_max`)."""
+    per_structure, n_atoms = np.asarray(per_structure), np.asarray(n_atoms)
+    if len(per_structure) != len(n_atoms):
+        raise ValueError(f"{len(per_structure)} values for {len(n_atoms)} configurations")
+    return np.repeat(per_structure, n_atoms)
+
+
 def geometry_fingerprint(table: pd.DataFrame) -> str:
     """sha256 of what descriptors depend on: cells, periodicity, positions, atomic numbers.
 

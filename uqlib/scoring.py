@@ -20,6 +20,7 @@ import pandas as pd
 import uncertainty_toolbox as uct
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from uqlib.data import per_atom
 from uqlib.metrics import tukey_threshold
 
 
@@ -148,7 +149,7 @@ def novelty_scores(fit: pd.DataFrame, holdout: pd.DataFrame, test: pd.DataFrame,
     descriptors = clustering.structure_descriptors(dms["fit"])
     labels, _ = clustering.cluster_structures(descriptors, None, seed=seed, max_clusters=max_clusters)
     clustered = clustering.fit_clustered_active_set(
-        projections["fit"], np.repeat(labels, fit["n_atoms"].to_numpy()), keep=keep)
+        projections["fit"], per_atom(labels, fit["n_atoms"]), keep=keep)
     quests = {name: quests_descriptors(table["atoms"]) for name, table in
               (("fit", fit), ("holdout", holdout), ("test", test))}
 
@@ -169,7 +170,7 @@ def novelty_scores(fit: pd.DataFrame, holdout: pd.DataFrame, test: pd.DataFrame,
             "clustered gamma": dopt.structure_grade(gamma_c, n_atoms),
             "QUESTS": dopt.structure_grade(dh, n_atoms), "err_E": configs["err_E"], "err_F": configs["err_F"]}))
         atoms.append(pd.DataFrame({
-            "test": name == "test", "cluster": np.repeat(nearest, n_atoms), "ABF": atom_table["U_F"],
+            "test": name == "test", "cluster": per_atom(nearest, n_atoms), "ABF": atom_table["U_F"],
             "gamma": gamma, "clustered gamma": gamma_c, "QUESTS": dh, "err_F": atom_table["err_F"]}))
 
     fit_configs, fit_atoms = uq["fit"]
