@@ -222,38 +222,47 @@ def build_elsewhere(directory: Path, profile: str = "fast") -> Path:
         shutil.copy(PROJECT_ROOT / name, directory / name)
     for page in (PROJECT_ROOT / "book").glob("*.md"):
         shutil.copy(page, directory / "book" / page.name)
-    resolve_all()
-    overrides = load_profile(profile)
-    for notebook in notebooks():
-        run_notebook(notebook, overrides.get(notebook, {}), profile=profile,
-                     output_dir=directory / "book" / "notebooks", progress=False)
-    return render(directory)
+    return build(profile, directory=directory)
 
 
-def build(profile: str = "full", only: list[str] | None = None, do_render: bool = True) -> None:
-    """Verify the data, execute the notebooks with ``profile``, render the book."""
+def _record_timing(profile: str, notebook: str, seconds: float) -> None:
+    """Wall time and the kernels' largest memory so far, for the performance page."""
+    path = RESULTS_ROOT / profile / "timings.json"
+    timings = json.loads(path.read_text()) if path.is_file() else {}
+    # the kernels are this process's children: their largest resident set so far (KiB on Linux)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    timings[notebook] = {"seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d %H:%M"),
+                         "peak_memory_mib_so_far": round(peak)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(timings, indent=2))
+
+
+def build(profile: str = "full", only: list[str] | None = None, do_render: bool = True,
+          directory: Path = PROJECT_ROOT) -> Path | None:
+    """Verify the data, execute the notebooks with ``profile``, render the book in ``directory``.
+
+    Only a build of the project's own book records notebook times for the performance page.
+    """
     resolve_all()
     overrides = load_profile(profile)
     unknown = sorted(set(overrides) - set(notebooks()))
     if unknown:
         raise KeyError(f"Profile {profile!r} names notebooks not in _toc.yml: {unknown}")
-    timings_path = RESULTS_ROOT / profile / "timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    directory = Path(directory)
     for notebook in only or notebooks():
         start = time.perf_counter()
         print(f"[uqlib.book] {notebook} ({profile} profile)", flush=True)
-        run_notebook(notebook, overrides.get(notebook, {}), profile=profile)
+        run_notebook(notebook, overrides.get(notebook, {}), profile=profile,
+                     output_dir=directory / "book" / "notebooks")
         seconds = time.perf_counter() - start
         print(f"[uqlib.book] {notebook} done in {seconds:.0f} s", flush=True)
-        # wall time per notebook, for the performance page (caches warm or cold: see "date")
-        # the kernels are this process's children: their largest resident set so far (KiB on Linux)
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        timings[notebook] = {"seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d %H:%M"),
-                             "peak_memory_mib_so_far": round(peak)}
-        timings_path.parent.mkdir(parents=True, exist_ok=True)
-        timings_path.write_text(json.dumps(timings, indent=2))
-    if do_render:
-        print(f"[uqlib.book] book rendered: {render()}")
+        if directory == PROJECT_ROOT:
+            _record_timing(profile, notebook, seconds)
+    if not do_render:
+        return None
+    index = render(directory)
+    print(f"[uqlib.book] book rendered: {index}")
+    return index
 
 
 def _parse_value(text: str) -> object:
