@@ -17,7 +17,8 @@ import numpy as np
 from common import save_result
 from pyace import PyACECalculator
 
-from uqlib import ace, data, dopt
+from uqlib import data, dopt
+from uqlib.criteria import DOptimality, featurize
 
 
 def main() -> None:
@@ -30,9 +31,8 @@ def main() -> None:
     train = data.subsample(data.load_subsets("A+B"), 60, args.seed)
     test = data.subsample(data.load_subsets("C+E"), args.structures, args.seed)
     n_atoms = int(test["n_atoms"].sum())
-    dm = ace.design_matrix(train, args.preset, progress=False)
-    model = ace.LinearACE(args.preset).fit(dm)
-    active = dopt.fit_active_set(model, dm, dopt.atom_projections(train, args.preset, progress=False))
+    criterion = DOptimality().fit(featurize(train, args.preset, progress=False))
+    model, active = criterion.model_, criterion.active_set_
 
     start = time.perf_counter()
     ours = active.grade(dopt.atom_projections(test, args.preset, use_cache=False, progress=False))

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from uqlib import active_learning, data
+from uqlib.criteria import DOptimality
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +23,25 @@ def test_a_race_labels_the_budget_each_round_and_is_seeded(campaign, criterion):
     pd.testing.assert_frame_equal(curve, campaign.race(criterion, budget=2, rounds=2, seed=3))
 
 
-def test_informed_picks_follow_the_score(campaign):
-    model = campaign.fit(campaign.start)
-    scores = campaign.scores("gamma", campaign.start, campaign.pool, model, np.random.default_rng(0))
-    assert scores.shape == (6,) and np.isfinite(scores).all()
-    with pytest.raises(ValueError, match="Unknown criterion"):
-        campaign.scores("entropy", campaign.start, campaign.pool, model, np.random.default_rng(0))
+def test_informed_picks_follow_the_score(campaign, monkeypatch):
+    scores = campaign.scores("gamma", campaign.start, campaign.pool, np.random.default_rng(0))
+    expected = DOptimality().fit(campaign.data.subset(campaign.start)).score(campaign.data.subset(campaign.pool))
+    np.testing.assert_allclose(scores, expected.configs["gamma"])
+    # the first round labels exactly the highest-scoring candidates
+    monkeypatch.setattr(campaign, "scores", lambda c, train, cand, rng: np.arange(len(cand), dtype=float))
+    picked_last = campaign.pool[-2:]
+    curve = campaign.race("gamma", budget=2, rounds=1, seed=0)
+    model = campaign.fit(np.concatenate([campaign.start, picked_last]))
+    assert curve["F_rmse"].iloc[-1] == pytest.approx(model.rmse(campaign.data.dm.subset(campaign.test))["F_rmse"])
     with pytest.raises(ValueError, match="at least 1"):
         campaign.race("random", budget=0, rounds=1, seed=0)
+
+
+def test_unknown_criterion_and_round_zero_rho(campaign):
+    with pytest.raises(ValueError, match="Unknown criterion"):
+        campaign.scores("entropy", campaign.start, campaign.pool, np.random.default_rng(0))
+    rho = campaign.round_zero_rho(seed=0)
+    assert list(rho["criterion"]) == list(active_learning.CRITERIA) and rho["rho"].abs().max() <= 1
 
 
 def test_labels_to_reach_uses_the_mean_over_seeds():

@@ -171,3 +171,19 @@ def test_per_atom_is_the_inverse_of_per_structure_max():
     np.testing.assert_array_equal(data.per_structure_max(data.per_atom(values, n_atoms), n_atoms), values)
     with pytest.raises(ValueError, match="2 values for 3 configurations"):
         data.per_atom(values[:2], n_atoms)
+
+
+def test_holdout_split_keeps_every_subset_fitted():
+    table = data.subsample(data.load_subsets("A+D"), 5, seed=0)
+    fit, held = data.holdout_split(table, 0.2, seed=1)
+    assert len(fit) + len(held) == 10 and set(fit["subset"]) == {"A", "D"} and len(held) == 2
+    assert not set(fit["structure_id"]) & set(held["structure_id"])
+    with pytest.raises(data.DataError, match="holdout_fraction"):
+        data.holdout_split(table, 1.0, seed=0)
+
+
+def test_atom_offsets_and_atoms_of():
+    n_atoms = np.array([2, 3, 1])
+    np.testing.assert_array_equal(data.atom_offsets(n_atoms), [0, 2, 5, 6])
+    np.testing.assert_array_equal(data.atoms_of(np.array([2, 0]), n_atoms), [5, 0, 1])
+    assert data.atoms_of(np.array([], int), n_atoms).size == 0

@@ -20,7 +20,7 @@ def test_force_uncertainties_use_the_vector_norm_and_per_structure_max():
     forces[:, 2] = [[1, 0, 0], [0, 0, 0]]
     atom = ensemble.atom_force_uncertainty(forces)
     np.testing.assert_allclose(atom, [0.0, 5.0, 0.5])
-    np.testing.assert_allclose(ensemble.max_force_deviation(forces, np.array([1, 2])), [0.0, 5.0])
+    np.testing.assert_allclose(ensemble.config_force_uncertainty(forces, np.array([1, 2])), [0.0, 5.0])
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +55,8 @@ def test_posterior_committee_is_centred_on_the_ridge_fit(dm33):
     assert np.all(np.abs(ens.coefficients.mean(axis=0) - centre) < 5 * spread / np.sqrt(400))
 
 
-def test_ensemble_uq_tables(dm33):
+def test_sub_ensembles(dm33):
     ens = ensemble.fit_ensemble(dm33, 4, seed=0, progress=False)
-    configs, atoms = ensemble.ensemble_uq(dm33, ens)
-    assert len(configs) == dm33.n_configs and len(atoms) == dm33.n_atoms.sum()
-    np.testing.assert_allclose(configs["U_F"], atoms.groupby("config")["U_F"].max())
-    np.testing.assert_allclose(configs["err_F"], atoms.groupby("config")["err_F"].max())
-    mean_model = ens.coefficients.mean(axis=0)
-    np.testing.assert_allclose(
-        configs["err_E"], np.abs(ace.predict_energy_per_atom(dm33, mean_model) - dm33.energy_per_atom))
     assert ens.members(slice(1, 3)).n_members == 2
     with pytest.raises(ValueError, match="at least 2"):
         ens.members(slice(0, 1))
@@ -74,7 +67,3 @@ def test_bad_ensemble_requests(dm33):
         ensemble.fit_ensemble(dm33, 1)
     with pytest.raises(ValueError, match="Unknown ensemble method"):
         ensemble.fit_ensemble(dm33, 3, method="dropout")
-    ens = ensemble.fit_ensemble(dm33, 2, progress=False)
-    ens.preset = "Func-15"
-    with pytest.raises(ValueError, match="Ensemble is for Func-15"):
-        ensemble.ensemble_uq(dm33, ens)

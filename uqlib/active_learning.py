@@ -3,76 +3,89 @@
 Start from a training set, keep a pool of unlabelled structures (whose reference labels
 the simulation reveals only when a structure is picked) and a held-out test set. Each
 round, a criterion ranks the pool, the top ``budget`` structures join the training set,
-the model is refitted, and its test RMSE is recorded. Design matrices, B projections
+the model is refitted, and its test RMSE is recorded. The design matrix, B projections
 and QUESTS descriptors of all structures are computed once; a round costs fits and
-scores only.
+scores only. Every informed criterion is a :class:`uqlib.criteria.Criterion`, fitted on
+the current training set and read through one configuration signal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
-from uqlib import ace, clustering, dopt, ensemble
-from uqlib.data import per_atom, per_structure_max
-from uqlib.scoring import quests_delta_entropy, quests_descriptors
+from uqlib import ace, metrics
+from uqlib.criteria import (
+    ClusteredDOptimality,
+    Criterion,
+    DOptimality,
+    EnsembleCriterion,
+    FeaturizedSet,
+    QuestsEntropy,
+    featurize,
+)
+from uqlib.data import holdout_split, per_structure_max, subsample
+from uqlib.evaluate import rank_by
 
 CRITERIA = ("random", "CBF", "gamma", "clustered gamma", "QUESTS")
 
 
+def informed_criteria(*, n_members: int = 6, kappa: float = ace.DEFAULT_KAPPA, alpha: float = ace.DEFAULT_ALPHA,
+                      quests_bandwidth: float = 0.015, outliers: str = "per-cluster"
+                      ) -> dict[str, tuple[Callable[[int], Criterion], str]]:
+    """The race's informed criteria: name -> (a factory taking a seed, the configuration signal ranked by)."""
+    return {
+        "CBF": (lambda seed: EnsembleCriterion(n_members, seed=seed, kappa=kappa, alpha=alpha), "CBF"),
+        "gamma": (lambda seed: DOptimality(kappa=kappa, alpha=alpha), "gamma_cfg"),
+        "clustered gamma": (lambda seed: ClusteredDOptimality("kmeans", seed=seed, max_clusters=6, outliers=outliers,
+                                                              kappa=kappa, alpha=alpha), "gamma_cfg"),
+        "QUESTS": (lambda seed: QuestsEntropy(bandwidth=quests_bandwidth, kappa=kappa, alpha=alpha), "dH_cfg"),
+    }
+
+
 class Campaign:
-    """Everything a race needs, computed once: one design matrix and projections of start + pool + test."""
+    """Everything a race needs, computed once: the featurized start + pool + test structures."""
 
     def __init__(self, start: pd.DataFrame, pool: pd.DataFrame, test: pd.DataFrame, preset: str, *,
                  kappa: float = ace.DEFAULT_KAPPA, alpha: float = ace.DEFAULT_ALPHA, n_members: int = 6,
                  quests_bandwidth: float = 0.015) -> None:
         if len(pool) == 0 or len(test) == 0:
             raise ValueError("The pool and the test set must not be empty")
-        table = pd.concat([start, pool, test], ignore_index=True)
-        self.preset, self.kappa, self.alpha, self.n_members = preset, kappa, alpha, n_members
-        self.bandwidth = quests_bandwidth
-        self.dm = ace.design_matrix(table, preset)
-        self.projections = dopt.atom_projections(table, preset)
-        self.quests = quests_descriptors(table["atoms"])
+        self.preset, self.kappa, self.alpha = preset, kappa, alpha
+        self.data: FeaturizedSet = featurize(pd.concat([start, pool, test], ignore_index=True), preset)
+        self.criteria = informed_criteria(n_members=n_members, kappa=kappa, alpha=alpha,
+                                          quests_bandwidth=quests_bandwidth)
         self.start = np.arange(len(start))
         self.pool = np.arange(len(start), len(start) + len(pool))
-        self.test = np.arange(len(start) + len(pool), len(table))
-        bounds = np.concatenate([[0], np.cumsum(self.dm.n_atoms)])
-        self._atoms = [np.arange(bounds[s], bounds[s + 1]) for s in range(len(table))]
-
-    def atoms_of(self, structures: np.ndarray) -> np.ndarray:
-        return np.concatenate([self._atoms[s] for s in structures])
+        self.test = np.arange(len(start) + len(pool), len(start) + len(pool) + len(test))
 
     def fit(self, train: np.ndarray) -> ace.LinearACE:
-        return ace.LinearACE(self.preset, kappa=self.kappa, alpha=self.alpha).fit(self.dm.subset(train))
+        return ace.LinearACE(self.preset, kappa=self.kappa, alpha=self.alpha).fit(self.data.dm.subset(train))
 
-    def scores(self, criterion: str, train: np.ndarray, candidates: np.ndarray, model: ace.LinearACE,
-               rng: np.random.Generator) -> np.ndarray:
+    def scores(self, criterion: str, train: np.ndarray, candidates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Novelty score of each candidate structure under ``criterion`` (larger: pick first)."""
         if criterion == "random":
             return rng.random(len(candidates))
-        n_atoms = self.dm.n_atoms[candidates]
-        if criterion == "CBF":
-            members = ensemble.fit_ensemble(self.dm.subset(train), self.n_members, seed=int(rng.integers(2**31)),
-                                            kappa=self.kappa, alpha=self.alpha, progress=False)
-            configs, _ = ensemble.ensemble_uq(self.dm.subset(candidates), members)
-            return configs["U_F"].to_numpy()
-        train_atoms, cand_atoms = self.atoms_of(train), self.atoms_of(candidates)
-        if criterion == "QUESTS":
-            dh = quests_delta_entropy(self.quests[cand_atoms], self.quests[train_atoms], bandwidth=self.bandwidth)
-            return per_structure_max(dh, n_atoms)
-        train_dm = self.dm.subset(train)
-        keep = dopt.force_outlier_mask(model.predict_forces(train_dm), train_dm.forces)
-        if criterion == "gamma":
-            grader = dopt.build_active_set(self.projections[train_atoms], keep=keep)
-        elif criterion == "clustered gamma":
-            labels, _ = clustering.cluster_structures(clustering.structure_descriptors(train_dm), None,
-                                                      seed=int(rng.integers(2**31)), max_clusters=6)
-            grader = clustering.fit_clustered_active_set(self.projections[train_atoms],
-                                                         per_atom(labels, train_dm.n_atoms), keep=keep)
-        else:
+        if criterion not in self.criteria:
             raise ValueError(f"Unknown criterion {criterion!r}; choose one of {CRITERIA}")
-        return per_structure_max(grader.grade(self.projections[cand_atoms]), n_atoms)
+        make, signal = self.criteria[criterion]
+        fitted = make(int(rng.integers(2**31))).fit(self.data.subset(train))
+        return rank_by(fitted, self.data.subset(candidates), signal)
+
+    def errors(self, model: ace.LinearACE, structures: np.ndarray) -> np.ndarray:
+        """Largest atomic force error (eq 6, eV/Å) of each structure under ``model``."""
+        dm = self.data.dm.subset(structures)
+        return per_structure_max(np.linalg.norm(model.predict_forces(dm) - dm.forces, axis=1), dm.n_atoms)
+
+    def round_zero_rho(self, seed: int) -> pd.DataFrame:
+        """How well each criterion's score ranks the pool's errors before any pick (Spearman rho)."""
+        model, rng = self.fit(self.start), np.random.default_rng(seed)
+        errors = self.errors(model, self.pool)
+        return pd.DataFrame([{"criterion": c, "seed": seed,
+                              "rho": metrics.spearman(self.scores(c, self.start, self.pool, rng), errors)}
+                             for c in CRITERIA])
 
     def race(self, criterion: str, *, budget: int, rounds: int, seed: int) -> pd.DataFrame:
         """RMSE on the test set after each round (meV/atom, meV/Å), with the labels used so far."""
@@ -80,14 +93,14 @@ class Campaign:
             raise ValueError(f"budget and rounds must be at least 1, got {budget}, {rounds}")
         rng = np.random.default_rng(seed)
         train, candidates = self.start.copy(), self.pool.copy()
-        test_dm, rows = self.dm.subset(self.test), []
+        test_dm, rows = self.data.dm.subset(self.test), []
         for r in range(rounds + 1):
             model = self.fit(train)
             rows.append({"criterion": criterion, "seed": seed, "round": r, "labels": len(train) - len(self.start),
                          **model.rmse(test_dm)})
             if r == rounds or len(candidates) == 0:
                 break
-            order = np.argsort(-self.scores(criterion, train, candidates, model, rng), kind="stable")
+            order = np.argsort(-self.scores(criterion, train, candidates, rng), kind="stable")
             picked = candidates[order[:budget]]
             train = np.concatenate([train, picked])
             candidates = np.setdiff1d(candidates, picked)
@@ -99,3 +112,36 @@ def labels_to_reach(curves: pd.DataFrame, target: float, column: str = "F_rmse")
     mean = curves.groupby(["criterion", "labels"])[column].mean().reset_index()
     reached = mean[mean[column] <= target]
     return reached.groupby("criterion")["labels"].min().reindex(mean["criterion"].unique())
+
+
+def race_table(curves: pd.DataFrame, round_zero: pd.DataFrame) -> pd.DataFrame:
+    """Per start and criterion: the target (random's final F_RMSE), labels to reach it, final F_RMSE, round-0 rho."""
+    rows = []
+    for start, part in curves.groupby("start", sort=False):
+        final = part[part["labels"] == part["labels"].max()].groupby("criterion")["F_rmse"].mean()
+        reach = labels_to_reach(part, final["random"])
+        rho = round_zero[round_zero["start"] == start].groupby("criterion")["rho"].mean()
+        rows += [{"start": start, "criterion": c, "target F_RMSE (meV/Å)": final["random"],
+                  "labels to target": reach.get(c), "final F_RMSE (meV/Å)": final[c],
+                  "round-0 rho(score, error)": rho.get(c)} for c in CRITERIA]
+    return pd.DataFrame(rows)
+
+
+def run_races(starts: dict[str, pd.DataFrame], candidates: pd.DataFrame, preset: str, *, per_subset: int | None,
+              test_fraction: float, budget: int, rounds: int, seeds: list[int], **campaign_options
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every criterion's race from every start, once per seed; returns (curves, round-0 rho).
+
+    For each seed the candidate structures are subsampled (``per_subset`` per subset) and
+    split into the pool and the test set (``test_fraction`` held out); the seed also drives
+    the random picks and the criteria.
+    """
+    curves, round_zero = [], []
+    for start_name, start in starts.items():
+        for seed in seeds:
+            pool, test = holdout_split(subsample(candidates, per_subset, seed), test_fraction, seed)
+            campaign = Campaign(start, pool, test, preset, **campaign_options)
+            round_zero.append(campaign.round_zero_rho(seed).assign(start=start_name))
+            curves += [campaign.race(c, budget=budget, rounds=rounds, seed=seed).assign(start=start_name)
+                       for c in CRITERIA]
+    return pd.concat(curves, ignore_index=True), pd.concat(round_zero, ignore_index=True)

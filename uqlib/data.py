@@ -258,13 +258,46 @@ def subset_summary(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def holdout_split(table: pd.DataFrame, holdout_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a table into the structures fitted on and a held-out, in-distribution part.
+
+    Each subset gives up ``round(holdout_fraction * size)`` structures, but always keeps at
+    least one, so every subset stays represented in the fitted part.
+    """
+    if not 0 < holdout_fraction < 1:
+        raise DataError(f"holdout_fraction must lie in (0, 1), got {holdout_fraction}")
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(table), bool)
+    for _, group in table.groupby("subset", sort=False):
+        n_out = int(round(holdout_fraction * len(group)))
+        held[rng.choice(np.flatnonzero(table.index.isin(group.index)), size=min(n_out, len(group) - 1),
+                        replace=False)] = True
+    return table[~held].reset_index(drop=True), table[held].reset_index(drop=True)
+
+
+def atom_offsets(n_atoms: np.ndarray) -> np.ndarray:
+    """Where each configuration's atoms start in the per-atom arrays, and where the last ends.
+
+    Shape ``(n_cfg + 1,)``: atoms of configuration *s* are ``offsets[s]:offsets[s + 1]``.
+    """
+    return np.concatenate([[0], np.cumsum(np.asarray(n_atoms, dtype=int))])
+
+
+def atoms_of(configs: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
+    """Indices of the atoms of the configurations ``configs`` (in that order) in the per-atom arrays."""
+    offsets = atom_offsets(n_atoms)
+    configs = np.asarray(configs, dtype=int)
+    if len(configs) == 0:
+        return np.array([], dtype=int)
+    return np.concatenate([np.arange(offsets[s], offsets[s + 1]) for s in configs])
+
+
 def per_structure_max(per_atom: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
     """Largest per-atom value of each configuration; atoms are stored structure by structure."""
     n_atoms = np.asarray(n_atoms)
     if len(per_atom) != n_atoms.sum() or (n_atoms < 1).any():
         raise ValueError(f"{len(per_atom)} per-atom values do not match structures of {n_atoms.sum()} atoms")
-    starts = np.concatenate([[0], np.cumsum(n_atoms)[:-1]])
-    return np.maximum.reduceat(per_atom, starts)
+    return np.maximum.reduceat(per_atom, atom_offsets(n_atoms)[:-1])
 
 
 def per_atom(per_structure: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:

@@ -35,13 +35,13 @@ from pyace.activelearning import (
 )
 
 from uqlib import cache
-from uqlib.ace import BasisPreset, DesignMatrix, LinearACE, get_preset
+from uqlib.ace import BasisPreset, get_preset
 from uqlib.data import ELEMENT, per_structure_max
 from uqlib.metrics import tukey_threshold
 from uqlib.progress import progress_bar
 
 PROJECTIONS_VERSION = 1  # bump when the computation of projections changes
-GAMMA_TOLERANCE = 1.01  # pace_activeset's default MaxVol tolerance
+MAXVOL_TOLERANCE = 1.01  # pace_activeset's default: MaxVol stops when no candidate has gamma above it
 MAXVOL_ITERATIONS = 300  # pace_activeset's default
 SINGULAR_CONDITION = 1e14  # an active set this ill-conditioned is treated as singular
 
@@ -159,7 +159,7 @@ class ActiveSet:
 
 
 def build_active_set(projections: np.ndarray, *, keep: np.ndarray | None = None,
-                     tolerance: float = GAMMA_TOLERANCE, max_iterations: int = MAXVOL_ITERATIONS) -> ActiveSet:
+                     tolerance: float = MAXVOL_TOLERANCE, max_iterations: int = MAXVOL_ITERATIONS) -> ActiveSet:
     """MaxVol active set of the training projections (rows where ``keep`` is true).
 
     Raises :class:`ActiveSetError` when fewer atoms than basis functions remain (the
@@ -196,33 +196,6 @@ def extrapolation_grade(projections: np.ndarray, inverse: np.ndarray, block: int
 def structure_grade(gamma_atom: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
     """gamma_cfg: the largest gamma_atom of each configuration."""
     return per_structure_max(gamma_atom, n_atoms)
-
-
-def fit_active_set(model: LinearACE, train_dm: DesignMatrix, train_projections: np.ndarray, *,
-                   exclude_outliers: bool = True) -> ActiveSet:
-    """The active set of a fitted model's training set, force outliers excluded as pacemaker does."""
-    keep = force_outlier_mask(model.predict_forces(train_dm), train_dm.forces) if exclude_outliers else None
-    return build_active_set(train_projections, keep=keep)
-
-
-def dopt_uq(model: LinearACE, dm: DesignMatrix, projections: np.ndarray,
-            active_set: ActiveSet) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Grades and errors of a single model on ``dm``, tables shaped like :func:`uqlib.ensemble.ensemble_uq`.
-
-    Per configuration: ``gamma`` (gamma_cfg), ``err_E`` (eV/atom), ``err_F`` (largest atomic force
-    error, eV/Å). Per atom: ``gamma`` (gamma_atom), ``err_F`` (eV/Å), ``config``.
-    """
-    if len(projections) != dm.n_atoms.sum():
-        raise ActiveSetError(f"{len(projections)} projections for a design matrix of {dm.n_atoms.sum()} atoms")
-    gamma = active_set.grade(projections)
-    atom_err = np.linalg.norm(model.predict_forces(dm) - dm.forces, axis=1)
-    configs = pd.DataFrame({
-        "structure_id": dm.structure_ids, "n_atoms": dm.n_atoms,
-        "gamma": structure_grade(gamma, dm.n_atoms),
-        "err_E": np.abs(model.predict_energy_per_atom(dm) - dm.energy_per_atom),
-        "err_F": per_structure_max(atom_err, dm.n_atoms),
-    })
-    return configs, pd.DataFrame({"config": dm.atom_structure, "gamma": gamma, "err_F": atom_err})
 
 
 def calculator_gammas(calculator, structures) -> np.ndarray:

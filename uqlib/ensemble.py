@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import scipy.linalg
 
 from uqlib import ace
@@ -140,7 +139,7 @@ def fit_ensemble(dm: DesignMatrix, n_members: int, *, method: str = "bootstrap",
     return Ensemble(dm.preset, method, seed, np.array(members), setup, per_member)
 
 
-# -- uncertainties and errors (paper eqs 1-6) ---------------------------------------------------
+# -- uncertainties (paper eqs 1-3); the errors of eqs 4-6 are in uqlib.criteria.ensemble ----------
 
 def energy_uncertainty(member_energies: np.ndarray) -> np.ndarray:
     """Eq 1, U_E,cfg = max_k |E_k - <E>|, from ``(K, n_cfg)`` energies per atom (eV/atom)."""
@@ -148,37 +147,13 @@ def energy_uncertainty(member_energies: np.ndarray) -> np.ndarray:
 
 
 def atom_force_uncertainty(member_forces: np.ndarray) -> np.ndarray:
-    """Eq 3, U_F,atom = max_k |F_i,k - <F_i>| (Euclidean norm), from ``(K, n_atom, 3)`` forces (eV/Å)."""
+    """Eq 2, U_F,atom = max_k |F_i,k - <F_i>| (Euclidean norm), from ``(K, n_atom, 3)`` forces (eV/Å)."""
     return np.linalg.norm(member_forces - member_forces.mean(axis=0), axis=-1).max(axis=0)
 
 
-def max_force_deviation(member_forces: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
-    """Eq 2, U_F,cfg = max over a configuration's atoms of U_F,atom (eV/Å)."""
+def config_force_uncertainty(member_forces: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
+    """Eq 3, U_F,cfg = max over a configuration's atoms of U_F,atom (eV/Å), shape ``(n_cfg,)``."""
     return per_structure_max(atom_force_uncertainty(member_forces), n_atoms)
-
-
-def ensemble_uq(dm: DesignMatrix, ensemble: Ensemble) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Uncertainties (eqs 1-3) and errors of the ensemble mean (eqs 4-6) on ``dm``.
-
-    Returns a per-configuration table (``U_E``, ``err_E`` in eV/atom; ``U_F``,
-    ``err_F`` in eV/Å) and a per-atom table (``U_F``, ``err_F`` in eV/Å, ``config``).
-    """
-    if ensemble.preset != dm.preset:
-        raise ValueError(f"Ensemble is for {ensemble.preset}, the design matrix for {dm.preset}")
-    energies = ace.predict_energy_per_atom(dm, ensemble.coefficients)
-    forces = ace.predict_forces(dm, ensemble.coefficients)
-    atom_u = atom_force_uncertainty(forces)
-    atom_err = np.linalg.norm(forces.mean(axis=0) - dm.forces, axis=-1)  # eq 6
-    configs = pd.DataFrame({
-        "structure_id": dm.structure_ids,
-        "n_atoms": dm.n_atoms,
-        "U_E": energy_uncertainty(energies),
-        "err_E": np.abs(energies.mean(axis=0) - dm.energy_per_atom),  # eq 4
-        "U_F": per_structure_max(atom_u, dm.n_atoms),
-        "err_F": per_structure_max(atom_err, dm.n_atoms),  # eq 5
-    })
-    atoms = pd.DataFrame({"config": dm.atom_structure, "U_F": atom_u, "err_F": atom_err})
-    return configs, atoms
 
 
 def ensemble_rmse(dm: DesignMatrix, ensemble: Ensemble) -> dict[str, float]:

@@ -1,25 +1,21 @@
-"""How well an uncertainty tracks error: thresholds (eq 7), Spearman rho, selection rates, claims.
+"""How well an uncertainty tracks error: arrays in, numbers out.
 
-A claim record states one of the paper's claims, the paper's value, ours, a
-verdict (``reproduced``, ``partly``, ``not reproduced``) and one line of why.
-Notebooks write their records with :func:`write_claims`; the reproduction page
-collects them with :func:`collect_claims`.
+Pure functions on numpy arrays (no other uqlib module is imported): the paper's
+threshold (eq 7), Spearman's rho, selection rates and the four outcomes of flagging,
+and, beyond the paper, detection scores (ROC-AUC, average precision), calibration of
+error bars (miscalibration area, Gaussian NLL, ENCE) and cluster-wise thresholds.
+Units are whatever the arrays carry (eV/atom, eV/Å); nothing is converted here.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import scipy.stats
+import uncertainty_toolbox as uct
+from sklearn.metrics import average_precision_score, roc_auc_score
 
-from uqlib.ace import DesignMatrix
-from uqlib.ensemble import Ensemble, ensemble_rmse, ensemble_uq
-
-VERDICTS = ("reproduced", "partly", "not reproduced")
+OUTCOMES = ("detected", "missed", "false alarm", "quiet")
 
 
 def tukey_threshold(training_errors: np.ndarray) -> float:
@@ -48,112 +44,107 @@ def selection_rate(uncertainty: np.ndarray, threshold: float) -> float:
 
 def confusion(uncertainty: np.ndarray, error: np.ndarray, threshold: float,
               error_threshold: float | None = None) -> dict[str, float]:
-    """Fractions of the four cases of flagging (uncertainty > ``threshold``) against high error.
+    """Fractions of the four outcomes of flagging (uncertainty > ``threshold``) against high error.
 
     High error means error > ``error_threshold`` (default: the same ``threshold``, as for an
-    ensemble criterion; for gamma, pass 1 and the criterion's eq 7 error threshold).
-    ``detected`` (high error, flagged), ``missed`` (high error, not flagged: over-confident),
-    ``false alarm`` (low error, flagged: under-confident), ``quiet`` (low error, not flagged).
+    ensemble criterion, whose uncertainty and error share a unit; for gamma pass 1 and the
+    eq 7 threshold of the training errors). ``detected`` (high error, flagged), ``missed``
+    (high error, not flagged: over-confident), ``false alarm`` (low error, flagged:
+    under-confident), ``quiet`` (low error, not flagged).
     """
     flagged = np.asarray(uncertainty) > threshold
     high = np.asarray(error) > (threshold if error_threshold is None else error_threshold)
-    return {"detected": float(np.mean(high & flagged)), "missed": float(np.mean(high & ~flagged)),
-            "false alarm": float(np.mean(~high & flagged)), "quiet": float(np.mean(~high & ~flagged))}
+    cases = (high & flagged, high & ~flagged, ~high & flagged, ~high & ~flagged)
+    return {name: float(np.mean(case)) for name, case in zip(OUTCOMES, cases, strict=True)}
 
 
-@dataclass(frozen=True)
-class Claim:
-    """One claim of the paper checked against this compendium's numbers."""
+def trend(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rho of ``y`` against ``x`` over every point (for example a rate along the accuracy ladder).
 
-    claim: str
-    paper: str
-    ours: str
-    verdict: str
-    why: str
-
-    def __post_init__(self) -> None:
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
-
-
-def verdict(holds: bool, partly: bool = False) -> str:
-    """``reproduced`` if the claim holds, ``partly`` if it holds in part, else ``not reproduced``."""
-    return VERDICTS[0] if holds else VERDICTS[1] if partly else VERDICTS[2]
-
-
-def write_claims(directory: Path, notebook: str, claims: list[Claim]) -> Path:
-    """Write a notebook's claim records to ``directory/claims.json``."""
-    path = Path(directory) / "claims.json"
-    path.write_text(json.dumps({"notebook": notebook, "claims": [asdict(c) for c in claims]}, indent=2))
-    return path
-
-
-def collect_claims(results_root: Path, notebooks: list[str]) -> tuple[pd.DataFrame, list[str]]:
-    """All claim records under ``results_root`` as one table, and the notebooks with none."""
-    rows, missing = [], []
-    for name in notebooks:
-        path = Path(results_root) / name / "claims.json"
-        if not path.is_file():
-            missing.append(name)
-            continue
-        rows += [{"notebook": name, **c} for c in json.loads(path.read_text())["claims"]]
-    return pd.DataFrame(rows, columns=["notebook", *Claim.__dataclass_fields__]), missing
-
-
-# -- ensemble criteria ---------------------------------------------------------------------------
-
-# criterion -> (table, uncertainty column, error column, factor to display units)
-CRITERIA = {"CBE": ("configs", "U_E", "err_E"), "CBF": ("configs", "U_F", "err_F"), "ABF": ("atoms", "U_F", "err_F")}
-
-
-def criterion_values(configs: pd.DataFrame, atoms: pd.DataFrame, criterion: str) -> tuple[np.ndarray, np.ndarray]:
-    """(uncertainty, error) arrays of a criterion from the tables of :func:`uqlib.ensemble.ensemble_uq`."""
-    table, u, e = CRITERIA[criterion]
-    frame = configs if table == "configs" else atoms
-    return frame[u].to_numpy(), frame[e].to_numpy()
-
-
-def uq_summary(train: tuple[pd.DataFrame, pd.DataFrame], test: tuple[pd.DataFrame, pd.DataFrame],
-               thresholds: dict[str, float] | None = None) -> pd.DataFrame:
-    """Per criterion: threshold (eq 7 on training errors, or given), rho train/test, test selection rate.
-
-    ``train`` and ``test`` are ``(configs, atoms)`` tables. Row ``CBE or CBF`` is the
-    paper's configuration rule: novel when U_E > eps_E or U_F,cfg > eps_F,cfg.
-    Values in eV/atom and eV/Å.
+    Unlike :func:`spearman` it accepts two points (rho is then +-1) and returns NaN for fewer.
     """
-    rows = {}
-    for criterion in CRITERIA:
-        u_tr, e_tr = criterion_values(*train, criterion)
-        u_te, e_te = criterion_values(*test, criterion)
-        eps = tukey_threshold(e_tr) if thresholds is None else thresholds[criterion]
-        rows[criterion] = {
-            "threshold": eps, "rho_train": spearman(u_tr, e_tr), "rho_test": spearman(u_te, e_te),
-            "selection_rate": selection_rate(u_te, eps), "train_rate": selection_rate(u_tr, eps),
-            "mean_U_test": float(np.mean(u_te)), "mean_err_test": float(np.mean(e_te)),
-            "mean_U_train": float(np.mean(u_tr)), "mean_err_train": float(np.mean(e_tr)),
-        }
-    configs = test[0]
-    either = (configs["U_E"] > rows["CBE"]["threshold"]) | (configs["U_F"] > rows["CBF"]["threshold"])
-    rows["CBE or CBF"] = {"selection_rate": float(either.mean())}
-    return pd.DataFrame.from_dict(rows, orient="index")
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < 2:
+        return float("nan")
+    return float(scipy.stats.spearmanr(x, y).statistic)
 
 
-@dataclass
-class EnsembleEvaluation:
-    """An ensemble judged on a training and a test design matrix."""
+# -- detection and calibration (beyond the paper) --------------------------------------------------
 
-    summary: pd.DataFrame  # uq_summary
-    train: tuple[pd.DataFrame, pd.DataFrame]  # (configs, atoms) of ensemble_uq
-    test: tuple[pd.DataFrame, pd.DataFrame]
-    rmse_train: dict[str, float]  # meV/atom, meV/Å
-    rmse_test: dict[str, float]
+def detection_scores(score: np.ndarray, is_novel: np.ndarray) -> dict[str, float]:
+    """ROC-AUC and average precision of ``score`` for labels ``is_novel`` (NaN if one class is absent)."""
+    score, is_novel = np.asarray(score, dtype=float), np.asarray(is_novel, dtype=bool)
+    if len(score) != len(is_novel) or len(score) == 0:
+        raise ValueError(f"Need as many labels as scores, and some: {len(score)} scores, {len(is_novel)} labels")
+    if is_novel.all() or not is_novel.any():
+        return {"roc_auc": float("nan"), "average_precision": float("nan"), "positives": float(is_novel.mean())}
+    return {"roc_auc": float(roc_auc_score(is_novel, score)),
+            "average_precision": float(average_precision_score(is_novel, score)),
+            "positives": float(is_novel.mean())}
 
 
-def evaluate_ensemble(train_dm: DesignMatrix, test_dm: DesignMatrix, ensemble: Ensemble,
-                      thresholds: dict[str, float] | None = None) -> EnsembleEvaluation:
-    """Uncertainties, errors, thresholds, rho, selection rates and RMSEs of an ensemble."""
-    if test_dm.n_configs == 0:
-        raise ValueError("The test set is empty: nothing to evaluate")
-    train, test = ensemble_uq(train_dm, ensemble), ensemble_uq(test_dm, ensemble)
-    return EnsembleEvaluation(uq_summary(train, test, thresholds), train, test,
-                              ensemble_rmse(train_dm, ensemble), ensemble_rmse(test_dm, ensemble))
+def ence(predicted_std: np.ndarray, error: np.ndarray, n_bins: int = 20) -> float:
+    """Expected normalised calibration error (Levi et al. 2022).
+
+    The mean over equal-count bins of the predicted std of |RMV - RMSE| / RMV, with RMV
+    the root mean predicted variance of the bin.
+    """
+    predicted_std, error = np.asarray(predicted_std, dtype=float), np.asarray(error, dtype=float)
+    terms = []
+    for members in np.array_split(np.argsort(predicted_std), n_bins):
+        if len(members):
+            rmv = np.sqrt(np.mean(predicted_std[members] ** 2))
+            terms.append(abs(rmv - np.sqrt(np.mean(error[members] ** 2))) / rmv)
+    return float(np.mean(terms))
+
+
+def calibration(calibration_set: tuple[np.ndarray, np.ndarray, np.ndarray],
+                test_set: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[str, float]:
+    """Calibration of predicted standard deviations, before and after one fitted scale factor.
+
+    Each set is ``(prediction, predicted_std, reference)`` of one quantity (for example force
+    components, eV/Å). The scale is fitted on ``calibration_set`` by uncertainty-toolbox
+    (minimum miscalibration area) and applied to ``test_set``.
+    """
+    pred_c, std_c, ref_c = (np.asarray(a, dtype=float) for a in calibration_set)
+    pred_t, std_t, ref_t = (np.asarray(a, dtype=float) for a in test_set)
+    if (std_c <= 0).any() or (std_t <= 0).any():
+        raise ValueError("Predicted standard deviations must be positive")
+    scale = float(uct.recalibration.optimize_recalibration_ratio(pred_c, std_c, ref_c, criterion="miscal"))
+    out = {"scale": scale}
+    for label, s in (("raw", 1.0), ("recalibrated", scale)):
+        out[f"miscalibration_area_{label}"] = float(uct.miscalibration_area(pred_t, s * std_t, ref_t))
+        out[f"nll_{label}"] = float(uct.nll_gaussian(pred_t, s * std_t, ref_t))
+        out[f"ence_{label}"] = ence(s * std_t, pred_t - ref_t)
+    return out
+
+
+# -- groups of structures --------------------------------------------------------------------------
+
+def clusterwise_thresholds(training_errors: np.ndarray, training_clusters: np.ndarray) -> pd.Series:
+    """Eq 7 on the training errors of each cluster separately: one threshold per cluster."""
+    frame = pd.DataFrame({"error": training_errors, "cluster": training_clusters})
+    return frame.groupby("cluster")["error"].apply(lambda e: tukey_threshold(e.to_numpy()))
+
+
+def nearest_centroid(points: np.ndarray, reference: np.ndarray, reference_labels: np.ndarray) -> np.ndarray:
+    """For each row of ``points``, the label whose centroid (mean of its ``reference`` rows) is nearest."""
+    names = np.unique(reference_labels)
+    centres = np.stack([reference[reference_labels == n].mean(axis=0) for n in names])
+    distance = np.linalg.norm(points[:, None, :] - centres[None, :, :], axis=2)
+    return names[np.argmin(distance, axis=1)]
+
+
+def centroid_distances(descriptors: np.ndarray, labels: np.ndarray, reference: np.ndarray) -> pd.Series:
+    """Distance of each label's centroid from the centroid of the ``reference`` rows (a boolean mask).
+
+    In units of the mean distance of the reference rows from their own centroid (so 1 is
+    "as far as a typical reference structure").
+    """
+    labels, reference = np.asarray(labels), np.asarray(reference, dtype=bool)
+    if not reference.any():
+        raise ValueError("The reference mask selects no rows")
+    centre = descriptors[reference].mean(axis=0)
+    spread = np.linalg.norm(descriptors[reference] - centre, axis=1).mean()
+    return pd.Series({name: float(np.linalg.norm(descriptors[labels == name].mean(axis=0) - centre) / spread)
+                      for name in dict.fromkeys(labels)}, name="centroid distance")

@@ -1,0 +1,118 @@
+"""Evaluation through the criterion interface: thresholds, rho, rates, the ladder and K sweeps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from uqlib import data, evaluate, metrics
+from uqlib.criteria import Criterion, DOptimality, EnsembleCriterion, Signal, featurize
+from uqlib.data import per_structure_max
+
+
+@pytest.fixture(scope="module")
+def sets():
+    train = data.subsample(data.load_subsets("A+B"), 6, seed=0)
+    test = data.subsample(data.load_subsets("C+E"), 3, seed=0)
+    return featurize(train, "Func-15", progress=False), featurize(test, "Func-15", progress=False)
+
+
+class Coordination(Criterion):
+    """A toy criterion in a few lines: fewer neighbours than any training atom is 'uncertain'."""
+
+    name = "coordination"
+    signals = (Signal("missing neighbours", "atom", "missing", "err_F", threshold=0.0),)
+
+    def fit(self, train):
+        self.fewest_ = min(self._neighbours(a).min() for a in train.table["atoms"])
+        return self
+
+    @staticmethod
+    def _neighbours(atoms):
+        from ase.neighborlist import neighbor_list
+        return np.bincount(neighbor_list("i", atoms, 3.3), minlength=len(atoms))
+
+    def uncertainties(self, fs):
+        missing = np.concatenate([np.maximum(self.fewest_ - self._neighbours(a), 0) for a in fs.table["atoms"]])
+        return {}, {"missing": missing.astype(float)}
+
+
+def test_a_toy_criterion_runs_through_evaluation(sets):
+    train, test = sets
+    ev = evaluate.evaluate(Coordination(), train, test)
+    row = ev.summary.loc["missing neighbours"]
+    # no model: no errors, so rho is NaN, but the rates are computed against the fixed threshold
+    assert row["threshold"] == 0.0 and row["train_rate"] == 0.0 and 0 < row["selection_rate"] < 1
+    assert np.isnan(ev.rmse_test["F_rmse"])
+
+
+def test_ensemble_evaluation_thresholds_rates_and_rule(sets):
+    train, test = sets
+    ev = evaluate.evaluate(EnsembleCriterion(4, seed=0), train, test)
+    for signal in ("CBE", "CBF", "ABF"):
+        u_tr, e_tr = ev.values("train", signal)
+        u_te, e_te = ev.values("test", signal)
+        row = ev.summary.loc[signal]
+        assert row["threshold"] == metrics.tukey_threshold(e_tr)
+        assert row["selection_rate"] == metrics.selection_rate(u_te, row["threshold"])
+        assert row["rho_test"] == metrics.spearman(u_te, e_te)
+    either = ((ev.test.configs["U_E"] > ev.summary.loc["CBE", "threshold"])
+              | (ev.test.configs["U_F"] > ev.summary.loc["CBF", "threshold"])).mean()
+    assert ev.summary.loc["CBE or CBF", "selection_rate"] == either
+    assert ev.rmse_train["F_rmse"] > 0 and ev.rmse_test["F_rmse"] > ev.rmse_train["F_rmse"]
+    assert sum(ev.outcomes("CBF").values()) == pytest.approx(1.0)
+
+
+def test_dopt_evaluation_uses_gamma_one_and_eq7_for_high_error(sets):
+    train, test = sets
+    ev = evaluate.evaluate(DOptimality(), train, test)
+    assert ev.summary.loc["gamma_atom", "threshold"] == 1.0
+    gamma, error = ev.values("test", "gamma_atom")
+    expected = metrics.confusion(gamma, error, 1.0, metrics.tukey_threshold(ev.values("train", "gamma_atom")[1]))
+    assert ev.outcomes("gamma_atom") == expected
+
+
+def test_ladder_table_and_fixed_thresholds(sets):
+    train, test = sets
+    evaluations = {"a": evaluate.evaluate(EnsembleCriterion(3, seed=0), train, test),
+                   "b": evaluate.evaluate(EnsembleCriterion(3, seed=1), train, test)}
+    table = evaluate.ladder_table(evaluations)
+    assert list(table.index) == ["a", "b"] and table.loc["a", "eps CBF"] == 1e3 * evaluations["a"].summary.loc[
+        "CBF", "threshold"]
+    rates, fixed = evaluate.fixed_threshold_rates(evaluations)
+    assert fixed["CBF"] == pytest.approx(np.mean([ev.summary.loc["CBF", "threshold"] for ev in evaluations.values()]))
+    u = evaluations["a"].test.configs["U_F"]
+    assert rates.loc["a", "CBF"] == pytest.approx(100 * np.mean(u > fixed["CBF"]))
+    outcomes = evaluate.outcome_table(evaluations, ["CBF"])
+    assert outcomes.sum(axis=1).to_numpy() == pytest.approx(100)
+
+
+def test_ensemble_size_sweep_uses_disjoint_repeats_and_settling(sets):
+    train, test = sets
+    pool = EnsembleCriterion(8, seed=0).fit(train)
+    sweep = evaluate.ensemble_size_sweep(pool, train, test, [2, 4], n_repeats=2)
+    assert set(sweep["K"]) == {2, 4} and set(sweep["repeat"]) == {0, 1}
+    second = EnsembleCriterion.from_ensemble(pool.ensemble_.members(slice(4, 6)))
+    expected = evaluate.evaluate(second, train, test, fit=False).summary.loc["CBF", "selection_rate"]
+    got = sweep.query("repeat == 1 and K == 2 and criterion == 'CBF'")["selection_rate"].item()
+    assert got == expected
+    with pytest.raises(ValueError, match="repeats are needed"):
+        evaluate.ensemble_size_sweep(pool, train, test, [2, 4], n_repeats=3)
+
+
+def test_settling_k_by_hand():
+    import pandas as pd
+
+    rates = {3: [0.5, 0.5], 6: [0.2, 0.2], 10: [0.31, 0.29], 15: [0.3, 0.3], 30: [0.3, 0.3]}
+    sweep = pd.DataFrame([{"K": k, "repeat": r, "criterion": "CBF", "selection_rate": v}
+                          for k, values in rates.items() for r, v in enumerate(values)])
+    assert evaluate.settling_k(sweep, "CBF") == 10
+    moving = sweep.assign(selection_rate=sweep["selection_rate"].where(sweep["K"] != 15, 0.9))
+    assert evaluate.settling_k(moving, "CBF") is None
+
+
+def test_rank_by_takes_the_largest_atom_value_for_atom_signals(sets):
+    train, test = sets
+    criterion = DOptimality().fit(train)
+    np.testing.assert_allclose(evaluate.rank_by(criterion, test, "gamma_atom"),
+                               per_structure_max(criterion.score(test).atoms["gamma"].to_numpy(), test.dm.n_atoms))

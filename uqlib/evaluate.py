@@ -1,0 +1,203 @@
+"""Judging criteria on data sets: a criterion fitted on a training set and scored on a test set.
+
+Everything here goes through the criterion interface (:mod:`uqlib.criteria`) and the
+pure metrics (:mod:`uqlib.metrics`), and returns tidy tables that notebooks plot.
+Thresholds follow the paper: a signal with a fixed threshold (gamma > 1, dH > 0) uses
+it; any other uses eq 7 on its training errors, eps = Q3 + 1.5 IQR. Uncertainties,
+errors and thresholds are in eV/atom and eV/Å here; tables meant for reading say
+when they show meV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from uqlib import metrics
+from uqlib.criteria import Criterion, EnsembleCriterion, FeaturizedSet, Scores, Signal
+from uqlib.data import per_structure_max
+
+
+@dataclass
+class Evaluation:
+    """A criterion judged on a training and a test set.
+
+    ``summary`` has one row per signal (and per combining rule such as "CBE or CBF"):
+    ``threshold``, ``rho_train``, ``rho_test``, ``selection_rate`` (test), ``train_rate``,
+    and the means of uncertainty and error on each set. RMSEs are those of the
+    criterion's model: ``E_rmse`` (meV/atom) and ``F_rmse`` (per component, meV/Å).
+    """
+
+    criterion: Criterion
+    train: Scores
+    test: Scores
+    summary: pd.DataFrame
+    rmse_train: dict[str, float]
+    rmse_test: dict[str, float]
+
+    def values(self, which: str, signal: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(uncertainty, error)`` of a signal on the ``"train"`` or ``"test"`` set."""
+        return getattr(self, which).values(self.criterion.signal(signal))
+
+    def outcomes(self, signal: str) -> dict[str, float]:
+        """The four outcomes of flagging the test set (:func:`uqlib.metrics.confusion`).
+
+        High error means above eq 7 of the training errors; a signal with a fixed
+        threshold (gamma) is flagged above it, one without (CBF) above its eq 7 threshold.
+        """
+        spec = self.criterion.signal(signal)
+        _, train_error = self.values("train", signal)
+        u, e = self.values("test", signal)
+        return metrics.confusion(u, e, self.summary.loc[signal, "threshold"],
+                                 error_threshold=metrics.tukey_threshold(train_error) if spec.threshold is not None
+                                 else None)
+
+
+def thresholds(criterion: Criterion, train: Scores) -> dict[str, float]:
+    """Each signal's threshold: its fixed one, or eq 7 on its training errors."""
+    return {s.name: s.threshold if s.threshold is not None else metrics.tukey_threshold(train.values(s)[1])
+            for s in criterion.signals}
+
+
+def flagged(criterion: Criterion, scores: Scores, eps: dict[str, float], name: str) -> np.ndarray:
+    """Which rows a signal, or a rule combining configuration signals, flags."""
+    if name in criterion.rules:
+        return np.logical_or.reduce([flagged(criterion, scores, eps, part) for part in criterion.rules[name]])
+    return scores.values(criterion.signal(name))[0] > eps[name]
+
+
+def _signal_row(signal: Signal, train: Scores, test: Scores, eps: float) -> dict[str, float]:
+    u_tr, e_tr = train.values(signal)
+    u_te, e_te = test.values(signal)
+    labelled_test = np.isfinite(e_te).all() and len(e_te) > 2
+    return {"threshold": eps, "rho_train": metrics.spearman(u_tr, e_tr),
+            "rho_test": metrics.spearman(u_te, e_te) if labelled_test else np.nan,
+            "selection_rate": metrics.selection_rate(u_te, eps), "train_rate": metrics.selection_rate(u_tr, eps),
+            "mean_U_train": float(np.mean(u_tr)), "mean_U_test": float(np.mean(u_te)),
+            "mean_err_train": float(np.mean(e_tr)), "mean_err_test": float(np.mean(e_te))}
+
+
+def summarize(criterion: Criterion, train: Scores, test: Scores,
+              eps: dict[str, float] | None = None) -> pd.DataFrame:
+    """The summary table of :class:`Evaluation` (thresholds from the training set unless given)."""
+    eps = thresholds(criterion, train) if eps is None else eps
+    rows = {s.name: _signal_row(s, train, test, eps[s.name]) for s in criterion.signals}
+    for rule in criterion.rules:
+        rows[rule] = {"selection_rate": float(flagged(criterion, test, eps, rule).mean()),
+                      "train_rate": float(flagged(criterion, train, eps, rule).mean())}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def model_rmse(scores: Scores, data: FeaturizedSet, criterion: Criterion) -> dict[str, float]:
+    """RMSE of the criterion's model: energy (meV/atom) and force components (meV/Å), as pacemaker reports."""
+    predicted = criterion.predictions(data)
+    if predicted is None or not data.labelled:
+        return {"E_rmse": np.nan, "F_rmse": np.nan}
+    energy, forces = predicted
+    return {"E_rmse": 1e3 * float(np.sqrt(np.mean((energy - data.dm.energy_per_atom) ** 2))),
+            "F_rmse": 1e3 * float(np.sqrt(np.mean((forces - data.dm.forces) ** 2)))}
+
+
+def evaluate(criterion: Criterion, train: FeaturizedSet, test: FeaturizedSet, *,
+             eps: dict[str, float] | None = None, fit: bool = True) -> Evaluation:
+    """Fit ``criterion`` on ``train`` (unless ``fit=False``: already fitted) and judge it on ``test``."""
+    if len(test.table) == 0:
+        raise ValueError("The test set is empty: nothing to evaluate")
+    if fit:
+        criterion.fit(train)
+    train_scores, test_scores = criterion.score(train), criterion.score(test)
+    return Evaluation(criterion, train_scores, test_scores, summarize(criterion, train_scores, test_scores, eps),
+                      model_rmse(train_scores, train, criterion), model_rmse(test_scores, test, criterion))
+
+
+# -- tables across the accuracy ladder ---------------------------------------------------------------
+
+def ladder_table(evaluations: dict[str, Evaluation]) -> pd.DataFrame:
+    """One row per preset: model RMSEs, and per signal rho (train, test), threshold and test rate.
+
+    RMSEs in meV/atom and meV/Å, thresholds in meV/atom or meV/Å (gamma: as is), rates in %.
+    """
+    rows = []
+    for preset, ev in evaluations.items():
+        row = {"preset": preset, "F_RMSE train": ev.rmse_train["F_rmse"], "E_RMSE train": ev.rmse_train["E_rmse"],
+               "F_RMSE test": ev.rmse_test["F_rmse"], "E_RMSE test": ev.rmse_test["E_rmse"]}
+        for signal in ev.criterion.signals:
+            s = ev.summary.loc[signal.name]
+            scale = 1e3 if signal.threshold is None else 1.0
+            row |= {f"rho {signal.name} train": s.rho_train, f"rho {signal.name} test": s.rho_test,
+                    f"eps {signal.name}": scale * s.threshold, f"rate {signal.name} (%)": 100 * s.selection_rate}
+        for rule in ev.criterion.rules:
+            row[f"rate {rule} (%)"] = 100 * ev.summary.loc[rule, "selection_rate"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("preset")
+
+
+def fixed_threshold_rates(evaluations: dict[str, Evaluation]) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Test selection rates (%) with one fixed threshold per signal for every preset, as Fig. 3f.
+
+    The fixed threshold of a signal is the mean of its adaptive (eq 7) thresholds over the
+    presets. Returns the rates (rows: presets, columns: signals and rules) and the thresholds.
+    """
+    first = next(iter(evaluations.values())).criterion
+    fixed = {s.name: float(np.mean([ev.summary.loc[s.name, "threshold"] for ev in evaluations.values()]))
+             for s in first.signals}
+    rates = {preset: 100 * summarize(ev.criterion, ev.train, ev.test, fixed)["selection_rate"]
+             for preset, ev in evaluations.items()}
+    return pd.DataFrame(rates).T.rename_axis("preset"), fixed
+
+
+def outcome_table(evaluations: dict[str, Evaluation], signals: list[str]) -> pd.DataFrame:
+    """The four outcomes (%) of each signal on each evaluation's test set: rows (name, signal)."""
+    rows = {(name, signal): {k: 100 * v for k, v in ev.outcomes(signal).items()}
+            for name, ev in evaluations.items() for signal in signals}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["model", "signal"])
+
+
+# -- ensemble size (Fig. S2) -------------------------------------------------------------------------
+
+def ensemble_size_sweep(pool: EnsembleCriterion, train: FeaturizedSet, test: FeaturizedSet,
+                        member_counts: list[int], n_repeats: int) -> pd.DataFrame:
+    """Every summary quantity for K members, over disjoint repeats of one fitted pool of members.
+
+    The pool holds ``max(K) * n_repeats`` members; repeat *r* uses members
+    ``r * max(K) ... r * max(K) + K``. Tidy: one row per (repeat, K, signal or rule).
+    """
+    k_max = max(member_counts)
+    if min(member_counts) < 2 or n_repeats < 1:
+        raise ValueError("member_counts must all be at least 2 and n_repeats at least 1")
+    if pool.ensemble_.n_members < k_max * n_repeats:
+        raise ValueError(f"The pool has {pool.ensemble_.n_members} members; {k_max} x {n_repeats} repeats are needed")
+    rows = []
+    for repeat in range(n_repeats):
+        for k in member_counts:
+            members = EnsembleCriterion.from_ensemble(pool.ensemble_.members(slice(repeat * k_max, repeat * k_max + k)))
+            ev = evaluate(members, train, test, fit=False)
+            rows += [{"repeat": repeat, "K": k, "criterion": name, **row.to_dict()}
+                     for name, row in ev.summary.iterrows()]
+    return pd.DataFrame(rows)
+
+
+def settling_k(sweep: pd.DataFrame, criterion: str, *, min_tolerance: float = 0.01) -> int | None:
+    """The smallest K from which on the mean selection rate stays near its value at the largest K.
+
+    "Near": within two standard deviations across repeats at the largest K, and at least
+    ``min_tolerance`` (a fraction). The largest K is trivially near itself and is not a
+    candidate: ``None`` when the rate is still moving just below the largest K.
+    """
+    stats = sweep[sweep["criterion"] == criterion].groupby("K")["selection_rate"].agg(["mean", "std"])
+    tolerance = max(2 * np.nan_to_num(stats["std"].iloc[-1]), min_tolerance)
+    inside = ((stats["mean"] - stats["mean"].iloc[-1]).abs() <= tolerance).iloc[:-1]
+    from_here_on = inside[::-1].cummin()[::-1]
+    return int(from_here_on.idxmax()) if from_here_on.any() else None
+
+
+# -- structures of a set by their score ---------------------------------------------------------------
+
+def rank_by(criterion: Criterion, data: FeaturizedSet, signal: str) -> np.ndarray:
+    """A configuration score from any signal: the configuration value, or the largest atom value."""
+    spec = criterion.signal(signal)
+    scores = criterion.score(data)
+    values = scores.values(spec)[0]
+    return values if spec.level == "config" else per_structure_max(values, data.dm.n_atoms)
