@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # The data mirror: ../shared/data when present (CI and development), else files are downloaded.
 export UQLIB_DATA_MIRROR ?= $(wildcard $(abspath ../shared/data))
 
-.PHONY: book book-fast test lint data benchmarks clean clean-cache
+.PHONY: book book-fast test lint notebooks data benchmarks clean clean-cache
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,11 @@ book-fast: data  ## the same with the notebooks' fast defaults
 test: data  ## unit tests, then every notebook with its fast defaults (nbmake)
 	$(PY) -m pytest tests notebooks --nbmake --nbmake-timeout=1200
 
-lint: $(STAMP)
-	$(PY) -m ruff check uqlib tests benchmarks
+lint: $(STAMP)  ## ruff on the library, tests, benchmarks and the notebooks' paired .py files
+	$(PY) -m ruff check uqlib tests benchmarks notebooks/*.py
+
+notebooks: $(STAMP)  ## write each notebook's .ipynb from its paired percent-format .py (the source)
+	$(PY) -m jupytext --to ipynb --update notebooks/*.py
 
 benchmarks: data  ## print and save speed and memory figures
 	$(PY) benchmarks/run_all.py

@@ -134,6 +134,18 @@ def check_parameters(namespace: dict) -> None:
                              + "\nRerun with a value of the expected type, e.g. papermill ... -p name value")
 
 
+def setup(namespace: dict, notebook: str) -> Path:
+    """The one call after a notebook's parameters cell: check them, set the figure style, return the results dir.
+
+    ``namespace`` is the notebook's ``globals()``; the parameters are its annotated names.
+    """
+    from uqlib import plots
+
+    check_parameters(namespace)
+    plots.apply_style()
+    return results_dir(notebook)
+
+
 def _parameters_cell(notebook: str) -> str:
     nb = nbformat.read(NOTEBOOK_DIR / f"{notebook}.ipynb", as_version=4)
     for cell in nb.cells:

@@ -160,6 +160,20 @@ def resolve_all(*, allow_download: bool = True) -> dict[str, Path]:
     return {key: resolve(key, allow_download=allow_download) for key in load_manifest()}
 
 
+def manifest_table(*, allow_download: bool = False) -> pd.DataFrame:
+    """Every manifest file: subset, size, checksum and where it was found and verified ("missing" if nowhere)."""
+    rows = []
+    for entry in load_manifest().values():
+        try:
+            found = f"{resolve(entry.key, allow_download=allow_download).parent.name}/"
+        except DataError:
+            found = "missing"
+        checksum = entry.sha256 or getattr(entry, "git_blob_sha1", "")
+        rows.append({"key": entry.key, "subset": entry.subset or "-", "size (kB)": round(entry.size / 1e3),
+                     "checksum (first 12)": checksum[:12], "verified at": found, "what": entry.description})
+    return pd.DataFrame(rows).set_index("key")
+
+
 def parse_subsets(spec: str) -> list[str]:
     """Split a subset expression such as ``"A+B"`` or ``"C+E"`` into subset names."""
     if not isinstance(spec, str) or not spec.strip():

@@ -205,3 +205,18 @@ def gamma_slab(ax: Axes, positions: np.ndarray, gamma: np.ndarray, *, z_centre: 
 AL_STYLE = {"random": dict(color="#7f7f7f", ls="--"), "CBF": dict(color="#d62728", ls="-"),
             "gamma": dict(color="#000000", ls="-"), "clustered gamma": dict(color="#1f77b4", ls="-"),
             "QUESTS": dict(color="#2ca02c", ls="-")}
+
+
+def grade_map_2d(ax: Axes, extent: tuple[float, float, float, float], gamma: np.ndarray,
+                 marked: dict[str, np.ndarray], *, title: str = "") -> Axes:
+    """log10 gamma over the plane (``gamma`` shape ``(ny, nx)``) with the gamma = 1 contour and marked points."""
+    log_gamma = np.log10(np.maximum(gamma.astype(float), 1e-3))  # the origin cell has gamma = 0
+    image = ax.imshow(log_gamma, origin="lower", extent=extent, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.contour(log_gamma, levels=[0], extent=extent, colors="k", linewidths=1)
+    for label, point in marked.items():
+        ax.scatter(*point, marker="*", s=120, color="k")
+        ax.annotate(label, point, xytext=(5, 5), textcoords="offset points", weight="bold")
+    ax.set(xlabel="x1", ylabel="x2", aspect="equal", title=title)
+    ax.grid(False)
+    ax.figure.colorbar(image, ax=ax, shrink=0.8, label="log10 gamma")
+    return ax
