@@ -245,6 +245,12 @@ def subsample(table: pd.DataFrame, max_per_subset: int | None, seed: int, by: st
     return table.loc[sorted(keep)].reset_index(drop=True)
 
 
+def load_split(train: str, test: str, max_per_subset: int | None, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training and test tables of two subset expressions, each subsampled with ``seed``."""
+    return (subsample(load_subsets(train), max_per_subset, seed),
+            subsample(load_subsets(test), max_per_subset, seed))
+
+
 def prm2020_blocks(table: pd.DataFrame) -> pd.Series:
     """Subgroup labels of PRM2020 rows: contiguous blocks of equal atom count, ``"P00"``, ``"P01"``, ...
 

@@ -10,13 +10,14 @@ when they show meV.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from uqlib import metrics
-from uqlib.criteria import Criterion, EnsembleCriterion, FeaturizedSet, Scores, Signal
+from uqlib.criteria import Criterion, EnsembleCriterion, FeaturizedSet, Scores, Signal, featurize
 from uqlib.data import per_structure_max
 
 
@@ -40,6 +41,15 @@ class Evaluation:
     def values(self, which: str, signal: str) -> tuple[np.ndarray, np.ndarray]:
         """``(uncertainty, error)`` of a signal on the ``"train"`` or ``"test"`` set."""
         return getattr(self, which).values(self.criterion.signal(signal))
+
+    def points(self, signal: str, scale: float = 1e3) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``{"train": (uncertainty, error), "test": ...}`` of a signal, errors times ``scale`` (eV -> meV).
+
+        Uncertainties with a unit (CBE, CBF, ABF) are scaled too; dimensionless ones (gamma) are not.
+        """
+        u_scale = scale if self.criterion.signal(signal).unit.startswith("eV") else 1.0
+        return {which: (u_scale * u, scale * e) for which in ("train", "test")
+                for u, e in [self.values(which, signal)]}
 
     def outcomes(self, signal: str) -> dict[str, float]:
         """The four outcomes of flagging the test set (:func:`uqlib.metrics.confusion`).
@@ -113,6 +123,13 @@ def evaluate(criterion: Criterion, train: FeaturizedSet, test: FeaturizedSet, *,
 
 
 # -- tables across the accuracy ladder ---------------------------------------------------------------
+
+def evaluate_ladder(make_criterion: Callable[[], Criterion], train: pd.DataFrame, test: pd.DataFrame,
+                    presets: list[str]) -> dict[str, Evaluation]:
+    """One criterion per basis preset, fitted on ``train`` and judged on ``test`` (structure tables)."""
+    return {preset: evaluate(make_criterion(), featurize(train, preset), featurize(test, preset))
+            for preset in presets}
+
 
 def ladder_table(evaluations: dict[str, Evaluation]) -> pd.DataFrame:
     """One row per preset: model RMSEs, and per signal rho (train, test), threshold and test rate.

@@ -87,16 +87,39 @@ def metric_vs_x(ax: Axes, x: np.ndarray, series: dict[str, np.ndarray], *, xlabe
 OUTCOME_COLORS = {"detected": "#2ca02c", "missed": "#d62728", "false alarm": "#ff7f0e", "quiet": "#c7c7c7"}
 
 
-def outcome_bars(ax: Axes, outcomes: dict[str, dict[str, float]], title: str) -> Axes:
-    """Stacked bars of the four outcomes of :func:`uqlib.metrics.confusion`, one bar per model."""
-    labels = list(outcomes)
-    bottom = np.zeros(len(labels))
+def outcome_bars(ax: Axes, outcomes, title: str) -> Axes:
+    """Stacked bars of the four outcomes of :func:`uqlib.metrics.confusion`, one bar per model.
+
+    ``outcomes``: a table with one row per model and the outcomes as columns, in % (as
+    :func:`uqlib.evaluate.outcome_table` gives), or a dict ``{model: {outcome: fraction}}``.
+    """
+    import pandas as pd
+
+    percent = outcomes if isinstance(outcomes, pd.DataFrame) else 100 * pd.DataFrame(outcomes).T
+    bottom = np.zeros(len(percent))
     for outcome, color in OUTCOME_COLORS.items():
-        heights = np.array([100 * outcomes[m][outcome] for m in labels])
-        ax.bar(labels, heights, bottom=bottom, color=color, label=outcome, width=0.6)
+        heights = percent[outcome].to_numpy()
+        ax.bar(percent.index.astype(str), heights, bottom=bottom, color=color, label=outcome, width=0.6)
         bottom += heights
     ax.set(ylabel="test set (%)", title=title, ylim=(0, 100))
     ax.legend(fontsize=7, loc="lower right", frameon=True, framealpha=0.9)
+    return ax
+
+
+def rates_vs_accuracy(ax: Axes, table, fixed_rates, signals: list[str]) -> Axes:
+    """Test selection rates (%) against training F_RMSE: adaptive thresholds solid, fixed ones dotted.
+
+    ``table`` is :func:`uqlib.evaluate.ladder_table` (columns ``rate <signal> (%)``), ``fixed_rates``
+    the first result of :func:`uqlib.evaluate.fixed_threshold_rates`.
+    """
+    x = table["F_RMSE train"].to_numpy()
+    for signal in signals:
+        color = CRITERION_STYLE[signal]["color"]
+        ax.plot(x, table[f"rate {signal} (%)"], marker="o", ms=4, color=color, label=f"{signal} adaptive")
+        ax.plot(x, fixed_rates.loc[table.index, signal], marker="s", ms=3, color=color, ls=":",
+                label=f"{signal} fixed")
+    ax.set(xlabel="F_RMSE train (meV/Å)", ylabel="test selection rate (%)")
+    ax.legend(fontsize=6, ncol=2)
     return ax
 
 
