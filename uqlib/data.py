@@ -18,7 +18,7 @@ Structure tables (:func:`load_subsets`) have one row per configuration:
 
 ======================  ====================================================
 ``structure_id``        stable id, ``"<subset>-<row>"`` (row in the upstream file)
-``subset``              paper subset letter (``A``-``E``) or ``PRM2020``
+``subset``              paper subset letter (``A``-``F``) or ``PRM2020``
 ``atoms``               :class:`ase.Atoms`
 ``n_atoms``             number of atoms
 ``energy``              reference total energy (eV)
@@ -89,7 +89,7 @@ def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, DataFile]:
 
 
 def subset_files() -> dict[str, DataFile]:
-    """Manifest entries that hold one paper subset, by subset name (``A``..``E``, ``PRM2020``)."""
+    """Manifest entries that hold one paper subset, by subset name (``A``..``F``, ``PRM2020``)."""
     return {f.subset: f for f in load_manifest().values() if f.subset and "+" not in f.subset}
 
 
