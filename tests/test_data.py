@@ -15,11 +15,13 @@ from uqlib.data import DataError
 
 def test_manifest_lists_every_subset_with_pinned_url_and_checksum():
     manifest = data.load_manifest()
-    assert set(data.subset_files()) == {"A", "B", "C", "D", "E", "PRM2020"}
+    assert set(data.subset_files()) == {"A", "B", "C", "D", "E", "F", "PRM2020"}
     for entry in manifest.values():
-        assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256), entry.key
+        # subset F's bytes were never available here: it is verified by its git blob hash, size unknown
+        verifiable = re.fullmatch(r"[0-9a-f]{64}", entry.sha256) or re.fullmatch(r"[0-9a-f]{40}", entry.git_blob_sha1)
+        assert verifiable, entry.key
         assert re.match(r"https://raw\.githubusercontent\.com/[^/]+/[^/]+/[0-9a-f]{40}/", entry.url), entry.key
-        assert entry.size > 0 and entry.description
+        assert (entry.size > 0 or entry.optional) and entry.description
 
 
 def test_resolve_verifies_the_mirror_copy():
@@ -187,3 +189,46 @@ def test_atom_offsets_and_atoms_of():
     np.testing.assert_array_equal(data.atom_offsets(n_atoms), [0, 2, 5, 6])
     np.testing.assert_array_equal(data.atoms_of(np.array([2, 0]), n_atoms), [5, 0, 1])
     assert data.atoms_of(np.array([], int), n_atoms).size == 0
+
+
+def test_git_blob_hash_is_the_hash_git_records(tmp_path):
+    path = tmp_path / "hello.txt"
+    path.write_bytes(b"hello\n")
+    assert data.git_blob_sha1(path) == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object`
+
+
+def _with_subset_f(monkeypatch, tmp_path, blob: str) -> None:
+    """Point the cache at tmp_path and give subset F the git blob hash ``blob``."""
+    monkeypatch.setenv("UQLIB_CACHE", str(tmp_path))
+    manifest = dict(data.load_manifest())
+    manifest["validation"] = data.DataFile(**{**manifest["validation"].__dict__, "git_blob_sha1": blob})
+    monkeypatch.setattr(data, "load_manifest", lambda: manifest)
+    data.test_subsets.cache_clear()
+
+
+def test_subset_f_absent_means_test_set_c_plus_e_with_the_reason(monkeypatch, tmp_path):
+    _with_subset_f(monkeypatch, tmp_path, data.load_manifest()["validation"].git_blob_sha1)
+    spec, reason = data.test_subsets(allow_download=False)
+    data.test_subsets.cache_clear()
+    assert spec == "C+E" and "validation.pckl.gzip" in reason and "c9c37a42" in reason
+    assert "validation" not in data.resolve_all(allow_download=False)  # optional: skipped, not an error
+
+
+def test_subset_f_verified_by_git_blob_hash_makes_the_paper_test_set(monkeypatch, tmp_path):
+    fake = tmp_path / "uq-ace" / "validation.pckl.gzip"
+    fake.parent.mkdir(parents=True)
+    fake.write_bytes(b"stand-in bytes")
+    _with_subset_f(monkeypatch, tmp_path, data.git_blob_sha1(fake))
+    spec, reason = data.test_subsets(allow_download=False)
+    data.test_subsets.cache_clear()
+    assert spec == "C+E+F" and "git blob hash" in reason
+
+
+def test_subset_f_with_wrong_content_is_a_checksum_error(monkeypatch, tmp_path):
+    fake = tmp_path / "uq-ace" / "validation.pckl.gzip"
+    fake.parent.mkdir(parents=True)
+    fake.write_bytes(b"not the validation set")
+    _with_subset_f(monkeypatch, tmp_path, "c9c37a426eb5e7887a3d70b113efaf9e3962ff80")
+    with pytest.raises(DataError, match="expected git blob c9c37a42"):
+        data.test_subsets(allow_download=False)
+    data.test_subsets.cache_clear()

@@ -1,19 +1,24 @@
 """Input data: the manifest, file resolution with checksums, and tidy structure tables.
 
 Every input file is listed in ``data/manifest.toml`` (key, paper subset, upstream
-URL at a pinned commit, sha256, size). A file is looked for, in order,
+URL at a pinned commit, a checksum, size). The checksum is a ``sha256``, or, for a
+file whose bytes were never available here (subset F), its ``git_blob_sha1``: the
+SHA-1 of ``b"blob <size>\0" + content`` that git records for it upstream. A ``size``
+of 0 means the size is unknown. An entry marked ``optional = true`` may be absent:
+:func:`resolve_all` skips it and :func:`test_subsets` says what the test set became.
+A file is looked for, in order,
 
 1. in the project's cache, ``data/raw/<path>`` (or ``$UQLIB_CACHE``),
 2. in the directory named by ``$UQLIB_DATA_MIRROR`` (``<mirror>/<path>``),
 3. at its upstream URL, downloaded into the cache,
 
-and its sha256 is checked before it is first used in a process.
+and its checksum is checked before it is first used in a process.
 
 Structure tables (:func:`load_subsets`) have one row per configuration:
 
 ======================  ====================================================
 ``structure_id``        stable id, ``"<subset>-<row>"`` (row in the upstream file)
-``subset``              paper subset letter (``A``-``E``) or ``PRM2020``
+``subset``              paper subset letter (``A``-``F``) or ``PRM2020``
 ``atoms``               :class:`ase.Atoms`
 ``n_atoms``             number of atoms
 ``energy``              reference total energy (eV)
@@ -54,9 +59,20 @@ class DataFile:
     path: str
     subset: str
     url: str
-    sha256: str
-    size: int
+    size: int  # bytes; 0 when unknown
     description: str
+    sha256: str = ""
+    git_blob_sha1: str = ""  # used when the sha256 is unknown (see the module docstring)
+    optional: bool = False
+
+    def __post_init__(self) -> None:
+        if not (self.sha256 or self.git_blob_sha1):
+            raise DataError(f"Manifest entry '{self.key}' needs a sha256 or a git_blob_sha1 to verify the file by")
+
+    @property
+    def checksum(self) -> str:
+        """How the file is verified, for messages: ``"sha256 <hex>"`` or ``"git blob <hex>"``."""
+        return f"sha256 {self.sha256}" if self.sha256 else f"git blob {self.git_blob_sha1}"
 
 
 def cache_dir() -> Path:
@@ -73,12 +89,21 @@ def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, DataFile]:
 
 
 def subset_files() -> dict[str, DataFile]:
-    """Manifest entries that hold one paper subset, by subset name (``A``..``E``, ``PRM2020``)."""
+    """Manifest entries that hold one paper subset, by subset name (``A``..``F``, ``PRM2020``)."""
     return {f.subset: f for f in load_manifest().values() if f.subset and "+" not in f.subset}
 
 
 def sha256sum(path: Path) -> str:
     digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_blob_sha1(path: Path) -> str:
+    """The hash git gives a file's content: SHA-1 of ``b"blob <size>\0" + content``."""
+    digest = hashlib.sha1(f"blob {Path(path).stat().st_size}\0".encode())
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
@@ -95,11 +120,12 @@ def _how_to_supply(entry: DataFile) -> str:
 
 
 def _verify(path: Path, entry: DataFile) -> None:
-    actual = sha256sum(path)
-    if actual != entry.sha256:
+    kind, expected = ("sha256", entry.sha256) if entry.sha256 else ("git blob", entry.git_blob_sha1)
+    actual = sha256sum(path) if entry.sha256 else git_blob_sha1(path)
+    if actual != expected:
         raise DataError(
             f"Checksum mismatch for data file '{entry.key}' at {path}:\n"
-            f"  expected sha256 {entry.sha256}\n  found    sha256 {actual}\n"
+            f"  expected {kind} {expected}\n  found    {kind} {actual}\n"
             f"The file is corrupt or a different version. Delete it if it is in the cache. "
             + _how_to_supply(entry)
         )
@@ -139,13 +165,13 @@ def resolve(key: str, *, allow_download: bool = True) -> Path:
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
         if not allow_download:
-            raise DataError(f"Data file '{key}' ({entry.path}, sha256 {entry.sha256}) is missing. "
+            raise DataError(f"Data file '{key}' ({entry.path}, {entry.checksum}) is missing. "
                             + _how_to_supply(entry))
         try:
             path = _download(entry, candidates[0])
         except OSError as err:
             raise DataError(
-                f"Data file '{key}' ({entry.path}, sha256 {entry.sha256}) is not in the cache or the "
+                f"Data file '{key}' ({entry.path}, {entry.checksum}) is not in the cache or the "
                 f"mirror, and the download failed ({err}). " + _how_to_supply(entry)
             ) from err
     stamp = (path.stat().st_size, path.stat().st_mtime)
@@ -156,8 +182,45 @@ def resolve(key: str, *, allow_download: bool = True) -> Path:
 
 
 def resolve_all(*, allow_download: bool = True) -> dict[str, Path]:
-    """Resolve and verify every manifest file (the book build does this first)."""
-    return {key: resolve(key, allow_download=allow_download) for key in load_manifest()}
+    """Resolve and verify every manifest file (the book build does this first).
+
+    An ``optional`` entry that cannot be supplied is left out of the result (a corrupt
+    copy of it is still an error); :func:`test_subsets` reports what that changes.
+    """
+    paths = {}
+    for key, entry in load_manifest().items():
+        try:
+            paths[key] = resolve(key, allow_download=allow_download)
+        except DataError as err:
+            if not entry.optional or "Checksum mismatch" in str(err):
+                raise
+    return paths
+
+
+PAPER_TEST_SUBSETS = "C+E+F"  # the paper's test set for the A+B training set
+
+
+@cache
+def test_subsets(*, allow_download: bool = True) -> tuple[str, str]:
+    """The test subsets for the A+B split and why: ``("C+E+F", ...)`` if subset F resolves, else ``("C+E", reason)``.
+
+    Subset F (``validation.pckl.gzip``) is published upstream at the pinned commit but is
+    not in the local mirror; it is verified by its git blob hash. Every page that uses the
+    test set should print the reason. The outcome is cached for the process.
+    """
+    entry = subset_files()["F"]
+    try:
+        path = resolve(entry.key, allow_download=allow_download)
+    except DataError as err:
+        if "Checksum mismatch" in str(err):
+            raise
+        first_line = str(err).splitlines()[0]
+        return "C+E", f"subset F ({entry.path}) could not be supplied, so the test set is C+E: {first_line}"
+    kind = entry.checksum.rsplit(" ", 1)[0]
+    return PAPER_TEST_SUBSETS, f"subset F resolved at {path} and verified by its {kind} hash"
+
+
+test_subsets.__test__ = False  # a data helper, not a pytest test
 
 
 def manifest_table(*, allow_download: bool = False) -> pd.DataFrame:
