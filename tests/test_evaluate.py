@@ -100,17 +100,6 @@ def test_ensemble_size_sweep_uses_disjoint_repeats_and_settling(sets):
         evaluate.ensemble_size_sweep(pool, train, test, [2, 4], n_repeats=3)
 
 
-def test_settling_k_by_hand():
-    import pandas as pd
-
-    rates = {3: [0.5, 0.5], 6: [0.2, 0.2], 10: [0.31, 0.29], 15: [0.3, 0.3], 30: [0.3, 0.3]}
-    sweep = pd.DataFrame([{"K": k, "repeat": r, "criterion": "CBF", "selection_rate": v}
-                          for k, values in rates.items() for r, v in enumerate(values)])
-    assert evaluate.settling_k(sweep, "CBF") == 10
-    moving = sweep.assign(selection_rate=sweep["selection_rate"].where(sweep["K"] != 15, 0.9))
-    assert evaluate.settling_k(moving, "CBF") is None
-
-
 def test_rank_by_takes_the_largest_atom_value_for_atom_signals(sets):
     train, test = sets
     criterion = DOptimality().fit(train)

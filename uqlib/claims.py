@@ -1024,6 +1024,12 @@ def collect(results_root: Path, notebooks: Sequence[str],
             missing_pids(table, fixture_path))
 
 
+def records_table(records: Sequence[ClaimRecord]) -> pd.DataFrame:
+    """Claim records as a table indexed by P-number: the paper's value and ours side by side, verdict, rule."""
+    frame = pd.DataFrame([asdict(r) for r in records])
+    return frame.set_index("pid")[["claim", "paper", "ours", "verdict", "rule", "why"]]
+
+
 def tally(table: pd.DataFrame, verdicts: Sequence[str] = VERDICTS) -> pd.Series:
     """Count of each verdict (zeros included, in ``verdicts`` order); pass FINDING_VERDICTS for findings."""
     unknown = set(table["verdict"]) - set(verdicts)

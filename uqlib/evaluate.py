@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uqlib import metrics
-from uqlib.criteria import Criterion, EnsembleCriterion, FeaturizedSet, Scores, Signal, featurize
+from uqlib import claims, metrics
+from uqlib.criteria import Criterion, DOptimality, EnsembleCriterion, FeaturizedSet, Scores, Signal, featurize
 from uqlib.data import per_structure_max
 
 
@@ -196,20 +196,6 @@ def ensemble_size_sweep(pool: EnsembleCriterion, train: FeaturizedSet, test: Fea
     return pd.DataFrame(rows)
 
 
-def settling_k(sweep: pd.DataFrame, criterion: str, *, min_tolerance: float = 0.01) -> int | None:
-    """The smallest K from which on the mean selection rate stays near its value at the largest K.
-
-    "Near": within two standard deviations across repeats at the largest K, and at least
-    ``min_tolerance`` (a fraction). The largest K is trivially near itself and is not a
-    candidate: ``None`` when the rate is still moving just below the largest K.
-    """
-    stats = sweep[sweep["criterion"] == criterion].groupby("K")["selection_rate"].agg(["mean", "std"])
-    tolerance = max(2 * np.nan_to_num(stats["std"].iloc[-1]), min_tolerance)
-    inside = ((stats["mean"] - stats["mean"].iloc[-1]).abs() <= tolerance).iloc[:-1]
-    from_here_on = inside[::-1].cummin()[::-1]
-    return int(from_here_on.idxmax()) if from_here_on.any() else None
-
-
 # -- structures of a set by their score ---------------------------------------------------------------
 
 def rank_by(criterion: Criterion, data: FeaturizedSet, signal: str) -> np.ndarray:
@@ -218,3 +204,146 @@ def rank_by(criterion: Criterion, data: FeaturizedSet, signal: str) -> np.ndarra
     scores = criterion.score(data)
     values = scores.values(spec)[0]
     return values if spec.level == "config" else per_structure_max(values, data.dm.n_atoms)
+
+
+# -- the paper's claims from these tables (rules in uqlib.claims) ---------------------------------------
+
+ENSEMBLE_SIGNALS = ("CBE", "CBF", "ABF")
+
+
+def ensemble_ladder_claims(table: pd.DataFrame, fixed_rates: pd.DataFrame) -> list[claims.ClaimRecord]:
+    """P1-P11 from :func:`ladder_table` and :func:`fixed_threshold_rates` of ensembles along the ladder.
+
+    The least and most accurate presets (by training F_RMSE) stand for the paper's Func-15 and Func-945.
+    """
+    table = table.sort_values("F_RMSE train", ascending=False)  # least to most accurate
+    f = table["F_RMSE train"].to_numpy()
+    rho = {which: {c: table[f"rho {c} {which}"].to_numpy() for c in ENSEMBLE_SIGNALS} for which in ("train", "test")}
+    adaptive = {c: table[f"rate {c} (%)"].to_numpy() / 100 for c in ENSEMBLE_SIGNALS}
+    fixed = {c: fixed_rates.loc[table.index, c].to_numpy() / 100 for c in ENSEMBLE_SIGNALS}
+    worst, best = table.iloc[0], table.iloc[-1]
+    return [
+        claims.p1_training_rmse(worst["F_RMSE train"], worst["E_RMSE train"], best["F_RMSE train"],
+                                best["E_RMSE train"]),
+        claims.p2_cbe_weak({n: table.loc[n, "rho CBE train"] for n in (worst.name, best.name)},
+                           {n: table.loc[n, "rho CBE test"] for n in (worst.name, best.name)}),
+        claims.p3_test_unaffected(worst["F_RMSE train"], best["F_RMSE train"], worst["F_RMSE test"],
+                                  best["F_RMSE test"]),
+        claims.p4_force_beats_energy(rho["train"], rho["test"]),
+        claims.p5_rho_rises(f, rho["train"], rho["test"]),
+        claims.p6_abf_train_low(f, rho["train"]["ABF"]),
+        claims.p7_cbf_beats_abf(rho["train"], rho["test"]),
+        claims.p8_test_above_train(rho["train"], rho["test"]),
+        claims.p9_rate_rises(f, adaptive),
+        claims.p10_cbf_flags_more(f, adaptive["CBE"], adaptive["CBF"]),
+        claims.p11_fixed_thresholds(f, adaptive, fixed),
+    ]
+
+
+def sweep_statistics(sweep: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over repeats of every quantity of :func:`ensemble_size_sweep`.
+
+    Columns ``(quantity, "mean" | "std")``, rows ``(criterion, K)``.
+    """
+    return sweep.drop(columns="repeat").groupby(["criterion", "K"]).agg(["mean", "std"])
+
+
+def ensemble_size_claims(sweep: pd.DataFrame) -> list[claims.ClaimRecord]:
+    """P12-P14 from :func:`ensemble_size_sweep` (means and spreads over repeats)."""
+    stats = sweep_statistics(sweep)
+    k = np.array(sorted(sweep["K"].unique()))
+
+    def series(column: str, stat: str = "mean") -> dict[str, np.ndarray]:
+        return {c: np.nan_to_num(stats.loc[c][(column, stat)].to_numpy()) for c in ENSEMBLE_SIGNALS}
+
+    return [claims.p12_rates_settle(k, series("selection_rate"), series("selection_rate", "std")),
+            claims.p13_ensemble_size_effects(k, series("rho_train"), series("rho_test"), series("mean_err_train"),
+                                             series("mean_err_test"), series("mean_U_test")["CBF"]),
+            claims.p14_thresholds_fall(k, series("threshold"))]
+
+
+# -- D-optimality along the ladder, against ensembles (Figs 4, 5) -------------------------------------------
+
+@dataclass
+class DoptRun:
+    """One preset: D-optimality and nested ensembles (K members each) on the same training set."""
+
+    dopt: Evaluation
+    ensembles: dict[int, Evaluation]
+
+
+def dopt_ladder(train: pd.DataFrame, test: pd.DataFrame, presets: list[str], *, ensemble_sizes: list[int],
+                outliers: str = "global", seed: int = 0, kappa: float = 0.01, alpha: float = 1e-8
+                ) -> dict[str, DoptRun]:
+    """Per preset: a D-optimality criterion and ensembles of each size (nested: the first K of one pool)."""
+    runs = {}
+    for preset in presets:
+        train_set, test_set = featurize(train, preset), featurize(test, preset)
+        dopt = evaluate(DOptimality(outliers=outliers, kappa=kappa, alpha=alpha), train_set, test_set)
+        pool = EnsembleCriterion(max(ensemble_sizes), seed=seed, kappa=kappa, alpha=alpha).fit(train_set)
+        runs[preset] = DoptRun(dopt, {k: evaluate(EnsembleCriterion.from_ensemble(pool.ensemble_.members(
+            slice(0, k))), train_set, test_set, fit=False) for k in ensemble_sizes})
+    return runs
+
+
+def dopt_ladder_table(runs: dict[str, DoptRun]) -> pd.DataFrame:
+    """Per preset: training RMSEs, outliers excluded, gamma ranges and test shares flagged (%) by each method."""
+    rows = []
+    for preset, run in runs.items():
+        criterion, gamma_train = run.dopt.criterion, run.dopt.train.atoms["gamma"].to_numpy()
+        gamma_test = run.dopt.test.atoms["gamma"].to_numpy()
+        row = {"preset": preset, "F_RMSE train": run.dopt.rmse_train["F_rmse"],
+               "E_RMSE train": run.dopt.rmse_train["E_rmse"], "outliers excluded": criterion.active_set_.n_excluded,
+               "candidates": criterion.active_set_.n_candidates, "gamma_atom train max": gamma_train.max(),
+               "gamma_atom kept train max": gamma_train[criterion.keep_].max(),
+               "gamma_atom test min": gamma_test.min(), "gamma_atom test max": gamma_test.max(),
+               "D-opt configurations": 100 * run.dopt.summary.loc["gamma_cfg", "selection_rate"],
+               "D-opt atoms": 100 * run.dopt.summary.loc["gamma_atom", "selection_rate"]}
+        for k, ev in run.ensembles.items():
+            row[f"ensemble K={k} configurations"] = 100 * ev.summary.loc["CBE or CBF", "selection_rate"]
+            row[f"ensemble K={k} atoms"] = 100 * ev.summary.loc["ABF", "selection_rate"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("preset")
+
+
+def dopt_ladder_claims(runs: dict[str, DoptRun], table: pd.DataFrame) -> list[claims.ClaimRecord]:
+    """P15-P22 from :func:`dopt_ladder` and its table; least and most accurate presets stand for Func-15/945."""
+    order = table.sort_values("F_RMSE train", ascending=False)
+    worst, best = order.index[0], order.index[-1]
+    f = order["F_RMSE train"].to_numpy()
+
+    def rho(preset: str, signal: str) -> float:
+        return metrics.spearman(*runs[preset].dopt.values("test", signal))
+
+    panels = {f"{p} {kind}": runs[p].dopt.values(which, signal) for p in (worst, best)
+              for kind, signal in (("energy", "gamma_cfg (energy)"), ("force", "gamma_cfg"))
+              for which in ("test",)}
+    atoms = {p: runs[p].dopt.values("test", "gamma_atom") for p in (worst, best)}
+    low_error = metrics.tukey_threshold(runs[best].dopt.values("train", "gamma_atom")[1])
+    small_ensemble = runs[best].ensembles[min(runs[best].ensembles)]
+    rate = runs[best].dopt.summary["selection_rate"]
+    return [
+        claims.p15_gamma_range(table.loc[worst, "gamma_atom test max"], table.loc[best, "gamma_atom test max"]),
+        claims.p16_gamma_correlations(rho(worst, "gamma_cfg"), rho(best, "gamma_cfg"),
+                                      rho(worst, "gamma_cfg (energy)"), rho(best, "gamma_cfg (energy)")),
+        claims.p17_flat_below_one(panels),
+        claims.p18_atom_weak({p: g for p, (g, _) in atoms.items()}, {p: e for p, (_, e) in atoms.items()},
+                             low_error, accurate_model=best),
+        claims.p19_dopt_configurations(order["D-opt configurations"].to_numpy() / 100),
+        claims.p20_dopt_atoms_rise(f, order["D-opt atoms"].to_numpy() / 100),
+        *[claims.p21_dopt_vs_ensemble(rate["gamma_cfg"], rate["gamma_atom"],
+                                      {c: ev.summary.loc[c, "selection_rate"] for c in ("CBE", "CBF")},
+                                      ev.summary.loc["ABF", "selection_rate"], k)
+          for k, ev in runs[best].ensembles.items()],
+        claims.p22_misclassified_atoms(
+            {"D-opt": runs[best].dopt.values("test", "gamma_atom")[0] > 1,
+             "ABF": small_ensemble.values("test", "ABF")[0] > small_ensemble.summary.loc["ABF", "threshold"]},
+            {"D-opt": runs[best].dopt.values("test", "gamma_atom")[1],
+             "ABF": small_ensemble.values("test", "ABF")[1]}),
+    ]
+
+
+def paired_outcomes(evaluations: dict[str, Evaluation], signals: list[str]) -> pd.DataFrame:
+    """Outcomes (%) of one signal per evaluation, paired in order: rows named by the evaluations."""
+    return pd.DataFrame({name: {k: 100 * v for k, v in ev.outcomes(signal).items()}
+                         for (name, ev), signal in zip(evaluations.items(), signals, strict=True)}).T

@@ -243,3 +243,17 @@ def grade_map_2d(ax: Axes, extent: tuple[float, float, float, float], gamma: np.
     ax.grid(False)
     ax.figure.colorbar(image, ax=ax, shrink=0.8, label="log10 gamma")
     return ax
+
+
+def sweep_panel(ax: Axes, stats, column: str, criteria: list[str], *, scale: float = 1.0, ylabel: str,
+                title: str = "") -> Axes:
+    """One quantity of :func:`uqlib.evaluate.sweep_statistics` against K: mean line, +-1 std band per criterion."""
+    for name in criteria:
+        part = stats.loc[name]
+        mean, std = scale * part[(column, "mean")].to_numpy(), scale * np.nan_to_num(part[(column, "std")].to_numpy())
+        style = CRITERION_STYLE.get(name, {})
+        ax.plot(part.index, mean, marker="o", ms=4, label=name, **style)
+        ax.fill_between(part.index, mean - std, mean + std, color=style.get("color"), alpha=0.2, lw=0)
+    ax.set(xlabel="K", ylabel=ylabel, title=title)
+    ax.legend(fontsize=7)
+    return ax
