@@ -76,13 +76,12 @@ for ax, which, letter in ((axes[0, 1], "train", "b"), (axes[0, 2], "test", "c"))
     plots.sweep_panel(ax, stats, f"rho_{which}", ["CBE", "CBF", "ABF"], ylabel=f"Spearman rho ({which})",
                       title=f"({letter}) rho, {which}")
 for col, signal in enumerate(("CBE", "CBF", "ABF")):
-    unit = plots.CRITERION_UNITS[signal]
-    plots.sweep_panel(axes[1, col], stats, "mean_err_train", [signal], scale=1e3, ylabel=f"mean error ({unit})",
-                      title=f"({'def'[col]}) train error, {signal}")
-    plots.sweep_panel(axes[2, col], stats, "mean_err_test", [signal], scale=1e3, ylabel=f"mean error ({unit})",
-                      title=f"({'ghi'[col]}) test error, {signal}")
-    plots.sweep_panel(axes[3, col], stats, "threshold", [signal], scale=1e3, ylabel=f"eps ({unit})",
-                      title=f"({'klm'[col]}) threshold, {signal}")
+    plots.sweep_panel(axes[1, col], stats, "mean_err_train", [signal], scale=1e3,
+                      ylabel=f"mean error ({plots.CRITERION_UNITS[signal]})", title=f"({'def'[col]}) train error, {signal}")
+    plots.sweep_panel(axes[2, col], stats, "mean_err_test", [signal], scale=1e3,
+                      ylabel=f"mean error ({plots.CRITERION_UNITS[signal]})", title=f"({'ghi'[col]}) test error, {signal}")
+    plots.sweep_panel(axes[3, col], stats, "threshold", [signal], scale=1e3,
+                      ylabel=f"eps ({plots.CRITERION_UNITS[signal]})", title=f"({'klm'[col]}) threshold, {signal}")
 plots.sweep_panel(axes[4, 0], stats, "mean_U_test", ["CBF"], scale=1e3, ylabel="mean test U_F,cfg (meV/Å)",
                   title="(j) mean test uncertainty, CBF")
 for ax in axes[4, 1:]:

@@ -80,12 +80,9 @@ table.round(3)
 # least and the most accurate preset; the dotted line is gamma = 1.
 
 # %%
-panels = [("gamma_cfg (energy)", "gamma_cfg", "energy error (meV/atom)"),
-          ("gamma_cfg", "gamma_cfg", "force error, max over atoms (meV/Å)"),
-          ("gamma_atom", "gamma_atom", "atomic force error (meV/Å)")]
 fig, axes = plots.new_figure(ncols=3, nrows=2, width=3.6, height=3.1)
 for row, name in enumerate(extremes):
-    for col, (signal, xlabel, ylabel) in enumerate(panels):
+    for col, (signal, xlabel, ylabel) in enumerate(plots.GRADE_PANELS):
         plots.error_vs_grade(axes[row, col], runs[name].dopt.points(signal), xlabel=xlabel, ylabel=ylabel)
         axes[row, col].set_title(name)
 plt.show()
@@ -101,16 +98,15 @@ plt.show()
 # ones; high error means above eq 7 of the training errors.
 
 # %%
-detectors = [c for c in table.columns if c.startswith(("D-opt", "ensemble"))]
-comparison = {"D-opt": runs[extremes[1]].dopt, f"ensemble K={min(ensemble_sizes)}":
-              runs[extremes[1]].ensembles[min(ensemble_sizes)]}
+best = runs[extremes[1]]
 fig, axes = plots.new_figure(ncols=4, width=3.4, height=3.2)
-plots.metric_vs_x(axes[0, 0], table["F_RMSE train"], {c: table[c] for c in detectors},
+plots.metric_vs_x(axes[0, 0], table["F_RMSE train"], {c: table[c] for c in table.columns if c.startswith(("D-opt", "ens"))},
                   xlabel="F_RMSE train (meV/Å)", ylabel="test flagged (%)", styles=plots.DETECTOR_STYLE)
 axes[0, 0].set_title("(a) detection rate")
 for ax, (dopt_signal, ens_signal), letter in zip(axes[0, 1:], [("gamma_cfg (energy)", "CBE"), ("gamma_cfg", "CBF"),
                                                                ("gamma_atom", "ABF")], "bcd", strict=True):
-    plots.outcome_bars(ax, evaluate.paired_outcomes(comparison, [dopt_signal, ens_signal]),
+    plots.outcome_bars(ax, evaluate.paired_outcomes({"D-opt": best.dopt, "ensemble": best.ensembles[min(ensemble_sizes)]},
+                                                    [dopt_signal, ens_signal]),
                        f"({letter}) {extremes[1]}, {ens_signal}")
 plt.show()
 

@@ -133,6 +133,12 @@ DETECTOR_STYLE = {
 }
 
 
+# Fig 4's panels: (signal, x label, y label)
+GRADE_PANELS = [("gamma_cfg (energy)", "gamma_cfg", "energy error (meV/atom)"),
+                ("gamma_cfg", "gamma_cfg", "force error, max over atoms (meV/Å)"),
+                ("gamma_atom", "gamma_atom", "atomic force error (meV/Å)")]
+
+
 def error_vs_grade(ax: Axes, points: dict[str, tuple[np.ndarray, np.ndarray]], *, xlabel: str,
                    ylabel: str) -> Axes:
     """Log-log scatter of error against the extrapolation grade per set, dotted line at gamma = 1."""
