@@ -521,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def one_line(err: BaseException) -> str:
+def one_line(err: BaseException | str) -> str:
     """An error's message on one line (remedies joined with '; '), for command-line tools."""
     return "; ".join(part.strip() for part in str(err).splitlines() if part.strip())
 
