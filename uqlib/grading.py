@@ -389,32 +389,72 @@ def member_forces(calculators: Sequence[PyACECalculator], atoms: Atoms) -> np.nd
 
 # -- selection of new training structures ---------------------------------------------------------
 
+def _maxvol_rows(rows: np.ndarray, owner: np.ndarray, tolerance: float, max_iterations: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """pyace's MaxVol over ``rows``: the active rows and the owner (frame, or -1) of each."""
+    selected_rows, selected_owner = compute_active_set({0: np.array(rows, dtype=float)}, {0: owner},
+                                                       tol=tolerance, max_iters=max_iterations)
+    return selected_rows[0], selected_owner[0]
+
+
+def _extrapolating_frames(projections: dict[str, np.ndarray], owners: dict[str, np.ndarray],
+                          active: dict[str, np.ndarray], tolerance: float) -> set[int]:
+    """Frames with an atom whose gamma against the square active set ``active`` exceeds ``tolerance``."""
+    frames: set[int] = set()
+    for element, rows in projections.items():
+        matrix = active.get(element)
+        if matrix is None or matrix.shape[0] != matrix.shape[1]:
+            frames.update(owners[element].tolist())  # no full active set yet: every frame can enlarge it
+            continue
+        gamma = np.abs(rows @ np.linalg.inv(matrix)).max(axis=1)
+        frames.update(owners[element][gamma > tolerance].tolist())
+    return frames
+
+
 def select_frames(candidates: Sequence[Atoms], basis: ACEBBasisSet, grading_set: GradingSet, n: int, *,
                   tolerance: float = GAMMA_TOLERANCE, max_iterations: int = MAXVOL_ITERATIONS) -> list[int]:
-    """Indices of at most ``n`` candidate frames that most enlarge the active set (D-optimal, as ``pace_select``).
+    """Indices of at most ``n`` candidate frames chosen greedily by D-optimality (MaxVol, as ``pace_select``).
 
-    MaxVol runs per species over the rows of the current active set(s) (``A = (A^-1)^-1``
-    of every cluster) and the candidates' projections; candidates whose atoms enter the
-    new active set are ranked by how many of their atoms entered. Near duplicates cannot
-    both enter (their rows are nearly dependent), so the batch is diverse by construction.
+    Each round keeps the candidates that still extrapolate (gamma above ``tolerance``
+    against the current active set ``A``), runs pyace's MaxVol per species over the rows
+    of ``A`` (``(A^-1)^-1``; for a clustered set, all clusters' rows stacked) and theirs,
+    and picks the frame with the most atoms entering; ``A`` is then updated with that
+    frame by MaxVol. A near duplicate of a picked frame is interpolated by the updated set,
+    so it is dropped: the batch has no near duplicates. Stops early when no candidate
+    extrapolates.
     """
     if n < 1:
         raise DataError(f"--n must be at least 1, got {n}")
     projections = species_projections(basis, candidates)
     owners = structure_indices(candidates, projections)
-    entered: Counter = Counter()
-    for element, rows in projections.items():
-        current = [np.linalg.inv(s.inverses[element]) for s in grading_set.sets if element in s.inverses]
-        if not len(rows):
-            continue
-        extra = np.vstack(current) if current else np.empty((0, rows.shape[1]))
-        owner = np.concatenate([owners[element], -np.ones(len(extra), int)])
-        stacked = np.vstack([rows, extra])
-        if len(stacked) < rows.shape[1]:
-            continue  # too few rows for a MaxVol of this species
-        _, selected = compute_active_set({0: stacked}, {0: owner}, tol=tolerance, max_iters=max_iterations)
-        entered.update(int(i) for i in selected[0] if i >= 0)
-    return [frame for frame, _ in entered.most_common(n)]
+    current = {e: [np.linalg.inv(s.inverses[e]) for s in grading_set.sets if e in s.inverses] for e in projections}
+    active = {e: np.vstack(rows) for e, rows in current.items() if rows}
+    pool = dict(active)  # the rows MaxVol chooses the updated active set from
+    picked: list[int] = []
+    while len(picked) < n:
+        eligible = _extrapolating_frames(projections, owners, active, tolerance) - set(picked)
+        entered: Counter = Counter()
+        for element, rows in projections.items():
+            remaining = np.isin(owners[element], list(eligible))
+            extra = active.get(element, np.empty((0, rows.shape[1])))
+            stacked = np.vstack([rows[remaining], extra])
+            if len(stacked) < rows.shape[1] or not remaining.any():
+                continue  # too few rows for a MaxVol of this species
+            owner = np.concatenate([owners[element][remaining], -np.ones(len(extra), int)])
+            entered.update(int(i) for i in _maxvol_rows(stacked, owner, tolerance, max_iterations)[1] if i >= 0)
+        if not entered:
+            break
+        frame = entered.most_common(1)[0][0]
+        picked.append(frame)
+        for element, rows in projections.items():
+            # MaxVol over the initial set and every picked frame, so that all picked rows stay interpolated
+            pool[element] = np.vstack([pool.get(element, np.empty((0, rows.shape[1]))), rows[owners[element] == frame]])
+            if len(pool[element]) >= rows.shape[1]:
+                active[element] = _maxvol_rows(pool[element], np.zeros(len(pool[element]), int), tolerance,
+                                               max_iterations)[0]
+            else:
+                active[element] = pool[element]
+    return picked
 
 
 # -- the ASE calculator --------------------------------------------------------------------------
