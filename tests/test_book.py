@@ -90,5 +90,30 @@ def test_results_dir_follows_the_environment(tmp_path, monkeypatch):
 def test_cli_reports_a_missing_mirror_without_a_traceback(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("UQLIB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("UQLIB_DATA_MIRROR", str(tmp_path / "no-such-mirror"))
-    assert book.main(["build", "--profile", "fast", "--no-render"]) == 1
-    assert "not a directory" in capsys.readouterr().err
+    assert book.main(["build", "--profile", "fast", "--no-render"]) == 2
+    err = capsys.readouterr().err
+    assert "not a directory" in err and err.count("\n") == 1
+
+
+def test_cli_reports_an_unknown_parameter_with_exit_code_2(capsys):
+    assert book.main(["run", "00_data", "-p", "descriptor_presett", "Func-72"]) == 2
+    err = capsys.readouterr().err
+    assert "has no parameter(s) ['descriptor_presett']" in err and err.count("\n") == 1
+
+
+def test_a_run_removes_the_old_claim_record_before_it_starts(tmp_path, monkeypatch):
+    """A failed run must not leave the previous run's claims for the reproduction summary."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("x: int = 1")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("raise ValueError('broken')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "97_claims.ipynb")
+    monkeypatch.setattr(book, "NOTEBOOK_DIR", tmp_path)
+    monkeypatch.setattr(book, "RESULTS_ROOT", tmp_path / "results")
+    old = tmp_path / "results" / "fast" / "97_claims" / "claims.json"
+    old.parent.mkdir(parents=True)
+    old.write_text("[]")
+    with pytest.raises(book.NotebookError):
+        book.run_notebook("97_claims", output_dir=tmp_path / "out", progress=False)
+    assert not old.exists()

@@ -232,3 +232,99 @@ def test_subset_f_with_wrong_content_is_a_checksum_error(monkeypatch, tmp_path):
     with pytest.raises(DataError, match="expected git blob c9c37a42"):
         data.test_subsets(allow_download=False)
     data.test_subsets.cache_clear()
+
+# -- your own structures --------------------------------------------------------------------------
+
+def _w2(**kwargs) -> Atoms:
+    return Atoms("W2", positions=[[0, 0, 0], [1.58, 1.58, 1.58]], cell=[3.16] * 3, pbc=True, **kwargs)
+
+
+def _labelled(atoms: Atoms, energy: float = -25.0, forces=None) -> Atoms:
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    atoms.calc = SinglePointCalculator(atoms, energy=energy,
+                                       forces=np.zeros((len(atoms), 3)) if forces is None else forces)
+    return atoms
+
+
+def _nan(atoms: Atoms) -> Atoms:
+    atoms.positions[1, 2] = np.nan
+    return atoms
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (_nan, r"md.extxyz, frame 1 has non-finite \(NaN or infinite\) positions for atom\(s\) \[1\]"),
+    (lambda a: Atoms("W", cell=np.full((3, 3), np.nan), pbc=True), "md.extxyz, frame 1 has a non-finite .* cell"),
+    (lambda a: setattr(a, "pbc", [True, False, True]) or a, "md.extxyz, frame 1 is periodic in only some"),
+    (lambda a: Atoms(), "md.extxyz, frame 1 has no atoms"),
+    (lambda a: Atoms("WMo", positions=[[0, 0, 0], [1, 1, 1]]), r"md.extxyz, frame 1 contains \['Mo'\]"),
+])
+def test_validate_structures_names_the_file_and_frame(spoil, message):
+    with pytest.raises(DataError, match=message):
+        data.validate_structures([_w2(), spoil(_w2())], "md.extxyz", elements=["W"])
+
+
+def test_validate_structures_names_the_structure_id_of_a_table():
+    table = data.table_from_atoms([_w2(), _w2()], subset="mine")
+    table.at[1, "atoms"] = _nan(_w2())
+    with pytest.raises(DataError, match="structure mine-0001 has non-finite"):
+        data.validate_structures(table)
+    with pytest.raises(DataError, match="holds no structures"):
+        data.validate_structures([], "empty.extxyz")
+
+
+def test_table_from_atoms_with_and_without_labels():
+    labelled = data.table_from_atoms([_labelled(_w2()), _labelled(_w2(), energy=-26.0)], subset="mine")
+    assert list(labelled.columns) == data.TABLE_COLUMNS and labelled.attrs["labelled"]
+    assert labelled["energy_per_atom"].tolist() == [-12.5, -13.0] and labelled["structure_id"][1] == "mine-0001"
+    unlabelled = data.table_from_atoms([_labelled(_w2()), _w2()])
+    assert not unlabelled.attrs["labelled"] and np.isnan(unlabelled["energy"]).all()
+    assert np.isnan(unlabelled["forces"][0]).all() and unlabelled["forces"][0].shape == (2, 3)
+    with pytest.raises(DataError, match="train.extxyz, frame 1 has no energy and forces"):
+        data.table_from_atoms([_labelled(_w2()), _w2()], source="train.extxyz", labelled=True)
+    with pytest.raises(DataError, match="frame 0 has a NaN or infinite energy"):
+        data.table_from_atoms([_labelled(_w2(), energy=np.nan)], source="t.extxyz")
+
+
+def test_read_structures_reads_extxyz_pickles_and_lammps_dumps(tmp_path):
+    import ase.io
+
+    ase.io.write(tmp_path / "a.extxyz", [_labelled(_w2(), energy=-20.0), _labelled(_w2())])
+    frames = data.read_structures(tmp_path / "a.extxyz")
+    assert len(frames) == 2 and frames[0].get_potential_energy() == -20.0
+    pd.DataFrame({"ase_atoms": [_w2()], "energy": [-21.0], "forces": [np.ones((2, 3))]}).to_pickle(
+        tmp_path / "b.pckl.gzip", compression="gzip")
+    table = data.read_table([tmp_path / "b.pckl.gzip"], labelled=True)
+    assert table["energy"].tolist() == [-21.0] and table["subset"][0] == "b"
+    dump = ("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n2\nITEM: BOX BOUNDS pp pp pp\n0 3.16\n0 3.16\n0 3.16\n"
+            "ITEM: ATOMS id type x y z\n1 1 0 0 0\n2 2 1.58 1.58 1.58\n")
+    (tmp_path / "md.lammpstrj").write_text(dump)
+    with pytest.raises(DataError, match="without an element column: give the species map"):
+        data.read_structures(tmp_path / "md.lammpstrj")
+    assert data.read_structures(tmp_path / "md.lammpstrj", "1=W,2=Mo")[0].get_chemical_symbols() == ["W", "Mo"]
+    with pytest.raises(DataError, match="must name every LAMMPS type from 1"):
+        data.read_structures(tmp_path / "md.lammpstrj", "2=W")
+    with pytest.raises(DataError, match="not chemical elements"):
+        data.read_structures(tmp_path / "md.lammpstrj", "1=W,2=Xx")
+
+
+def test_unreadable_and_missing_structure_files_are_named(tmp_path):
+    (tmp_path / "junk.extxyz").write_text("this is not\nan extxyz file\n")
+    with pytest.raises(DataError, match="Cannot read .*junk.extxyz as a structure file"):
+        data.read_structures(tmp_path / "junk.extxyz")
+    with pytest.raises(DataError, match="No such file: .*nope.extxyz"):
+        data.read_structures(tmp_path / "nope.extxyz")
+    (tmp_path / "empty.extxyz").write_text("")
+    with pytest.raises(DataError, match="empty.extxyz"):
+        data.read_structures(tmp_path / "empty.extxyz")
+
+
+def test_main_reports_a_corrupt_file_in_one_line_with_exit_code_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("UQLIB_CACHE", str(tmp_path))
+    entry = data.load_manifest()["elastic"]
+    (tmp_path / entry.path).parent.mkdir(parents=True)
+    (tmp_path / entry.path).write_bytes(b"corrupt")
+    data._verified.clear()
+    assert data.main() == 2
+    err = capsys.readouterr().err
+    assert "Checksum mismatch" in err and "UQLIB_DATA_MIRROR" in err and err.count("\n") == 1

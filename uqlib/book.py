@@ -33,7 +33,7 @@ import nbformat
 import papermill
 import yaml
 
-from uqlib.data import PROJECT_ROOT, DataError, resolve_all
+from uqlib.data import PROJECT_ROOT, DataError, one_line, resolve_all
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 EXECUTED_DIR = PROJECT_ROOT / "book" / "notebooks"
@@ -195,7 +195,8 @@ def run_notebook(notebook: str, overrides: dict | None = None, *, profile: str =
                  output_dir: Path = EXECUTED_DIR, progress: bool = True) -> Path:
     """Execute one notebook with papermill; returns the executed copy's path.
 
-    Raises :class:`NotebookError` naming the notebook and the failing cell.
+    Removes the notebook's previous claim record (``results/<profile>/<notebook>/claims.json``)
+    before it starts. Raises :class:`NotebookError` naming the notebook and the failing cell.
     """
     overrides = overrides or {}
     if not (NOTEBOOK_DIR / f"{notebook}.ipynb").is_file():
@@ -203,6 +204,8 @@ def run_notebook(notebook: str, overrides: dict | None = None, *, profile: str =
     validate_overrides(notebook, overrides)
     output_dir.mkdir(parents=True, exist_ok=True)
     output = output_dir / f"{notebook}.ipynb"
+    # A failed run must not leave the previous run's claims for the reproduction summary to pick up.
+    (RESULTS_ROOT / profile / notebook / "claims.json").unlink(missing_ok=True)
     # The kernel inherits the environment: results go to results/<profile>; no progress bars,
     # since papermill reports progress per cell and a bar would freeze at 0 % in the book.
     kernel_env = {"UQLIB_RESULTS": str(RESULTS_ROOT / profile), "UQLIB_PROGRESS": "0"}
@@ -282,6 +285,8 @@ def _parse_value(text: str) -> object:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m uqlib.book``: exit 0 on success, 1 when a notebook fails (its executed copy holds the
+    traceback), 2 for a user error (unknown notebook, profile or parameter, missing data), one line each."""
     parser = argparse.ArgumentParser(prog="python -m uqlib.book", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="execute all notebooks and render the book")
@@ -300,9 +305,13 @@ def main(argv: list[str] | None = None) -> int:
             overrides = {**load_profile(args.profile).get(args.notebook, {}),
                          **{name: _parse_value(value) for name, value in args.p}}
             print(run_notebook(args.notebook, overrides, profile=args.profile))
-    except (NotebookError, ParameterError, DataError, KeyError, FileNotFoundError) as err:
+    except NotebookError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except (ParameterError, DataError, KeyError, FileNotFoundError) as err:
+        text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        print(f"error: {one_line(text)}", file=sys.stderr)
+        return 2
     return 0
 
 

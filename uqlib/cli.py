@@ -1,0 +1,336 @@
+"""The ``uqlib`` command: fit a linear ACE model, build active sets, grade and select structures.
+
+Exit codes (every subcommand):
+
+- 0: success;
+- 1: a result condition: ``grade`` found a frame with gamma above ``--gamma-hi``
+  (the output files are complete; the exit code lets a script stop an MD campaign);
+- 2: a user error (a missing or unreadable file, a bad structure, a wrong option):
+  one line on stderr naming the file, frame or option and the fix, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import ase.io
+import numpy as np
+
+EXAMPLES = {
+    "fit": "uqlib fit train.extxyz --preset Func-33 --ensemble 6 -o model/",
+    "activeset": ("uqlib activeset train.extxyz --potential model/potential.yaml -o model/potential.asi\n"
+                  "  uqlib activeset train.extxyz --potential model/potential.yaml --clusters kmeans:4 "
+                  "-o model/clusters/"),
+    "grade": ("uqlib grade md.lammpstrj --species-map 1=W --potential model/potential.yaml "
+              "--active-set model/clusters/ --ensemble model/ -o graded.extxyz"),
+    "select": ("uqlib select md.extxyz --potential model/potential.yaml --active-set model/potential.asi "
+               "--n 10 -o picked.extxyz"),
+}
+
+
+class UsageError(ValueError):
+    """A command-line option is invalid."""
+
+
+# -- fit -----------------------------------------------------------------------------------------
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_yace(yaml_path: Path) -> Path:
+    """The C-tilde ``.yace`` of a B-basis YAML, by pyace's converter (as ``pace_yaml2yace``), for LAMMPS."""
+    from pyace import ACEBBasisSet
+
+    target = yaml_path.with_suffix(".yace")
+    ACEBBasisSet(str(yaml_path)).to_ACECTildeBasisSet().save_yaml(str(target))
+    return target
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    import pyace
+
+    import uqlib
+    from uqlib import ace, data, ensemble
+
+    if not 0.0 <= args.kappa <= 1.0:
+        raise UsageError(f"--kappa must lie in [0, 1] (the force weight of the loss), got {args.kappa}")
+    if args.ensemble is not None and args.ensemble < 2:
+        raise UsageError(f"--ensemble needs at least 2 members, got {args.ensemble}")
+    preset = ace.get_preset(args.preset)
+    elements = preset.potential_config()["elements"]
+    table = data.read_table(args.train, species_map=args.species_map, labelled=True, elements=elements)
+    dm = ace.design_matrix(table, preset, workers=args.workers, progress=not args.quiet)
+    model = ace.LinearACE(preset, kappa=args.kappa, alpha=args.alpha).fit(dm)
+    out = Path(args.output)
+    files = {"potential": model.to_yaml(out / "potential.yaml")}
+    files["yace"] = write_yace(files["potential"])
+    record = {
+        "uqlib": uqlib.__version__, "pyace": pyace.__version__, "preset": preset.name, "elements": elements,
+        "n_functions": preset.n_functions, "kappa": args.kappa, "alpha": args.alpha,
+        "n_structures": int(len(table)), "n_atoms": int(table["n_atoms"].sum()),
+        "train": [{"path": str(Path(p).resolve()), "sha256": _sha256(Path(p)),
+                   "frames": int((table["subset"] == Path(p).name.split(".")[0]).sum())} for p in args.train],
+        "train_rmse": model.rmse(dm),
+    }
+    if args.ensemble:
+        members = ensemble.fit_ensemble(dm, args.ensemble, method=args.method, seed=args.seed, kappa=args.kappa,
+                                        alpha=args.alpha, progress=not args.quiet)
+        for k, coefficients in enumerate(members.coefficients):
+            member = ace.LinearACE(preset, kappa=args.kappa, alpha=args.alpha)
+            member.coef_ = coefficients
+            member.to_yaml(out / "members" / f"member-{k:02d}.yaml")
+        record["ensemble"] = {"members": args.ensemble, "method": args.method, "seed": args.seed,
+                              "train_rmse_of_mean": ensemble.ensemble_rmse(dm, members)}
+    record["files"] = {name: path.name for name, path in files.items()}
+    (out / "fit.json").write_text(json.dumps(record, indent=2))
+    rmse = record["train_rmse"]
+    print(f"fitted {preset.name} on {record['n_structures']} structures ({record['n_atoms']} atoms): "
+          f"E {rmse['E_rmse']:.2f} meV/atom, F {rmse['F_rmse']:.1f} meV/Å; wrote {out}/potential.yaml, "
+          f"potential.yace" + (f", {args.ensemble} members" if args.ensemble else "") + ", fit.json")
+    return 0
+
+
+# -- activeset -----------------------------------------------------------------------------------
+
+def _partition(spec: str, structures: list, projections: dict, owners: dict, seed: int) -> np.ndarray:
+    """Cluster labels of training structures from ``kmeans:K``, ``birch:K``, ``soap-birch:K`` or ``column:NAME``."""
+    from sklearn.preprocessing import StandardScaler
+
+    from uqlib import clustering, grading
+
+    method, _, value = spec.partition(":")
+    if method == "column":
+        missing = [i for i, a in enumerate(structures) if value not in a.info]
+        if not value or missing:
+            raise UsageError(f"--clusters column:{value}: structure {missing[0] if missing else 0} has no "
+                             f"'{value}' in its info (extxyz comment line); name a per-structure column")
+        return np.array([str(a.info[value]) for a in structures])
+    try:
+        k = int(value)
+    except ValueError:
+        raise UsageError(f"--clusters {spec!r}: give soap-birch:K, kmeans:K, birch:K or column:NAME") from None
+    if method in ("kmeans", "birch"):
+        descriptors = StandardScaler().fit_transform(grading.structure_descriptors(projections, owners,
+                                                                                   len(structures)))
+        return clustering.cluster_structures(descriptors, k, method=method, seed=seed)[0]
+    if method == "soap-birch":
+        if not hasattr(clustering, "soap_birch_clusters"):
+            raise UsageError("--clusters soap-birch needs uqlib.clustering.soap_birch_clusters, not in this "
+                             "version of uqlib; use kmeans:K")
+        return clustering.soap_birch_clusters(clustering.soap_descriptors(structures, progress=False), k)[0]
+    raise UsageError(f"--clusters {spec!r}: unknown method {method!r}; give soap-birch:K, kmeans:K, birch:K "
+                     f"or column:NAME")
+
+
+def cmd_activeset(args: argparse.Namespace) -> int:
+    from uqlib import data, grading
+
+    basis = grading.load_potential(args.potential)
+    structures: list = []
+    projections: dict[str, list] = {}
+    for path in args.train:
+        frames = data.read_structures(path, args.species_map)
+        for element, rows in grading.species_projections(basis, frames, source=str(path)).items():
+            projections.setdefault(element, []).append(rows)
+        structures.extend(frames)
+    stacked = {e: np.vstack(rows) for e, rows in projections.items() if sum(len(r) for r in rows)}
+    owners = grading.structure_indices(structures, stacked)
+    labels = None if args.clusters is None else _partition(args.clusters, structures, stacked, owners, args.seed)
+    grading_set = grading.build_grading_set(stacked, owners, labels, progress=not args.quiet)
+    out = Path(args.output)
+    if labels is None:
+        if out.suffix != ".asi":
+            raise UsageError(f"-o {out}: a single active set is a pacemaker .asi file; name it *.asi")
+        grading_set.sets[0].save(out)
+    else:
+        grading_set.save(out)
+    merged = f", merged {grading_set.merged}" if grading_set.merged else ""
+    print(f"active set of {len(structures)} structures, species {sorted(stacked)}, "
+          f"{len(grading_set.clusters)} cluster(s){merged}: wrote {out}")
+    return 0
+
+
+# -- grade ---------------------------------------------------------------------------------------
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from pyace import PyACECalculator
+
+    from uqlib import grading
+
+    grading.band(np.array([1.0]), args.gamma_lo, args.gamma_hi)  # checks the thresholds first
+    basis = grading.load_potential(args.potential)
+    grading_set = grading.load_grading_set(args.active_set)
+    member_files = grading.member_potentials(args.ensemble) if args.ensemble else []
+    for path in member_files:
+        grading.load_potential(path)  # a clear error for a damaged member before any work
+    members = [PyACECalculator(str(path)) for path in member_files]
+    out = Path(args.output)
+    summary_path = Path(args.summary) if args.summary else out.with_suffix(".csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".part")  # an interrupted run never leaves a file that looks complete
+    try:
+        rows = _grade_to(partial, args, basis, grading_set, members)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(out)
+    with open(summary_path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    counts = {b: sum(r["band"] == b for r in rows) for b in grading.BANDS}
+    print(f"graded {len(rows)} frames with {len(grading_set.clusters)} cluster(s): {counts['below']} below "
+          f"gamma-lo={args.gamma_lo}, {counts['between']} between, {counts['above']} above gamma-hi={args.gamma_hi}; "
+          f"wrote {out} and {summary_path}")
+    return 1 if counts["above"] else 0
+
+
+def _grade_to(target: Path, args: argparse.Namespace, basis, grading_set, members: list) -> list[dict]:
+    """Grade every frame of ``args.frames`` into the extxyz ``target``; returns the per-frame summary rows."""
+    from uqlib import data, grading
+    from uqlib.ensemble import atom_force_uncertainty
+
+    rows = []
+    with open(target, "w") as fh:
+        for path in args.frames:
+            frames = data.iter_structures(path, args.species_map)
+            for g in grading.iter_grades(frames, basis, grading_set, chunk_size=args.chunk_size, source=str(path),
+                                         progress=not args.quiet):
+                atoms = g.atoms.copy()
+                atoms.arrays["gamma"] = g.gamma
+                atoms.arrays["gamma_cluster"] = g.cluster
+                row = {"file": str(path), "frame": g.frame, "n_atoms": len(atoms), "gamma_max": g.gamma_max,
+                       "cluster_of_max": grading_set.clusters[int(g.cluster[g.gamma.argmax()])]}
+                if members:
+                    atoms.arrays["force_spread"] = atom_force_uncertainty(grading.member_forces(members, g.atoms))
+                    row["force_spread_max"] = float(atoms.arrays["force_spread"].max())
+                row["band"] = str(grading.band(np.array([g.gamma_max]), args.gamma_lo, args.gamma_hi)[0])
+                atoms.info.update({"gamma_max": g.gamma_max, "band": row["band"], "source": str(path),
+                                   "frame": g.frame})
+                ase.io.write(fh, atoms, format="extxyz")
+                rows.append(row)
+    return rows
+
+
+# -- select --------------------------------------------------------------------------------------
+
+def cmd_select(args: argparse.Namespace) -> int:
+    from uqlib import data, grading
+
+    basis = grading.load_potential(args.potential)
+    grading_set = grading.load_grading_set(args.active_set)
+    candidates, origin = [], []
+    for path in args.frames:
+        for g in grading.iter_grades(data.iter_structures(path, args.species_map), basis, grading_set,
+                                     source=str(path), progress=not args.quiet):
+            if g.gamma_max > args.gamma_lo:  # only extrapolating frames are worth labelling
+                atoms = g.atoms.copy()
+                atoms.info.update({"gamma_max": g.gamma_max, "source": str(path), "frame": g.frame})
+                candidates.append(atoms)
+                origin.append((str(path), g.frame))
+    picked = grading.select_frames(candidates, basis, grading_set, args.n) if candidates else []
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    ase.io.write(args.output, [candidates[i] for i in picked], format="extxyz")
+    print(f"{len(candidates)} frames above gamma-lo={args.gamma_lo}; picked {len(picked)} by MaxVol "
+          f"(D-optimal, no near duplicates): wrote {args.output}")
+    return 0
+
+
+# -- the parser ----------------------------------------------------------------------------------
+
+def _add_frames_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--potential", required=True, help="pacemaker B-basis potential (.yaml)")
+    p.add_argument("--active-set", required=True, help="a pacemaker .asi file or a clustered folder (index.json)")
+    p.add_argument("--species-map", help="LAMMPS type = element for dumps without an element column, e.g. 1=W,2=Mo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from uqlib import ace
+
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="uqlib", formatter_class=raw,
+        description="Uncertainty of linear ACE potentials on your own structures (arXiv:2508.03405).",
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES.values())
+        + "\n\nexit codes: 0 success; 1 grade found frames above --gamma-hi; 2 user error (one line, no traceback)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{fit,activeset,grade,select}")
+
+    fit = sub.add_parser("fit", formatter_class=raw, help="fit a linear ACE model (and an ensemble)",
+                         epilog=f"example:\n  {EXAMPLES['fit']}\n\nwrites potential.yaml (PyACECalculator, LAMMPS "
+                                f"29Aug2024+), potential.yace (older LAMMPS), members/member-*.yaml, fit.json")
+    fit.add_argument("train", nargs="+", help="labelled structures: extxyz with energy and forces, pacemaker pickles")
+    fit.add_argument("--preset", required=True, help=f"basis preset: {', '.join(ace.PRESETS)} (W)")
+    fit.add_argument("--kappa", type=float, default=ace.DEFAULT_KAPPA, help="force weight in [0, 1]")
+    fit.add_argument("--alpha", type=float, default=ace.DEFAULT_ALPHA, help="ridge strength")
+    fit.add_argument("--ensemble", type=int, metavar="K", help="also fit K members")
+    fit.add_argument("--method", choices=("bootstrap", "posterior"), default="bootstrap")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--workers", type=int, default=2)
+    fit.add_argument("--species-map", help="LAMMPS type = element, e.g. 1=W")
+    fit.add_argument("-o", "--output", required=True, help="output folder")
+    fit.set_defaults(run=cmd_fit)
+
+    act = sub.add_parser("activeset", formatter_class=raw, help="MaxVol active set(s) of training structures",
+                         epilog=f"example:\n  {EXAMPLES['activeset']}")
+    act.add_argument("train", nargs="+", help="training structures (labels not needed)")
+    act.add_argument("--potential", required=True, help="pacemaker B-basis potential (.yaml)")
+    act.add_argument("--clusters", help="soap-birch:K, kmeans:K, birch:K or column:NAME (default: one set)")
+    act.add_argument("--seed", type=int, default=0)
+    act.add_argument("--species-map")
+    act.add_argument("-o", "--output", required=True, help="a .asi file, or a folder with --clusters")
+    act.set_defaults(run=cmd_activeset)
+
+    grade = sub.add_parser("grade", formatter_class=raw, help="per-atom gamma of frames (labels not needed)",
+                           epilog=f"example:\n  {EXAMPLES['grade']}\n\nexit code 1 when a frame is above --gamma-hi")
+    grade.add_argument("frames", nargs="+", help="extxyz, LAMMPS dumps, pacemaker pickles, anything ase reads")
+    _add_frames_options(grade)
+    grade.add_argument("--ensemble", help="folder of `uqlib fit --ensemble K`: adds the force spread (eV/Å)")
+    grade.add_argument("--gamma-lo", type=float, default=1.0)
+    grade.add_argument("--gamma-hi", type=float, default=10.0)
+    grade.add_argument("--chunk-size", type=int, default=50, help="frames per block of projections")
+    grade.add_argument("--summary", help="CSV of per-frame results (default: OUT with .csv)")
+    grade.add_argument("-o", "--output", required=True, help="extxyz with per-atom gamma")
+    grade.set_defaults(run=cmd_grade)
+
+    select = sub.add_parser("select", formatter_class=raw, help="D-optimal batch of extrapolating frames",
+                            epilog=f"example:\n  {EXAMPLES['select']}")
+    select.add_argument("frames", nargs="+")
+    _add_frames_options(select)
+    select.add_argument("--n", type=int, required=True, help="at most this many frames")
+    select.add_argument("--gamma-lo", type=float, default=1.0, help="candidates have gamma_max above this")
+    select.add_argument("-o", "--output", required=True)
+    select.set_defaults(run=cmd_select)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``uqlib`` console script; returns the exit code (module docstring)."""
+    from uqlib.data import DataError, one_line
+
+    args = build_parser().parse_args(argv)
+    if args.quiet:
+        import os
+        os.environ["UQLIB_PROGRESS"] = "0"
+    try:
+        return args.run(args)
+    except (DataError, UsageError, ValueError, KeyError, OSError) as err:
+        # user errors: a bad file, structure, option or active set (ActiveSetError is a ValueError)
+        text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        print(f"uqlib {args.command}: error: {one_line(text)}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
