@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from pyace import PyACECalculator
+from pyace.activelearning import compute_B_projections
+from pyace.linearacefit import LinearACEDataset
 
 from uqlib import ace, cache
 
@@ -12,19 +15,83 @@ def test_preset_name_matches_the_function_count_pyace_computes(name):
     assert name == f"Func-{ace.PRESETS[name].n_functions}"
 
 
-def test_presets_grow_and_span_the_papers_range():
-    counts = [p.n_functions for p in ace.PRESETS.values()]
-    assert counts == sorted(counts) and counts[0] == 15 and counts[-1] == 945 and len(counts) == 6
+def test_presets_form_a_nested_ladder_of_six():
+    counts = [p.n_functions for p in ace.LADDER]
+    assert len(counts) == 6 and counts == sorted(counts) and ace.LADDER[-1].name == ace.LARGEST
+    for small, large in zip(ace.LADDER[:-1], ace.LADDER[1:], strict=True):
+        assert ace.nesting_problem(small, large) is None
+        columns = ace.column_map(small, large)
+        assert len(np.unique(columns)) == small.n_functions  # distinct columns of the larger basis
+    assert sorted(ace.PAPER_MODELS) == sorted(ace.PRESETS)
+    assert list(ace.PAPER_MODELS.values()) == ["Func-15", "Func-33", "Func-72", "Func-222", "Func-724", "Func-945"]
+
+
+def test_presets_that_are_not_nested_are_refused():
+    wider_l = ace.BasisPreset("wide-l", (15, 3), (0, 6))  # lmax 6 at order 2 exceeds the largest preset's 5
+    other_radial = ace.BasisPreset("r", (12, 3), (0, 2))  # fewer rank-1 radial functions: another radial basis
+    assert "lmax 6 > 5" in ace.nesting_problem(wider_l, ace.LARGEST)
+    assert "nradmax of order 1" in ace.nesting_problem(other_radial, ace.LARGEST)
+    with pytest.raises(ValueError, match="not nested"):
+        ace.column_map(ace.LARGEST, ace.LADDER[0])
 
 
 def test_unknown_preset_lists_the_valid_ones():
-    with pytest.raises(KeyError, match="Func-15, Func-33"):
+    with pytest.raises(KeyError, match=", ".join(list(ace.PRESETS)[:2])):
         ace.get_preset("Func-16")
 
 
 @pytest.fixture(scope="module")
-def dm72(small_table):
-    return ace.design_matrix(small_table, "Func-72", use_cache=False, progress=False)
+def dm_largest(small_table):
+    return ace.design_matrix(small_table, ace.LARGEST, use_cache=False, progress=False)
+
+
+def _pyace_design_matrix(table, preset):
+    """The design matrix pyace's own LinearACEDataset builds for ``preset`` (the reference)."""
+    frame = pd.DataFrame({"ase_atoms": table["atoms"].to_numpy(), "energy": table["energy"].to_numpy(),
+                          "forces": table["forces"].to_numpy()})
+    matrix = LinearACEDataset(ace.get_preset(preset).basis_set(), frame).get_design_matrix(max_workers=1)
+    return matrix[:len(table)], matrix[len(table):]
+
+
+@pytest.mark.parametrize("name", [ace.LADDER[1].name, ace.LADDER[2].name])
+def test_selected_columns_equal_a_direct_pyace_computation(small_table, dm_largest, name):
+    selected = dm_largest.select(name)
+    energy_rows, force_rows = _pyace_design_matrix(small_table, name)
+    assert selected.preset == name and selected.n_functions == ace.PRESETS[name].n_functions
+    np.testing.assert_allclose(selected.energy_rows, energy_rows, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(selected.force_rows, force_rows, rtol=0, atol=1e-12)
+
+
+def test_projections_come_from_the_same_pass(small_table, dm_largest):
+    starts = np.concatenate([[0], np.cumsum(dm_largest.n_atoms)[:-1]])
+    means = np.add.reduceat(dm_largest.projections, starts, axis=0) / dm_largest.n_atoms[:, None]
+    np.testing.assert_allclose(dm_largest.energy_rows, means, rtol=0, atol=1e-12)
+    one_structure = small_table.iloc[[4]]
+    direct = compute_B_projections(ace.get_preset(ace.LARGEST).basis_set(), list(one_structure["atoms"]))[0]
+    np.testing.assert_allclose(dm_largest.subset([4]).projections, direct, rtol=0, atol=1e-12)
+
+
+def test_select_refuses_a_preset_that_is_not_nested(dm_largest):
+    small = dm_largest.select(ace.LADDER[0].name)
+    with pytest.raises(ValueError, match="not nested"):
+        small.select(ace.LADDER[2].name)
+    with pytest.raises(ValueError, match="not nested"):
+        dm_largest.select(ace.BasisPreset("wide", (15, 3), (0, 6)))
+    assert dm_largest.select(ace.LARGEST) is dm_largest
+
+
+def test_every_preset_is_one_featurization_pass(small_table, compute_cache):
+    table = small_table.iloc[[0, 1, 4]]  # one run of A, one of B
+    before = ace.pyace_passes()
+    matrices = [ace.design_matrix(table, name, progress=False) for name in ace.PRESETS]
+    assert ace.pyace_passes() - before == len(table)  # once per structure, at the largest preset
+    assert sorted(p.name.split("-")[0] for p in (compute_cache / "design").glob("*.npz")) == ["Func", "Func"]
+    assert all(dm.n_functions == ace.PRESETS[dm.preset].n_functions for dm in matrices)
+
+
+@pytest.fixture(scope="module")
+def dm72(dm_largest):
+    return dm_largest.select("Func-72")
 
 
 def test_design_matrix_layout(small_table, dm72):
@@ -34,24 +101,69 @@ def test_design_matrix_layout(small_table, dm72):
     assert np.array_equal(dm72.atom_structure[: small_table["n_atoms"].iloc[0]], np.zeros(2, int))
 
 
+SMALL, MID = ace.LADDER[0].name, ace.LADDER[1].name  # cache tests featurize at MID (largest=MID): fast
+
+
 def test_design_matrix_is_cached_and_a_damaged_entry_is_recomputed(small_table, compute_cache):
-    first = ace.design_matrix(small_table, "Func-15", progress=False)
+    first = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
     assert first.seconds > 0
-    second = ace.design_matrix(small_table, "Func-15", progress=False)
+    second = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
     assert second.seconds == 0.0
     np.testing.assert_array_equal(first.force_rows, second.force_rows)
-    entries = sorted((compute_cache / "design").glob("Func-15-*.npz"))
+    entries = sorted((compute_cache / "design").glob(f"{MID}-*.npz"))
     assert len(entries) == 2  # one entry per subset run: A and B
     entries[0].write_bytes(entries[0].read_bytes()[:1000])  # as if a write had been cut short
-    third = ace.design_matrix(small_table, "Func-15", progress=False)
+    third = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
     assert third.seconds > 0
     np.testing.assert_array_equal(first.energy_rows, third.energy_rows)
 
 
+@pytest.mark.parametrize("damage", ["nan", "shape", "missing", "energy"])
+def test_a_cache_entry_is_checked_before_it_is_trusted(small_table, compute_cache, damage):
+    first = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
+    entry = sorted((compute_cache / "design").glob(f"{MID}-*.npz"))[0]
+    arrays = cache.load_arrays(entry)
+    if damage == "nan":
+        arrays["force_rows"][5, 3] = np.nan
+    elif damage == "shape":
+        arrays["projections"] = arrays["projections"][:-1]
+    elif damage == "missing":
+        del arrays["projections"]
+    else:
+        arrays["energy_rows"][0] += 1.0
+    cache.save_arrays(entry, **arrays)  # a readable archive that claims more than it holds
+    with pytest.warns(UserWarning, match="not what it claims"):
+        again = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
+    assert again.seconds > 0
+    np.testing.assert_array_equal(first.force_rows, again.force_rows)
+
+
+def test_a_failure_inside_a_pyace_worker_raises_and_caches_nothing(small_table, compute_cache, monkeypatch):
+    def broken(atoms_list):
+        raise RuntimeError("pyace worker died")
+
+    monkeypatch.setattr(ace, "_featurize_chunk", broken)  # forked workers inherit the patched module
+    with pytest.raises(RuntimeError, match="worker died"):
+        ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
+    assert not list((compute_cache / "design").glob("*.npz"))
+
+
+def test_non_finite_features_are_refused_not_cached(small_table, compute_cache, monkeypatch):
+    real = ace._featurize_chunk
+
+    def poisoned(atoms_list):
+        return [(proj, np.full_like(forces, np.nan)) for proj, forces in real(atoms_list)]
+
+    monkeypatch.setattr(ace, "_featurize_chunk", poisoned)
+    with pytest.raises(ace.FeaturizationError, match="non-finite"):
+        ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
+    assert not list((compute_cache / "design").glob("*.npz"))
+
+
 def test_tables_sharing_a_subset_share_its_cache_entry(small_table, compute_cache):
-    ace.design_matrix(small_table, "Func-15", progress=False)
+    ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
     only_b = small_table[small_table["subset"] == "B"].reset_index(drop=True)
-    assert ace.design_matrix(only_b, "Func-15", progress=False).seconds == 0.0
+    assert ace.design_matrix(only_b, SMALL, largest=MID, progress=False).seconds == 0.0
 
 
 def test_an_interrupted_design_matrix_write_is_recomputed_next_time(small_table, compute_cache, monkeypatch):
@@ -63,10 +175,10 @@ def test_an_interrupted_design_matrix_write_is_recomputed_next_time(small_table,
 
     monkeypatch.setattr(np, "savez", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        ace.design_matrix(small_table, "Func-15", progress=False)
+        ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
     assert not list((compute_cache / "design").glob("*.npz")), "no entry a later run could trust"
     monkeypatch.setattr(np, "savez", real_savez)
-    again = ace.design_matrix(small_table, "Func-15", progress=False)
+    again = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
     assert again.seconds > 0 and len(list((compute_cache / "design").glob("*.npz"))) == 2
 
 
@@ -143,9 +255,9 @@ def test_subset_selects_matching_rows(dm72):
 def test_bad_use_is_a_clear_error(small_table, dm72):
     with pytest.raises(RuntimeError, match="not fitted"):
         ace.LinearACE("Func-72").predict_forces(dm72)
-    with pytest.raises(ValueError, match="for Func-72, the model for Func-15"):
-        ace.LinearACE("Func-15").fit(dm72)
+    with pytest.raises(ValueError, match=f"for Func-72, the model for {SMALL}"):
+        ace.LinearACE(SMALL).fit(dm72)
     with pytest.raises(ValueError, match="kappa"):
         ace.fit_coefficients(dm72, kappa=1.5)
     with pytest.raises(ValueError, match="empty"):
-        ace.design_matrix(small_table.iloc[:0], "Func-15")
+        ace.design_matrix(small_table.iloc[:0], SMALL)

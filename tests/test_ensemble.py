@@ -25,7 +25,9 @@ def test_force_uncertainties_use_the_vector_norm_and_per_structure_max():
 
 @pytest.fixture(scope="module")
 def dm33(small_table):
-    return ace.design_matrix(small_table, "Func-33", use_cache=False, progress=False)
+    # the smallest ladder preset, sliced from a featurization at the next one (fast)
+    return ace.design_matrix(small_table, ace.LADDER[0].name, largest=ace.LADDER[1].name, use_cache=False,
+                             progress=False)
 
 
 def test_bootstrap_members_equal_fits_on_the_resampled_structures(dm33):
@@ -35,6 +37,30 @@ def test_bootstrap_members_equal_fits_on_the_resampled_structures(dm33):
         resampled = dm33.subset(np.repeat(np.arange(dm33.n_configs), w.astype(int)))
         direct = ace.fit_coefficients(resampled)
         np.testing.assert_allclose(dm33.force_rows @ member, dm33.force_rows @ direct, atol=1e-6)
+
+
+def test_group_bootstrap_members_equal_fits_on_the_drawn_groups_structures(dm33):
+    ens = ensemble.fit_ensemble(dm33, 4, seed=3, n_units=3, progress=False)
+    assert ens.bootstrap_units == 3
+    groups = ensemble.random_groups(dm33.n_configs, 3, seed=3)
+    assert sorted(np.bincount(groups)) == [2, 3, 3]  # near-equal random groups of whole structures
+    counts = ensemble.bootstrap_weights(3, 4, seed=3)
+    for member, group_counts in zip(ens.coefficients, counts, strict=True):
+        direct = ace.fit_coefficients(dm33, structure_weights=group_counts[groups])
+        np.testing.assert_allclose(dm33.force_rows @ member, dm33.force_rows @ direct, atol=1e-6)
+
+
+def test_units_are_structures_when_their_grams_fit_and_groups_otherwise(dm33):
+    p = dm33.n_functions
+    assert ensemble.bootstrap_units(dm33.n_configs, p) == dm33.n_configs
+    assert ensemble.bootstrap_units(dm33.n_configs, p, gram_memory=3.5 * 8 * p**2) == 3
+    assert ensemble.bootstrap_units(678, 1561) == 2**30 // (8 * 1561**2)  # Func-1561 on A+B: 55 groups in 1 GiB
+    ens = ensemble.fit_ensemble(dm33, 3, seed=0, gram_memory=4.5 * 8 * p**2, progress=False)
+    assert ens.bootstrap_units == 4 and ens.members([0, 2]).bootstrap_units == 4
+    with pytest.raises(ValueError, match="fewer than 2 Gram"):
+        ensemble.fit_ensemble(dm33, 3, gram_memory=8 * p**2, progress=False)
+    with pytest.raises(ValueError, match="n_groups"):
+        ensemble.fit_ensemble(dm33, 3, n_units=dm33.n_configs + 1, progress=False)
 
 
 def test_ensembles_are_deterministic_under_a_seed(dm33):
@@ -67,3 +93,9 @@ def test_bad_ensemble_requests(dm33):
         ensemble.fit_ensemble(dm33, 1)
     with pytest.raises(ValueError, match="Unknown ensemble method"):
         ensemble.fit_ensemble(dm33, 3, method="dropout")
+    for method in ensemble.METHODS:
+        with pytest.raises(ValueError, match=r"kappa must lie in \[0, 1\], got 1.5"):
+            ensemble.fit_ensemble(dm33, 3, method=method, kappa=1.5, progress=False)
+    pieces = ensemble.StructureNormalEquations(dm33)
+    with pytest.raises(ValueError, match="kappa"):
+        pieces.normal_equations(np.ones(dm33.n_configs), kappa=-0.1)

@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,10 @@ import numpy as np
 import pandas as pd
 
 from uqlib.data import PROJECT_ROOT, geometry_fingerprint, subset_runs
+
+
+class CacheError(ValueError):
+    """A computed result is not what it claims to be, so it is not cached."""
 
 
 def cache_root() -> Path:
@@ -60,12 +65,18 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
 
 def cached_per_subset(table: pd.DataFrame, kind: str, name: str, key_parts: dict,
                       compute: Callable[[pd.DataFrame], dict[str, np.ndarray]], *,
-                      use_cache: bool = True) -> tuple[dict[str, np.ndarray], float]:
+                      use_cache: bool = True,
+                      validate: Callable[[pd.DataFrame, dict[str, np.ndarray]], str | None] | None = None,
+                      ) -> tuple[dict[str, np.ndarray], float]:
     """Arrays of ``table`` computed per run of one subset, each run cached on its own.
 
     Splits compute into consecutive same-subset runs, so the A+B and B+C+E tables share
     the cached arrays of B. Every array is stacked along axis 0 in table order. Returns
     the arrays and the seconds spent computing (0 if all came from the cache).
+
+    ``validate(run, arrays)`` says what is wrong with arrays (``None`` if nothing): a
+    stored entry that fails it is recomputed (with a warning), a computed one that fails
+    it raises :class:`CacheError` and is not written.
     """
     parts: list[dict[str, np.ndarray]] = []
     seconds = 0.0
@@ -73,10 +84,16 @@ def cached_per_subset(table: pd.DataFrame, kind: str, name: str, key_parts: dict
         run = table.iloc[rows]
         path = cache_root() / kind / f"{name}-{cache_key(geometry=geometry_fingerprint(run), **key_parts)}.npz"
         stored = load_arrays(path) if use_cache else None
+        if stored is not None and validate is not None and (problem := validate(run, stored)) is not None:
+            warnings.warn(f"Cache entry {path} is not what it claims ({problem}); recomputing it", stacklevel=2)
+            stored = None
         if stored is None:
             start = time.perf_counter()
             stored = compute(run)
             seconds += time.perf_counter() - start
+            if validate is not None and (problem := validate(run, stored)) is not None:
+                raise CacheError(f"Computed {kind} {name} for {len(run)} structures is invalid ({problem}); "
+                                 f"not cached")
             if use_cache:
                 save_arrays(path, **stored)
         parts.append(stored)
