@@ -2,14 +2,22 @@
 
 Builds the book with the fast profile in a temporary folder, opens every page and fails
 on a Python traceback or error output, a figure that does not load, or a broken internal
-link. A screenshot of each page is saved to ``results/screenshots/``. CI installs
-Debian's ``chromium`` and ``chromium-driver``; elsewhere the check is skipped when they
-are missing.
+link. On the analysis pages (``book/notebooks/0[1-7]*``) it also fails on a figure
+without a number and caption, on a code cell shown expanded by default (only the
+parameters cells stay visible) and, at a 1300 px wide window, on code above the first
+figure. The landing page must show the claim ledger's tally and a thumbnail per card.
+A screenshot of each page is saved to ``results/screenshots/``.
+
+The same checks run on a tiny book built from ``tests/fixtures/figure_pattern.py``, the
+worked pattern every analysis notebook follows, so they are known to pass on a page made
+the right way. CI installs Debian's ``chromium`` and ``chromium-driver``; elsewhere the
+check is skipped when they are missing.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -30,6 +38,9 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 SCREENSHOTS = book.PROJECT_ROOT / "results" / "screenshots"
+FIXTURES = Path(__file__).parent / "fixtures"
+ANALYSIS_PAGE = re.compile(r"0[1-7]")  # the analysis notebooks; 00_data, 98 and 99 are not analyses
+READER_WIDTH = 1300  # px: at this window width each analysis page shows its first figure above any code
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +94,85 @@ def page_problems(browser, page: Path, site: Path) -> list[str]:
     return problems
 
 
+# -- reader-first pages ----------------------------------------------------------------------------
+
+_READER_FIRST_JS = """
+const art = document.querySelector('article') || document.body;
+const visible = e => e.getClientRects().length > 0 && e.getBoundingClientRect().height > 0;
+const top = e => e.getBoundingClientRect().top + window.scrollY;
+const unnumbered = Array.from(art.querySelectorAll('img')).filter(i => {
+  const f = i.closest('figure'); const n = f && f.querySelector('figcaption .caption-number');
+  return !(n && /Fig/.test(n.textContent) && f.querySelector('figcaption .caption-text'));
+}).map(i => (i.getAttribute('alt') || i.src || '').slice(-60));
+const expanded = Array.from(art.querySelectorAll('div.cell')).filter(c => {
+  const input = c.querySelector('.cell_input');
+  if (!input || /(^| )tag_(injected-)?parameters( |$)/.test(c.className)) return false;
+  const d = input.closest('details');
+  return !(d && c.contains(d) && !d.open);
+}).map(c => (c.querySelector('.cell_input').textContent || '').trim().split('\\n')[0].slice(0, 60));
+const fig = Array.from(art.querySelectorAll('figure img')).find(visible);
+const code = Array.from(art.querySelectorAll('.cell_input')).find(visible);
+return {unnumbered: unnumbered, expanded: expanded, figure_top: fig ? top(fig) : null,
+        code_top: code ? top(code) : null};
+"""
+
+
+def reader_first_problems(browser, page: Path, name: str) -> list[str]:
+    """What keeps an analysis page from reading as a publication: unnumbered figures, open code, code first.
+
+    Call with the browser window at :data:`READER_WIDTH`.
+    """
+    browser.get(page.as_uri())
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.readyState") == "complete")
+    found = browser.execute_script(_READER_FIRST_JS)
+    problems = [f"{name}: figure without a number and caption (glue it, show it with {{glue:figure}} and "
+                f":name:): {img}" for img in found["unnumbered"]]
+    problems += [f"{name}: code cell expanded by default (tag it hide-input): {line!r}" for line in found["expanded"]]
+    if found["figure_top"] is None:
+        problems.append(f"{name}: shows no numbered figure")
+    elif found["code_top"] is not None and found["code_top"] < found["figure_top"]:
+        problems.append(f"{name}: at {READER_WIDTH} px the first figure (y = {found['figure_top']:.0f} px) comes "
+                        f"after code (y = {found['code_top']:.0f} px): put the key figure in the overview")
+    return problems
+
+
+_LANDING_JS = """
+const art = document.querySelector('article') || document.body;
+const cells = Array.from(art.querySelectorAll('table td')).map(td => td.textContent.trim());
+const cards = Array.from(art.querySelectorAll('.sd-card'));
+const thumbs = cards.map(c => c.querySelector('img'));
+return {numbers: cells.filter(t => /^\\d+$/.test(t)).length,
+        cards: cards.length, missing: cards.filter((c, k) => !thumbs[k]).map(c => c.textContent.trim().slice(0, 40)),
+        first_thumb_top: thumbs[0] ? thumbs[0].getBoundingClientRect().top + window.scrollY : null,
+        height: window.innerHeight};
+"""
+
+
+def landing_problems(browser, page: Path, min_cards: int) -> list[str]:
+    """The landing page answers "does it reproduce?" in one screen: a computed tally and thumbnails."""
+    browser.get(page.as_uri())
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.readyState") == "complete")
+    found = browser.execute_script(_LANDING_JS)
+    problems = []
+    if found["numbers"] < 3:
+        problems.append(f"landing page shows {found['numbers']} tally numbers (reproduced, partly, not reproduced)"
+                        " : are the counts glued in 99_reproduction?")
+    if found["cards"] < min_cards:
+        problems.append(f"landing page shows {found['cards']} figure cards, expected {min_cards}")
+    problems += [f"landing page card without its thumbnail (glue key missing?): {t}" for t in found["missing"]]
+    if found["first_thumb_top"] is not None and found["first_thumb_top"] > found["height"]:
+        problems.append(f"landing page: the thumbnails start below the first screen ({found['first_thumb_top']:.0f}"
+                        f" px > {found['height']} px)")
+    return problems
+
+
+@pytest.fixture
+def reader_window(browser):
+    browser.set_window_size(READER_WIDTH, 1000)
+    yield browser
+    browser.set_window_size(1280, 2200)
+
+
 def test_every_page_renders_without_errors_with_its_figures_and_links(site, browser):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     pages = _pages(site)
@@ -116,3 +206,122 @@ def test_notebook_pages_show_their_figures(site, browser):
             continue
         browser.get((site / "book" / "notebooks" / f"{name}.html").as_uri())
         assert browser.execute_script("return document.images.length") >= 1, f"{name} shows no figure"
+
+
+@pytest.mark.skip(reason="the notebooks do not follow the reader-first recipe yet (issue 17 stays open)")
+def test_analysis_pages_read_as_a_publication(site, reader_window):
+    problems = []
+    for name in book.notebooks():
+        if ANALYSIS_PAGE.match(name):
+            problems += reader_first_problems(reader_window, site / "book" / "notebooks" / f"{name}.html", name)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.skip(reason="the notebooks do not follow the reader-first recipe yet (issue 17 stays open)")
+def test_landing_page_answers_does_it_reproduce_in_one_screen(site, reader_window):
+    problems = landing_problems(reader_window, site / "book" / "intro.html", min_cards=8)
+    reader_window.save_screenshot(str(SCREENSHOTS / "landing_1300px.png"))
+    assert not problems, "\n".join(problems)
+
+
+def test_the_reader_first_check_fails_on_a_notebook_dump(tmp_path, reader_window):
+    """Unnumbered figure, open code above it, hidden code: the check must tell them apart."""
+    dump = tmp_path / "dump.html"
+    dump.write_text("<article><div class='cell docutils container'><div class='cell_input'><pre>import numpy"
+                    "</pre></div><div class='cell_output'><img src='data:image/png;base64,"
+                    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=='"
+                    " width=50 height=50></div></div></article>")
+    problems = reader_first_problems(reader_window, dump, "dump")
+    assert any("without a number and caption" in p for p in problems), problems
+    assert any("expanded by default" in p and "import numpy" in p for p in problems), problems
+    assert any("shows no numbered figure" in p for p in problems), problems
+    good = tmp_path / "good.html"
+    good.write_text("<article><figure><img src='data:image/png;base64,"
+                    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=='"
+                    " width=50 height=50><figcaption><span class='caption-number'>Fig. 1 </span>"
+                    "<span class='caption-text'>A caption.</span></figcaption></figure>"
+                    "<div class='cell tag_parameters'><div class='cell_input'><pre>seed = 0</pre></div></div>"
+                    "<div class='cell tag_hide-input'><details class='hide above-input'><summary>Show code</summary>"
+                    "<div class='cell_input'><pre>import numpy</pre></div></details></div></article>")
+    assert reader_first_problems(reader_window, good, "good") == []
+    code_first = tmp_path / "code_first.html"
+    code_first.write_text(good.read_text().replace("<figure>", "<div class='cell tag_parameters'><div "
+                                                   "class='cell_input'><pre>seed = 0</pre></div></div><figure>", 1))
+    assert any("comes after code" in p for p in reader_first_problems(reader_window, code_first, "code_first"))
+
+
+# -- the worked pattern ------------------------------------------------------------------------------
+
+PATTERN_LANDING = """# Landing
+
+| reproduced | partly | not reproduced |
+| :---: | :---: | :---: |
+| {glue:}`notebooks/figure_pattern.ipynb::pattern_n_presets` | 0 | 0 |
+
+Best rho {glue:text}`notebooks/figure_pattern.ipynb::pattern_best_rho:.2f`.
+
+::::{grid} 2
+:::{grid-item-card} The pattern
+:link: notebooks/figure_pattern
+:link-type: doc
+
+```{glue} fig-pattern-ladder
+:doc: notebooks/figure_pattern.ipynb
+```
+:::
+::::
+"""
+
+
+def build_pattern_book(directory: Path) -> Path:
+    """A tiny book of the project's configuration, bibliography and the fixture notebook; returns its html dir."""
+    import jupytext
+    import nbclient
+    import nbformat
+
+    pages = directory / "book"
+    (pages / "notebooks").mkdir(parents=True)
+    shutil.copy(book.PROJECT_ROOT / "_config.yml", directory / "_config.yml")
+    for name in ("references.bib", "references.md"):
+        shutil.copy(book.PROJECT_ROOT / "book" / name, pages / name)
+    shutil.copytree(book.PROJECT_ROOT / "book" / "_static", pages / "_static")
+    (directory / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
+                                        "  - file: book/notebooks/figure_pattern\n  - file: book/references\n")
+    (pages / "intro.md").write_text(PATTERN_LANDING)
+    notebook = jupytext.read(FIXTURES / "figure_pattern.py")
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(directory)}}).execute()
+    nbformat.write(notebook, pages / "notebooks" / "figure_pattern.ipynb")
+    return book.render(directory).parent
+
+
+@pytest.fixture(scope="module")
+def pattern_site(tmp_path_factory) -> Path:
+    return build_pattern_book(tmp_path_factory.mktemp("pattern"))
+
+
+def test_the_figure_pattern_renders_numbered_captioned_collapsed_and_cited(pattern_site, reader_window):
+    page = pattern_site / "book" / "notebooks" / "figure_pattern.html"
+    assert reader_first_problems(reader_window, page, "figure_pattern") == []
+    assert page_problems(reader_window, page, pattern_site) == []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    reader_window.save_screenshot(str(SCREENSHOTS / "pattern_figure_pattern.png"))
+    html = page.read_text()
+    caption = re.search(r'<figure[^>]*id="fig-pattern-ladder".*?</figure>', html, re.S)
+    assert caption and "Fig. 1" in caption.group(0) and "Fig. 3a" in caption.group(0)
+    assert re.search(r'href="#fig-pattern-ladder"><span class="std std-numref">Fig\. 1</span>', html)  # {numref}
+    assert re.search(r'class="bibtex-citation".*?href="\.\./references\.html#[^"]+"[^>]*>Shuang', html, re.S)
+    assert '<details class="admonition hide above-input">' in html and "<details open" not in html
+    assert "tag_parameters" in html  # the parameters cell is there, outside any toggle
+    article = html[html.index("<article"):html.index("</article>")]
+    assert article.count("<img") == 1  # the glued figure once; book.figure closed it, so no unnumbered copy
+    assert "logo_binder" in html  # the launch button is configured (not followed: Binder is not reachable here)
+
+
+def test_the_bibliography_and_the_landing_pattern(pattern_site, reader_window):
+    references = (pattern_site / "book" / "references.html").read_text()
+    assert "Modeling extensive defects in metals through classical potential-guided sampling" in references
+    assert "10.1038/s41524-025-01599-1" in references
+    landing = pattern_site / "book" / "intro.html"
+    assert landing_problems(reader_window, landing, min_cards=1) == []
+    assert re.search(r'class="pasted-text">0\.90<', landing.read_text())  # computed in the notebook, pasted here

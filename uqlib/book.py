@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -235,9 +236,44 @@ def build_elsewhere(directory: Path, profile: str = "fast") -> Path:
     (directory / "book").mkdir(parents=True, exist_ok=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(PROJECT_ROOT / name, directory / name)
-    for page in (PROJECT_ROOT / "book").glob("*.md"):
-        shutil.copy(page, directory / "book" / page.name)
+    for pattern in ("*.md", "*.bib"):  # pages, and the bibliography they cite from
+        for page in (PROJECT_ROOT / "book").glob(pattern):
+            shutil.copy(page, directory / "book" / page.name)
+    if (PROJECT_ROOT / "book" / "_static").is_dir():
+        shutil.copytree(PROJECT_ROOT / "book" / "_static", directory / "book" / "_static", dirs_exist_ok=True)
     return build(profile, directory=directory)
+
+
+# -- figures in the book ------------------------------------------------------------------------
+
+FIGURE_NAME = re.compile(r"fig-[a-z0-9]+(-[a-z0-9]+)*")
+
+
+def figure(fig, name: str) -> None:
+    """Glue a matplotlib figure for a numbered, captioned ``{glue:figure}`` in the page, and close it.
+
+    Call it in a code cell tagged ``hide-input``; the page's markdown then shows the
+    figure with a number and caption, citable with ``{numref}`` (see
+    ``tests/fixtures/figure_pattern.py``)::
+
+        ```{glue:figure} fig-ensemble-accuracy
+        :name: fig-ensemble-accuracy
+
+        Caption naming the paper's figure and panel.
+        ```
+
+    ``name`` (``fig-`` then lowercase words joined by ``-``) is both the glue key and,
+    by convention, the figure's label. The figure is closed so that the inline backend
+    does not show it a second time, unnumbered, under the cell.
+    """
+    if not isinstance(name, str) or not FIGURE_NAME.fullmatch(name):
+        raise ValueError(f"Figure name {name!r} is not a figure label: use 'fig-' then lowercase words "
+                         "joined by '-', e.g. 'fig-ensemble-accuracy'")
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    plt.close(fig)
 
 
 def _record_timing(profile: str, notebook: str, seconds: float) -> None:
