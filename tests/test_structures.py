@@ -53,3 +53,66 @@ def test_nep_labels_match_the_calculator_and_are_cached(compute_cache):
     assert len(list((compute_cache / "labels").glob("unep_v1-*.npz"))) == 2
     again = structures.label_with_nep(table, progress=False)
     np.testing.assert_array_equal(again["forces"].iloc[0], labelled["forces"].iloc[0])
+
+
+def _layers(atoms):
+    z = atoms.positions[:, 2]
+    return np.round(z - z.min(), 1)
+
+
+def test_a_slab_has_free_surface_atoms_only_in_its_outer_layers():
+    from ase.build import bcc100, bcc110
+
+    for build in (bcc100, bcc110):
+        slab = build("W", (3, 3, 8), a=structures.LATTICE_CONSTANT, vacuum=8.0, periodic=True)
+        table = structures.classify_atoms(slab)
+        layer = _layers(slab)
+        outer = (layer == layer.min()) | (layer == layer.max())
+        np.testing.assert_array_equal(table["kind"] == "free_surface", outer)
+        assert (table.loc[~outer, "kind"] == "bulk").all()  # the under-coordinated second layer is no boundary
+        assert set(table.columns) >= {"atom", "grain", "coordination", "density", "asymmetry", "kind"}
+
+
+def test_grain_boundary_atoms_are_the_neighbours_of_another_grain():
+    crystal = bulk("W", "bcc", a=structures.LATTICE_CONSTANT, cubic=True).repeat((3, 3, 6))
+    z = crystal.positions[:, 2]
+    crystal.arrays["grain"] = (z >= crystal.cell[2, 2] / 2).astype(int)  # two grains, boundaries at z=0 and z=L/2
+    table = structures.classify_atoms(crystal)
+    grain = crystal.arrays["grain"]
+    distances = crystal.get_all_distances(mic=True)
+    near = ((distances < structures.SHELL_CUTOFF) & (grain[:, None] != grain[None, :])).any(axis=1)
+    assert 0 < near.sum() < len(crystal)
+    assert (table["kind"] != "free_surface").all()
+    np.testing.assert_array_equal(table["kind"] == "grain_boundary", near)
+    np.testing.assert_array_equal(table["at_grain_boundary"], near)
+    # without grain ids a perfect crystal has no boundary at all
+    del crystal.arrays["grain"]
+    assert (structures.classify_atoms(crystal)["kind"] == "bulk").all()
+
+
+def test_grain_boundaries_of_a_polycrystal_without_grain_ids_are_found_by_coordination():
+    poly = structures.voronoi_polycrystal(30.0, 3, seed=2)
+    assert set(np.unique(poly.arrays["grain"])) == {0, 1, 2}
+    with_ids = structures.classify_atoms(poly)
+    del poly.arrays["grain"]
+    without = structures.classify_atoms(poly)
+    boundary = with_ids["kind"] == "grain_boundary"
+    # most atoms the coordination rule calls boundary lie at a true boundary
+    assert ((without["kind"] == "grain_boundary") & boundary).sum() > 0.6 * (without["kind"] == "grain_boundary").sum()
+
+
+def test_a_cleaved_crystal_counts_its_new_free_surface_atoms():
+    crystal = bulk("W", "bcc", a=structures.LATTICE_CONSTANT, cubic=True).repeat((3, 3, 8))
+    crystal.arrays["grain"] = np.zeros(len(crystal), int)
+    cleaved = crystal.copy()
+    upper = cleaved.positions[:, 2] > cleaved.cell[2, 2] / 2 - 0.1
+    cleaved.positions[upper, 2] += 6.0  # open a 6 Å gap: two new (100) faces in the periodic cell
+    cleaved.cell[2, 2] += 12.0  # and another at the periodic boundary
+    summary = structures.crack_surface_summary(crystal, cleaved)
+    layer = _layers(cleaved)
+    faces = np.unique(layer)[[0, len(np.unique(layer)) // 2 - 1, len(np.unique(layer)) // 2, -1]]
+    assert summary["free_surface_initial"] == 0
+    assert summary["new_free_surface"] == np.isin(layer, faces).sum() == 4 * 9
+    assert summary["transgranular"] == summary["new_free_surface"] and summary["intergranular"] == 0
+    with pytest.raises(ValueError, match="reference has"):
+        structures.classify_atoms(cleaved, reference=crystal[:-1])

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.cluster import Birch, KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_score
@@ -155,3 +156,121 @@ def fit_clustered_active_set(projections: np.ndarray, atom_clusters: np.ndarray,
         names.remove(victim)
     sets = [build_active_set(projections, keep=keep & (atom_clusters == n)) for n in names]
     return ClusteredActiveSet(names, sets, merged)
+
+
+# -- the unsupervised route of the authors' Code/Clustering.ipynb: averaged SOAP, PCA, BIRCH -------
+
+SOAP_SETTINGS = {"r_cut": 5.0, "n_max": 10, "l_max": 8}  # the authors' Clustering.ipynb
+SOAP_VERSION = 1
+
+
+def soap_descriptors(atoms_list: list, *, r_cut: float = SOAP_SETTINGS["r_cut"], n_max: int = SOAP_SETTINGS["n_max"],
+                     l_max: int = SOAP_SETTINGS["l_max"], n_jobs: int = 1, use_cache: bool = True,
+                     progress: bool = True) -> np.ndarray:
+    """Structure-averaged SOAP vectors (dscribe, ``average="inner"``), shape ``(n_structures, n_features)``.
+
+    The settings default to the authors' (r_cut 5 Å, n_max 10, l_max 8, W only). A
+    structure whose cell is periodic in all three directions is treated as periodic,
+    any other as a finite cluster. The matrix is cached on disk (uqlib.cache, folder
+    ``soap``) under a key of the geometry and the settings.
+    """
+
+    from dscribe.descriptors import SOAP
+
+    from uqlib import cache
+    from uqlib.data import ELEMENT, geometry_fingerprint
+    from uqlib.progress import progress_bar
+
+    if not len(atoms_list):
+        raise ValueError("soap_descriptors needs at least one structure")
+    bad = [i for i, a in enumerate(atoms_list) if set(a.get_chemical_symbols()) != {ELEMENT}]
+    if bad:
+        raise ValueError(f"Structures {bad[:5]} contain elements other than {ELEMENT}; SOAP here is set up for W only")
+    key = cache.cache_key(geometry=geometry_fingerprint(pd.DataFrame({"atoms": list(atoms_list)})), r_cut=r_cut,
+                          n_max=n_max, l_max=l_max, version=SOAP_VERSION)
+    path = cache.cache_root() / "soap" / f"soap-{key}.npz"
+    stored = cache.load_arrays(path) if use_cache else None
+    if stored is not None:
+        return stored["soap"]
+    settings = dict(species=[ELEMENT], r_cut=r_cut, n_max=n_max, l_max=l_max, average="inner", sparse=False)
+    soap = {True: SOAP(periodic=True, **settings), False: SOAP(periodic=False, **settings)}
+    rows = [soap[bool(np.all(a.pbc))].create(a, n_jobs=n_jobs)
+            for a in progress_bar(atoms_list, desc="SOAP", unit="structure", disable=not progress)]
+    matrix = np.vstack(rows)
+    if use_cache:
+        cache.save_arrays(path, soap=matrix)
+    return matrix
+
+
+def direct_pca(descriptors: np.ndarray, *, n_components: int | None = None,
+               weighted: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Scale and project as maml's DIRECT sampler does: StandardScaler, then PCA.
+
+    Keeps the components with eigenvalue > 1 (Kaiser's rule, maml's choice) unless
+    ``n_components`` is given, and multiplies each by its explained variance ratio
+    (maml's ``weighting_PCs=True``). Returns the features ``(n, m)`` and the explained
+    variance ratios of all components.
+    """
+    scaled = StandardScaler().fit_transform(descriptors)
+    pca = PCA(svd_solver="full").fit(scaled)
+    m = int((pca.explained_variance_ > 1).sum()) if n_components is None else n_components
+    if not 1 <= m <= len(pca.explained_variance_ratio_):
+        raise ValueError(f"Cannot keep {m} principal components of {len(pca.explained_variance_ratio_)}")
+    features = pca.transform(scaled)[:, :m]
+    if weighted:
+        features = features * pca.explained_variance_ratio_[:m]
+    return features, pca.explained_variance_ratio_
+
+
+def birch_clusters(features: np.ndarray, n_clusters: int = 5, *, threshold: float = 0.001) -> np.ndarray:
+    """scikit-learn BIRCH into ``n_clusters``, lowering the threshold until there are enough subclusters (maml)."""
+    if len(features) < n_clusters:
+        raise ValueError(f"Cannot make {n_clusters} clusters of {len(features)} structures")
+    while True:
+        model = Birch(n_clusters=n_clusters, threshold=threshold).fit(features)
+        found = len(model.subcluster_labels_)
+        if found >= n_clusters:
+            return model.predict(features)
+        threshold = threshold / n_clusters * max(found, 1)
+
+
+def soap_birch_clusters(descriptors: np.ndarray, n_clusters: int = 5, *, n_components: int | None = None,
+                        threshold: float = 0.001) -> tuple[np.ndarray, dict]:
+    """The paper's unsupervised partition (authors' ``Code/Clustering.ipynb``, maml DIRECT).
+
+    ``descriptors``: averaged SOAP vectors ``(n_structures, n_features)`` from
+    :func:`soap_descriptors`. Steps: StandardScaler, PCA (Kaiser's rule, weighted by
+    explained variance, or ``n_components``), BIRCH into ``n_clusters`` (threshold
+    0.001 as the authors). Returns the labels, ordered so cluster 0 is the largest,
+    and a report (number of PCs kept, the variance they explain, cluster sizes).
+    """
+    features, ratios = direct_pca(descriptors, n_components=n_components)
+    labels = birch_clusters(features, n_clusters, threshold=threshold)
+    sizes = np.bincount(labels, minlength=n_clusters)
+    relabel = np.empty_like(sizes)
+    relabel[np.argsort(-sizes, kind="stable")] = np.arange(len(sizes))
+    labels = relabel[labels]
+    m = features.shape[1]
+    report = {"n_components": m, "explained_variance": float(ratios[:m].sum()),
+              "sizes": np.bincount(labels, minlength=n_clusters).tolist()}
+    return labels, report
+
+
+def cluster_sizes_over_orders(descriptors: np.ndarray, n_clusters: int = 5, *, n_orders: int = 10, seed: int = 0,
+                              **options) -> pd.DataFrame:
+    """BIRCH is order-dependent: cluster sizes of :func:`soap_birch_clusters` over shuffled row orders.
+
+    Row order 0 is the given order, the others are permutations drawn with ``seed``.
+    Returns a tidy table, one row per order and size rank (``order``, ``rank``,
+    ``size``); summarise with ``.groupby("rank")["size"].describe()``.
+    """
+
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for order in range(n_orders):
+        perm = np.arange(len(descriptors)) if order == 0 else rng.permutation(len(descriptors))
+        labels, _ = soap_birch_clusters(descriptors[perm], n_clusters, **options)
+        for rank, size in enumerate(np.bincount(labels, minlength=n_clusters)):
+            rows.append({"order": order, "rank": rank, "size": int(size)})
+    return pd.DataFrame(rows)

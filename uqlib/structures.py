@@ -9,6 +9,7 @@ structures with the UNEP-v1 NEP model through calorine's ``CPUNEP``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,29 +28,43 @@ MIN_DISTANCE = 2.2  # Å: closer pairs at grain boundaries lose one atom (neares
 LABELS_VERSION = 1
 
 
-def voronoi_polycrystal(box: float, n_grains: int, seed: int, *, lattice_constant: float = LATTICE_CONSTANT,
-                        min_distance: float = MIN_DISTANCE) -> Atoms:
-    """A periodic cubic box (side ``box``, Å) of BCC W grains with random orientations.
+def box_lengths(box: float | Sequence[float]) -> np.ndarray:
+    """Edge lengths (Å) of an orthorhombic box given as one number (a cube) or three."""
+    lengths = np.broadcast_to(np.asarray(box, dtype=float), (3,)).copy()
+    if not np.all(np.isfinite(lengths)) or (lengths <= 0).any():
+        raise ValueError(f"Box lengths must be three positive numbers (Å), got {box}")
+    return lengths
+
+
+def voronoi_polycrystal(box: float | Sequence[float], n_grains: int, seed: int, *,
+                        lattice_constant: float = LATTICE_CONSTANT, min_distance: float = MIN_DISTANCE) -> Atoms:
+    """A periodic orthorhombic box (side ``box`` or sides ``(L_x, L_y, L_z)``, Å) of randomly oriented BCC W grains.
 
     Each grain fills the periodic Voronoi cell of a random seed point with a randomly
     rotated BCC lattice, built in unwrapped space around its seed and then wrapped
     into the box, so a grain that crosses the box boundary stays one perfect crystal.
-    Of any two atoms closer than ``min_distance`` one is removed.
+    Of any two atoms closer than ``min_distance`` one is removed. The grain of each
+    atom is kept in ``atoms.arrays["grain"]`` (the grain boundaries are known by construction).
     """
-    if n_grains < 1 or box < 4 * lattice_constant:
+    lengths = box_lengths(box)
+    if n_grains < 1 or lengths.min() < 4 * lattice_constant:
         raise ValueError(f"Need n_grains >= 1 and box >= {4 * lattice_constant:.1f} Å, got {n_grains}, {box}")
     rng = np.random.default_rng(seed)
-    centres = rng.uniform(0, box, size=(n_grains, 3))
+    centres = rng.uniform(0, lengths, size=(n_grains, 3))
     rotations = Rotation.random(n_grains, random_state=seed)
-    shifts = box * np.stack(np.meshgrid(*[[-1, 0, 1]] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    shifts = lengths * np.stack(np.meshgrid(*[[-1, 0, 1]] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
     unit = bulk(ELEMENT, "bcc", a=lattice_constant, cubic=True).positions
-    reach = int(np.ceil(box / lattice_constant)) + 1
+    # A kept point is nearer its own seed than any periodic image of it, so it lies within
+    # half a box length of the seed along each axis; there the images within one box shift suffice.
+    half_diagonal = np.linalg.norm(lengths) / 2
+    reach = int(np.ceil(half_diagonal / lattice_constant)) + 1
     cells = np.stack(np.meshgrid(*[np.arange(-reach, reach)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
     lattice = (cells[:, None, :] * lattice_constant + unit[None]).reshape(-1, 3)
-    lattice = lattice[np.linalg.norm(lattice, axis=1) < box]  # a Voronoi cell fits in this ball
+    lattice = lattice[np.linalg.norm(lattice, axis=1) < half_diagonal + lattice_constant]
     kept = []
     for g in range(n_grains):
-        points = rotations[g].apply(lattice) + centres[g]
+        offsets = rotations[g].apply(lattice)
+        points = offsets[(np.abs(offsets) <= lengths / 2 + 1e-9).all(axis=1)] + centres[g]
         own = np.linalg.norm(points - centres[g], axis=1)
         nearest_other = np.full(len(points), np.inf)
         for h in range(n_grains):
@@ -57,8 +72,9 @@ def voronoi_polycrystal(box: float, n_grains: int, seed: int, *, lattice_constan
                 if h == g and not shift.any():
                     continue
                 nearest_other = np.minimum(nearest_other, np.linalg.norm(points - centres[h] - shift, axis=1))
-        kept.append(points[own < nearest_other] % box)
-    atoms = Atoms(ELEMENT * sum(len(k) for k in kept), positions=np.vstack(kept), cell=[box] * 3, pbc=True)
+        kept.append(points[own < nearest_other] % lengths)
+    atoms = Atoms(ELEMENT * sum(len(k) for k in kept), positions=np.vstack(kept), cell=lengths, pbc=True)
+    atoms.arrays["grain"] = np.repeat(np.arange(n_grains), [len(k) for k in kept])
     return remove_close_atoms(atoms, min_distance)
 
 
@@ -176,3 +192,103 @@ def cracked_polycrystal(box: float, n_grains: int, seed: int, *, crack_length: f
     if use_cache:
         cache.save_arrays(path, positions=relaxed.positions, report=np.array(json.dumps(report)))
     return relaxed, report
+
+
+# -- atoms of a fractured polycrystal: bulk, grain boundary, free surface -------------------------
+
+SHELL_CUTOFF = 3.8  # Å, between the 2nd (3.17 Å) and 3rd (4.48 Å) BCC W shells: 14 neighbours in the bulk
+DENSITY_CUTOFF = 4.9  # Å, between the 3rd (4.48 Å) and 4th (5.25 Å) shells: 26 neighbours in the bulk
+BULK_COORDINATION = 14
+BULK_DENSITY = 26
+ATOM_CLASSES = ("bulk", "grain_boundary", "free_surface")
+
+
+def _grain_boundary_atoms(atoms: Atoms, grain: np.ndarray | None, cutoff: float, free: np.ndarray) -> np.ndarray:
+    """Atoms with a neighbour of another grain within ``cutoff``.
+
+    Without grain ids: atoms that are not 14-coordinated and have no free-surface
+    neighbour (the layer under a surface is under-coordinated too, but is no boundary).
+    """
+    i, j = neighbor_list("ij", atoms, cutoff)
+    if grain is None:
+        near_surface = np.bincount(i, weights=free[j], minlength=len(atoms)) > 0
+        return (np.bincount(i, minlength=len(atoms)) != BULK_COORDINATION) & ~near_surface & ~free
+    return np.bincount(i, weights=grain[i] != grain[j], minlength=len(atoms)) > 0
+
+
+def _free_surface_atoms(atoms: Atoms, density_cutoff: float, surface_density: float,
+                        surface_asymmetry: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Free-surface flags, relative densities and asymmetries (see :func:`classify_atoms`)."""
+    i, vectors = neighbor_list("iD", atoms, density_cutoff)
+    count = np.bincount(i, minlength=len(atoms))
+    units = vectors / np.linalg.norm(vectors, axis=1)[:, None]
+    summed = np.stack([np.bincount(i, weights=units[:, k], minlength=len(atoms)) for k in range(3)], axis=1)
+    asymmetry = np.linalg.norm(summed, axis=1) / np.maximum(count, 1)
+    density = count / BULK_DENSITY
+    return (density < surface_density) | (asymmetry > surface_asymmetry), density, asymmetry
+
+
+def classify_atoms(atoms: Atoms, *, reference: Atoms | None = None, shell_cutoff: float = SHELL_CUTOFF,
+                   density_cutoff: float = DENSITY_CUTOFF, surface_density: float = 0.75,
+                   surface_asymmetry: float = 0.25) -> pd.DataFrame:
+    """Each atom of a (fractured) polycrystal as bulk, grain boundary or free surface; a tidy table.
+
+    Rule, in this order:
+
+    * **free surface**: a half-empty neighbourhood. The atom has fewer than
+      ``surface_density`` × 26 neighbours within ``density_cutoff`` (4.9 Å, the first
+      three BCC shells), or its neighbours are lopsided: the length of the mean unit
+      vector to them (``asymmetry``; 0 in the bulk and at grain boundaries, about 0.4
+      on a flat surface) exceeds ``surface_asymmetry``. Grain boundaries lose a few
+      percent of density and stay nearly symmetric, so they fail both tests.
+    * **grain boundary**: otherwise, an atom with a neighbour of another grain within
+      ``shell_cutoff`` (3.8 Å: 14 neighbours in bulk BCC). Grains are read from
+      ``atoms.arrays["grain"]`` (set by :func:`voronoi_polycrystal` and kept by the
+      fracture run); without them, an atom whose coordination is not 14 and that has
+      no free-surface neighbour.
+    * **bulk**: the rest.
+
+    ``at_grain_boundary`` tells whether the atom sat at a grain boundary in
+    ``reference`` (the unloaded structure, same atom order; default ``atoms``): a
+    free-surface atom there lies on an intergranular crack face, else on a transgranular one.
+    Columns: ``atom, grain, coordination, density, asymmetry, at_grain_boundary, kind``.
+    """
+    reference = atoms if reference is None else reference
+    if len(reference) != len(atoms):
+        raise ValueError(f"reference has {len(reference)} atoms, the structure {len(atoms)}: "
+                         f"pass the unloaded frame of the same run")
+    grain = atoms.arrays.get("grain")
+    free, density, asymmetry = _free_surface_atoms(atoms, density_cutoff, surface_density, surface_asymmetry)
+    free_before = free if reference is atoms else _free_surface_atoms(reference, density_cutoff, surface_density,
+                                                                      surface_asymmetry)[0]
+    at_boundary = _grain_boundary_atoms(reference, grain, shell_cutoff, free_before)
+    boundary_now = _grain_boundary_atoms(atoms, grain, shell_cutoff, free)
+    kind = np.where(free, "free_surface", np.where(boundary_now, "grain_boundary", "bulk"))
+    return pd.DataFrame({
+        "atom": np.arange(len(atoms)),
+        "grain": grain if grain is not None else np.full(len(atoms), -1),
+        "coordination": coordination(atoms, shell_cutoff),
+        "density": density,
+        "asymmetry": asymmetry,
+        "at_grain_boundary": at_boundary,
+        "kind": pd.Categorical(kind, categories=ATOM_CLASSES),
+    })
+
+
+def crack_surface_summary(initial: Atoms, final: Atoms, **options) -> dict:
+    """Free-surface atoms before and after loading, and how the new ones split by fracture mode.
+
+    ``new_free_surface``: free-surface atoms of ``final`` that were not free-surface in
+    ``initial`` (the pre-crack's faces are left out). Of these, ``intergranular`` sat
+    at a grain boundary of ``initial`` and ``transgranular`` inside a grain;
+    ``grain_boundary_fraction`` is the share of grain-boundary atoms in ``initial``,
+    what the intergranular share would be if the crack ignored the boundaries.
+    """
+    before = classify_atoms(initial, **options)
+    after = classify_atoms(final, reference=initial, **options)
+    new = (after["kind"] == "free_surface").to_numpy() & (before["kind"] != "free_surface").to_numpy()
+    intergranular = int((new & after["at_grain_boundary"].to_numpy()).sum())
+    return {"atoms": len(final), "free_surface_initial": int((before["kind"] == "free_surface").sum()),
+            "free_surface_final": int((after["kind"] == "free_surface").sum()), "new_free_surface": int(new.sum()),
+            "intergranular": intergranular, "transgranular": int(new.sum()) - intergranular,
+            "grain_boundary_fraction": float(before["at_grain_boundary"].mean())}
