@@ -152,3 +152,16 @@ def test_errors_by_subset_splits_every_atom_once(sets):
     assert sum(len(v) for k, v in samples.items() if k.startswith("test")) == len(ev.test.atoms)
     np.testing.assert_allclose(np.sort(np.concatenate([samples["train A"], samples["train B"]])),
                                np.sort(ev.train.atoms["err_F"].to_numpy()))
+
+
+def test_display_points_are_in_mev_except_dimensionless_grades(sets):
+    train, test = sets
+    ensemble = evaluate.evaluate(EnsembleCriterion(3, seed=0), train, test)
+    u, e = ensemble.values("test", "CBF")
+    np.testing.assert_allclose(evaluate.display_points(ensemble, "CBF")["test"][0], 1e3 * u)
+    np.testing.assert_allclose(evaluate.display_points(ensemble, "CBF")["test"][1], 1e3 * e)
+    dopt = evaluate.evaluate(DOptimality(), train, test)
+    gamma, error = dopt.values("train", "gamma_atom")
+    points = evaluate.display_points(dopt, "gamma_atom")["train"]
+    np.testing.assert_allclose(points[0], gamma)
+    np.testing.assert_allclose(points[1], 1e3 * error)

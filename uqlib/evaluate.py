@@ -243,6 +243,17 @@ def gamma_summary(evaluations: dict[str, Evaluation]) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+def display_points(evaluation: Evaluation, signal: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{"train": (uncertainty, error), "test": (...)}`` of a signal for a scatter plot, eV turned into meV.
+
+    Errors are always in eV (eV/atom or eV/Å) and shown in meV; an uncertainty is scaled
+    alike when it shares their unit (CBE, CBF, ABF) and left as is when dimensionless (gamma).
+    """
+    uncertainty_scale = 1e3 if evaluation.criterion.signal(signal).unit.startswith("eV") else 1.0
+    return {which: (uncertainty_scale * u, 1e3 * e)
+            for which in ("train", "test") for u, e in [evaluation.values(which, signal)]}
+
+
 def errors_by_subset(evaluation: Evaluation, signal: str = "ABF") -> dict[str, np.ndarray]:
     """The errors a signal tracks (its level's error column, eV/Å or eV/atom), split by set and subset.
 
