@@ -40,3 +40,15 @@ def test_region_map_labels_every_category():
     names = list(plots.REGION_COLORS)
     ax = plots.region_map(axes[0, 0], (-1, 1, -1, 1), np.array([[0, 1], [2, 3]]), names)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == names
+
+
+def test_roc_auc_bars_draw_one_bar_per_row_coloured_by_level():
+    import pandas as pd
+
+    detection = pd.DataFrame({"level": ["configuration", "atom"], "criterion": ["CBF", "ABF"], "roc_auc": [0.8, 0.3]})
+    fig, axes = plots.new_figure()
+    ax = plots.roc_auc_bars(axes[0, 0], detection, "split")
+    widths = [p.get_width() for p in ax.patches]
+    assert widths == [0.8, 0.3]
+    assert ax.patches[0].get_facecolor() != ax.patches[1].get_facecolor()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["conf CBF", "atom ABF"]

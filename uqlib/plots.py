@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 
 # One colour per data subset, used by every figure of the book.
@@ -219,4 +220,16 @@ def grade_map_2d(ax: Axes, extent: tuple[float, float, float, float], gamma: np.
     ax.set(xlabel="x1", ylabel="x2", aspect="equal", title=title)
     ax.grid(False)
     ax.figure.colorbar(image, ax=ax, shrink=0.8, label="log10 gamma")
+    return ax
+
+
+# -- scoring (notebook 06) ------------------------------------------------------------------------
+
+def roc_auc_bars(ax: Axes, detection: pd.DataFrame, title: str) -> Axes:
+    """Horizontal ROC-AUC bars, one per (level, criterion) row of a detection table; chance (0.5) dotted."""
+    names = detection["level"].str[:4] + " " + detection["criterion"]
+    colors = ["#1f77b4" if level == "configuration" else "#ff7f0e" for level in detection["level"]]
+    ax.barh(names, detection["roc_auc"], color=colors)
+    ax.axvline(0.5, color="k", ls=":")
+    ax.set(xlim=(0, 1), xlabel="ROC-AUC", title=title)
     return ax
