@@ -49,3 +49,18 @@ def test_labels_to_reach_uses_the_mean_over_seeds():
                            "labels": [0, 5, 0, 5] * 2, "F_rmse": [10, 6, 10, 8, 10, 9, 10, 9.5]})
     reached = active_learning.labels_to_reach(curves, target=7.5)
     assert reached["a"] == 5 and np.isnan(reached["b"])
+
+
+def test_mean_curves_average_over_seeds_per_start():
+    curves = pd.DataFrame({"start": ["A+B"] * 4 + ["A+D"] * 2, "criterion": ["random", "random", "CBF", "CBF",
+                                                                             "random", "random"],
+                           "seed": [0, 1, 0, 1, 0, 0], "labels": [5, 5, 5, 5, 0, 5],
+                           "F_rmse": [10.0, 14.0, 6.0, 6.0, 1.0, 2.0]})
+    ab = active_learning.mean_curves(curves, "A+B")
+    assert list(ab["x"]) == [5] and list(ab["series"]) == ["random", "CBF"]
+    assert ab["series"]["random"][0] == 12.0 and ab["spread"]["random"][0] == pytest.approx(np.std([10, 14], ddof=1))
+    ad = active_learning.mean_curves(curves, "A+D")
+    np.testing.assert_array_equal(ad["series"]["random"], [1.0, 2.0])
+    assert ad["spread"]["random"].tolist() == [0.0, 0.0]  # one seed: no spread
+    with pytest.raises(ValueError, match="No curves"):
+        active_learning.mean_curves(curves, "C")

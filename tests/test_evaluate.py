@@ -105,3 +105,52 @@ def test_rank_by_takes_the_largest_atom_value_for_atom_signals(sets):
     criterion = DOptimality().fit(train)
     np.testing.assert_allclose(evaluate.rank_by(criterion, test, "gamma_atom"),
                                per_structure_max(criterion.score(test).atoms["gamma"].to_numpy(), test.dm.n_atoms))
+
+
+# -- heterogeneous training (notebook 04) -------------------------------------------------------------
+
+def test_flagged_fractions_are_the_summary_rates_in_percent(sets):
+    train, test = sets
+    pool = EnsembleCriterion(4, seed=0).fit(train)
+    evaluations = {f"K = {k}": evaluate.evaluate(EnsembleCriterion.from_ensemble(pool.ensemble_.members(slice(0, k))),
+                                                 train, test, fit=False) for k in (2, 4)}
+    table = evaluate.flagged_fractions(evaluations)
+    assert list(table.columns) == ["K = 2", "K = 4"]
+    u, _ = evaluations["K = 2"].values("test", "ABF")
+    eps = evaluations["K = 2"].summary.loc["ABF", "threshold"]
+    assert table.loc["atoms flagged (%)", "K = 2"] == pytest.approx(100 * np.mean(u > eps))
+    assert table.loc["configurations flagged (%)", "K = 4"] >= table.loc["  by CBF (%)", "K = 4"]
+
+
+def test_gamma_summary_counts_grades_above_one(sets):
+    train, test = sets
+    ev = evaluate.evaluate(DOptimality(outliers="global"), train, test)
+    table = evaluate.gamma_summary({"A+B": ev})
+    gamma = ev.criterion.score(test).atoms["gamma"].to_numpy()
+    assert table.loc["atoms flagged (%)", "A+B"] == pytest.approx(100 * np.mean(gamma > 1))
+    assert table.loc["gamma_atom test max", "A+B"] == pytest.approx(gamma.max())
+    assert table.loc["outliers excluded", "A+B"] + table.loc["active-set candidates", "A+B"] == len(train.projections)
+    assert table.loc["outliers excluded", "A+B"] > 0  # the global policy drops some outlier atoms
+
+
+def test_errors_by_subset_splits_every_atom_once(sets):
+    train, test = sets
+    ev = evaluate.evaluate(EnsembleCriterion(3, seed=0), train, test)
+    samples = evaluate.errors_by_subset(ev, "ABF")
+    assert {"train A", "train B", "test C", "test E"} <= set(samples)
+    assert sum(len(v) for k, v in samples.items() if k.startswith("test")) == len(ev.test.atoms)
+    np.testing.assert_allclose(np.sort(np.concatenate([samples["train A"], samples["train B"]])),
+                               np.sort(ev.train.atoms["err_F"].to_numpy()))
+
+
+def test_display_points_are_in_mev_except_dimensionless_grades(sets):
+    train, test = sets
+    ensemble = evaluate.evaluate(EnsembleCriterion(3, seed=0), train, test)
+    u, e = ensemble.values("test", "CBF")
+    np.testing.assert_allclose(evaluate.display_points(ensemble, "CBF")["test"][0], 1e3 * u)
+    np.testing.assert_allclose(evaluate.display_points(ensemble, "CBF")["test"][1], 1e3 * e)
+    dopt = evaluate.evaluate(DOptimality(), train, test)
+    gamma, error = dopt.values("train", "gamma_atom")
+    points = evaluate.display_points(dopt, "gamma_atom")["train"]
+    np.testing.assert_allclose(points[0], gamma)
+    np.testing.assert_allclose(points[1], 1e3 * error)

@@ -145,3 +145,15 @@ def test_histograms_are_seaborn_steps_in_percent_of_each_whole_sample():
     assert set(steps) == {plots.SUBSET_COLORS["A"].lower(), plots.SUBSET_COLORS["C"].lower()}
     assert np.isclose(steps[plots.SUBSET_COLORS["A"].lower()].sum(), 75.0)
     assert np.isclose(steps[plots.SUBSET_COLORS["C"].lower()].sum(), 100.0)
+
+
+def test_roc_auc_bars_draw_one_bar_per_row_coloured_by_level():
+    import pandas as pd
+
+    detection = pd.DataFrame({"level": ["configuration", "atom"], "criterion": ["CBF", "ABF"], "roc_auc": [0.8, 0.3]})
+    fig, axes = plots.new_figure()
+    ax = plots.roc_auc_bars(axes[0, 0], detection, "split")
+    widths = [p.get_width() for p in ax.patches]
+    assert widths == [0.8, 0.3]
+    assert ax.patches[0].get_facecolor() != ax.patches[1].get_facecolor()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["conf CBF", "atom ABF"]

@@ -54,3 +54,23 @@ def test_quests_entropy_is_higher_for_unseen_environments():
     same = quests_delta_entropy(quests_descriptors(bulk["atoms"].iloc[2:]), train)
     other = quests_delta_entropy(quests_descriptors(spheres["atoms"]), train)
     assert np.median(other) > np.median(same)
+
+
+# -- several splits (notebook 06) ---------------------------------------------------------------------
+
+def test_score_splits_hold_out_part_of_each_training_set_and_tabulate_by_split(novelty):
+    _, expected = novelty
+    train = data.subsample(data.load_subsets("A+B"), 8, seed=0)
+    test = data.subsample(data.load_subsets("D"), 2, seed=0)
+    results = scoring.score_splits({"A+B -> D": (train, test)}, "Func-15", holdout_fraction=0.25, seed=0,
+                                   n_members=3, max_clusters=3)
+    # the same as fitting the hold-out split by hand (the fixture)
+    import pandas as pd
+    pd.testing.assert_frame_equal(results["A+B -> D"].structures, expected.structures)
+    rates = scoring.by_split(results | {"again": expected}, scoring.clusterwise_rates)
+    assert list(rates.columns[:2]) == ["split", "set"] and len(rates) == 4
+    detection = scoring.by_split(results, scoring.detection_table)
+    assert set(detection["split"]) == {"A+B -> D"}
+    assert len(detection) == len(scoring.detection_table(expected))
+    with pytest.raises(ValueError, match="empty test set"):
+        scoring.score_splits({"none": (train, test.iloc[:0])}, "Func-15", holdout_fraction=0.25, seed=0)

@@ -145,3 +145,20 @@ def run_races(starts: dict[str, pd.DataFrame], candidates: pd.DataFrame, preset:
             curves += [campaign.race(c, budget=budget, rounds=rounds, seed=seed).assign(start=start_name)
                        for c in CRITERIA]
     return pd.concat(curves, ignore_index=True), pd.concat(round_zero, ignore_index=True)
+
+
+def mean_curves(curves: pd.DataFrame, start: str, column: str = "F_rmse") -> dict[str, object]:
+    """One start's learning curves for :func:`uqlib.plots.metric_vs_x`: mean and standard deviation over seeds.
+
+    Returns ``x`` (labels used, sorted), ``series`` and ``spread`` (criterion -> array over ``x``
+    of the mean and the standard deviation of ``column``, e.g. F_rmse in meV/Å; a single
+    seed has zero spread), criteria in the order of :data:`CRITERIA`.
+    """
+    part = curves[curves["start"] == start]
+    if part.empty:
+        raise ValueError(f"No curves for start {start!r}; starts: {sorted(curves['start'].unique())}")
+    stats = part.groupby(["criterion", "labels"])[column].agg(["mean", "std"]).fillna(0.0)
+    x = np.sort(part["labels"].unique())
+    present = [c for c in CRITERIA if c in stats.index.get_level_values("criterion")]
+    return {"x": x, "series": {c: stats.loc[c, "mean"].reindex(x).to_numpy() for c in present},
+            "spread": {c: stats.loc[c, "std"].reindex(x).to_numpy() for c in present}}

@@ -347,3 +347,67 @@ def paired_outcomes(evaluations: dict[str, Evaluation], signals: list[str]) -> p
     """Outcomes (%) of one signal per evaluation, paired in order: rows named by the evaluations."""
     return pd.DataFrame({name: {k: 100 * v for k, v in ev.outcomes(signal).items()}
                          for (name, ev), signal in zip(evaluations.items(), signals, strict=True)}).T
+
+
+# -- heterogeneous training (notebook 04) -------------------------------------------------------------
+
+def flagged_fractions(evaluations: dict[str, Evaluation]) -> pd.DataFrame:
+    """What ensemble criteria flag of the test set, one column per ensemble (e.g. ``"K = 6"``), as Fig. 6.
+
+    Rows: % of test configurations flagged by "CBE or CBF", by CBE and by CBF alone, % of test
+    atoms flagged by ABF, test Spearman rho of CBF and ABF, and the ensemble-mean F_RMSE
+    (per component, meV/Å) on the training and the test set.
+    """
+    columns = {}
+    for name, ev in evaluations.items():
+        s = ev.summary
+        columns[name] = {"configurations flagged (%)": 100 * s.loc["CBE or CBF", "selection_rate"],
+                         "  by CBE (%)": 100 * s.loc["CBE", "selection_rate"],
+                         "  by CBF (%)": 100 * s.loc["CBF", "selection_rate"],
+                         "atoms flagged (%)": 100 * s.loc["ABF", "selection_rate"],
+                         "rho CBF test": s.loc["CBF", "rho_test"], "rho ABF test": s.loc["ABF", "rho_test"],
+                         "F_RMSE train (meV/Å)": ev.rmse_train["F_rmse"], "F_RMSE test (meV/Å)": ev.rmse_test["F_rmse"]}
+    return pd.DataFrame(columns)
+
+
+def gamma_summary(evaluations: dict[str, Evaluation]) -> pd.DataFrame:
+    """What D-optimality flags of the test set and the range of its grades, one column per evaluation (Fig. 7a-b).
+
+    Rows: % of test configurations (gamma_cfg > 1) and atoms (gamma_atom > 1) flagged, the smallest
+    and largest gamma_atom of the test set (dimensionless), and the training atoms excluded as force
+    outliers and offered to MaxVol. Comparing the largest gamma of two trainings shows how
+    heterogeneous training compresses the range of gamma.
+    """
+    columns = {}
+    for name, ev in evaluations.items():
+        gamma_atom, _ = ev.values("test", "gamma_atom")
+        active = ev.criterion.active_set_
+        columns[name] = {"configurations flagged (%)": 100 * ev.summary.loc["gamma_cfg", "selection_rate"],
+                         "atoms flagged (%)": 100 * ev.summary.loc["gamma_atom", "selection_rate"],
+                         "gamma_atom test min": float(gamma_atom.min()), "gamma_atom test max": float(gamma_atom.max()),
+                         "outliers excluded": active.n_excluded, "active-set candidates": active.n_candidates}
+    return pd.DataFrame(columns)
+
+
+def display_points(evaluation: Evaluation, signal: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{"train": (uncertainty, error), "test": (...)}`` of a signal for a scatter plot, eV turned into meV.
+
+    Errors are always in eV (eV/atom or eV/Å) and shown in meV; an uncertainty is scaled
+    alike when it shares their unit (CBE, CBF, ABF) and left as is when dimensionless (gamma).
+    """
+    uncertainty_scale = 1e3 if evaluation.criterion.signal(signal).unit.startswith("eV") else 1.0
+    return {which: (uncertainty_scale * u, 1e3 * e)
+            for which in ("train", "test") for u, e in [evaluation.values(which, signal)]}
+
+
+def errors_by_subset(evaluation: Evaluation, signal: str = "ABF") -> dict[str, np.ndarray]:
+    """The errors a signal tracks (its level's error column, eV/Å or eV/atom), split by set and subset.
+
+    Keys ``"train A"``, ``"test C"``, ...; for histograms of the per-atom force errors (Fig. 6c).
+    """
+    spec = evaluation.criterion.signal(signal)
+    samples = {}
+    for which in ("train", "test"):
+        table = getattr(evaluation, which).level(spec.level)
+        samples |= {f"{which} {subset}": part.to_numpy() for subset, part in table.groupby("subset")[spec.error]}
+    return samples

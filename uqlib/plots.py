@@ -11,6 +11,7 @@ from __future__ import annotations
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 
 # Okabe & Ito (2008), "Color universal design": safe for deuteranopia, protanopia, tritanopia.
@@ -406,3 +407,15 @@ AL_STYLE = {"random": dict(color=_OI["grey"], ls="--", marker="x"),
             "gamma": dict(color=_OI["black"], ls="-", marker="o"),
             "clustered gamma": dict(color=_OI["blue"], ls="-", marker="^"),
             "QUESTS": dict(color=_OI["bluish green"], ls="-", marker="D")}
+
+
+# -- scoring (notebook 06) ------------------------------------------------------------------------
+
+def roc_auc_bars(ax: Axes, detection: pd.DataFrame, title: str) -> Axes:
+    """Horizontal ROC-AUC bars, one per (level, criterion) row of a detection table; chance (0.5) dotted."""
+    names = detection["level"].str[:4] + " " + detection["criterion"]
+    colors = ["#1f77b4" if level == "configuration" else "#ff7f0e" for level in detection["level"]]
+    ax.barh(names, detection["roc_auc"], color=colors)
+    ax.axvline(0.5, color="k", ls=":")
+    ax.set(xlim=(0, 1), xlabel="ROC-AUC", title=title)
+    return ax

@@ -11,6 +11,7 @@ but does not test, restore the ensemble's detection on heterogeneous data?
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,8 +19,15 @@ import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
 from uqlib import ace, metrics
-from uqlib.criteria import ClusteredDOptimality, DOptimality, EnsembleCriterion, FeaturizedSet, QuestsEntropy
-from uqlib.data import per_atom
+from uqlib.criteria import (
+    ClusteredDOptimality,
+    DOptimality,
+    EnsembleCriterion,
+    FeaturizedSet,
+    QuestsEntropy,
+    featurize,
+)
+from uqlib.data import holdout_split, per_atom
 
 # score name -> (criterion key, configuration signal, atom signal or None)
 SCORES = {"CBE": ("ensemble", "CBE", None), "CBF": ("ensemble", "CBF", None), "ABF": ("ensemble", None, "ABF"),
@@ -122,3 +130,37 @@ def clusterwise_rates(scores: NoveltyScores) -> pd.DataFrame:
                           "cluster-wise thresholds (%)": 100 * flagged_local[pick].mean()}
                          for name, pick in (("test (novel)", table["test"].to_numpy()),
                                             ("held out (known)", ~table["test"].to_numpy()))]).set_index("set")
+
+
+# -- several splits (notebook 06) ---------------------------------------------------------------------
+
+def score_splits(splits: dict[str, tuple[pd.DataFrame, pd.DataFrame]], preset: str, *, holdout_fraction: float,
+                 seed: int, **options) -> dict[str, NoveltyScores]:
+    """:func:`novelty_scores` of each split ``name -> (training table, test table)``.
+
+    Each training table is cut by :func:`uqlib.data.holdout_split` into the structures fitted
+    on and the held-out known ones (``holdout_fraction`` of each subset); ``options`` go to
+    :func:`novelty_scores` (``n_members``, ``kappa``, ``alpha``, ``quests_bandwidth``, ...).
+    """
+    results = {}
+    for name, (train, test) in splits.items():
+        if len(test) == 0:
+            raise ValueError(f"Split {name!r} has an empty test set")
+        fit, holdout = holdout_split(train, holdout_fraction, seed)
+        results[name] = novelty_scores(*(featurize(t, preset) for t in (fit, holdout, test)), seed=seed, **options)
+    return results
+
+
+def by_split(results: dict[str, NoveltyScores], table: Callable[[NoveltyScores], pd.DataFrame]) -> pd.DataFrame:
+    """One tidy table of ``table(scores)`` over the splits, with a leading ``split`` column.
+
+    For example ``by_split(results, detection_table)``; a named index (``clusterwise_rates``'s
+    ``set``) becomes a column.
+    """
+    frames = []
+    for name, scores in results.items():
+        frame = table(scores)
+        frame = frame.reset_index() if frame.index.name else frame.reset_index(drop=True)
+        frames.append(frame.assign(split=name))
+    combined = pd.concat(frames, ignore_index=True)
+    return combined[["split", *(c for c in combined.columns if c != "split")]]
