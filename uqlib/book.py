@@ -31,6 +31,7 @@ import typing
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import papermill
 import yaml
 
@@ -353,3 +354,41 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -- the performance page -------------------------------------------------------------------------
+
+def read_records(benchmark_dir: Path, profile_dir: Path) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The benchmark records (``*.json`` in ``benchmark_dir``) and the notebook timings of a profile."""
+    records = {p.stem: json.loads(p.read_text()) for p in sorted(Path(benchmark_dir).glob("*.json"))}
+    timings_path = Path(profile_dir) / "timings.json"
+    return records, json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+
+
+# (name, target text, record, key, comparison, bound, unit)
+GOALS = [("pyace passes per structure in a build", "1", "featurization_passes", "cold_passes_per_structure",
+          "<=", 1.0, ""),
+         ("30-member ensemble against one fit (largest preset)", "<= 3x", "ensemble_fit", "ratio_30_to_1", "<=", 3.0,
+          "x"),
+         ("clustered grading against one active set", "<= 1.5x", "clustered_grading", "ratio_k_sets_to_one_set",
+          "<=", 1.5, "x"),
+         ("uqlib grading against PyACECalculator", ">= 1x", "grading_throughput", "speedup", ">=", 1.0, "x")]
+
+
+def performance_goals(records: dict[str, dict], timings: dict[str, dict]) -> pd.DataFrame:
+    """The project's speed and memory goals against the measured figures (missing records are listed as such)."""
+    rows = []
+    for name, target, record, key, comparison, bound, unit in GOALS:
+        value = records.get(record, {}).get(key)
+        met = None if value is None else (value <= bound if comparison == "<=" else value >= bound)
+        measured = "no record" if value is None else f"{value:.3g} {unit}"
+        rows.append({"goal": name, "target": target, "measured": measured,
+                     "verdict": "no record" if met is None else "met" if met else "missed"})
+    if timings:
+        minutes = sum(t["seconds"] for t in timings.values()) / 60
+        peak = max(t["peak_memory_mib_so_far"] for t in timings.values()) / 1024
+        rows += [{"goal": "full book, notebooks of the latest run", "target": "<= 4 min warm, <= 12 min cold",
+                  "measured": f"{minutes:.3g} min", "verdict": "met" if minutes <= 4 else "missed (warm goal)"},
+                 {"goal": "peak memory of any notebook", "target": "<= 6 GiB", "measured": f"{peak:.3g} GiB",
+                  "verdict": "met" if peak <= 6 else "missed"}]
+    return pd.DataFrame(rows)

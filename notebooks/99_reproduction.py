@@ -1,0 +1,68 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Reproduction summary
+#
+# ## Overview
+# Every analysis notebook ends by judging the paper's claims for its section with rules
+# fixed in advance (`uqlib.claims`) and writes the records to `claims.json`. This page
+# collects them, by P-number (P1-P36 of the paper's claim list): the paper's value and
+# ours side by side, the verdict, the rule. It names every P-number without a record and
+# every notebook that wrote none. Findings of this compendium beyond the paper have their
+# own table, with their own verdict words.
+#
+# ## Prerequisites
+# | Concept | Importance |
+# | --- | --- |
+# | The notebooks of this book | necessary |
+#
+# Time to run: seconds.
+
+# %% tags=["parameters"]
+notebooks: list = []  # notebooks to collect (empty: every notebook of the book but this one)
+
+# %%
+import pandas as pd
+from IPython.display import Markdown, display
+
+from uqlib import book, claims
+
+out = book.setup(globals(), "99_reproduction")
+expected = notebooks or [n for n in book.notebooks() if n not in ("98_performance", "99_reproduction")]
+table, findings, missing_notebooks, missing_pids = claims.collect(out.parent, expected)
+
+# %%
+display(Markdown(f"**{len(table)} records** from {len(expected) - len(missing_notebooks)} of {len(expected)} "
+                 f"notebooks. Notebooks without records: {', '.join(missing_notebooks) or 'none'}. "
+                 f"P-numbers without a record: {', '.join(missing_pids) or 'none'}."))
+claims.tally(table).to_frame()
+
+# %% [markdown]
+# ## Every claim, by P-number
+
+# %%
+pd.set_option("display.max_colwidth", None)
+table.style.hide(axis="index").set_properties(**{"text-align": "left", "vertical-align": "top"})
+
+# %% [markdown]
+# ## Beyond the paper
+# Results of this compendium that the paper does not claim: verdicts *supported*, *not
+# supported* or *inconclusive*.
+
+# %%
+findings
+
+# %% [markdown]
+# ## Summary
+# The table above is the compendium's answer to "which of the paper's claims hold for
+# linear ACE models of W on the published data", one row per claim record, each traceable
+# to the notebook that computed it. Differences from the paper's setting that can explain a
+# verdict are listed on the *Deviations from the paper* page.
