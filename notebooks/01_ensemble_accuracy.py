@@ -45,7 +45,7 @@ from typing import Optional  # papermill parses Optional[int], not int | None
 
 train_subsets: str = "A+B"  # training set
 test_subsets: str = "C+E"  # test set (the paper's C+E+F; F only where it resolves)
-presets: list = ["Func-15", "Func-33", "Func-72"]  # basis presets, least to most accurate
+presets: list = ["Func-33", "Func-72", "Func-222"]  # basis presets, least to most accurate
 n_members: int = 6  # ensemble size K
 method: str = "bootstrap"  # "bootstrap" or "posterior" (uqlib.ensemble)
 max_per_subset: Optional[int] = 40  # configurations per subset (None: all)

@@ -39,7 +39,7 @@ from typing import Optional  # papermill parses Optional[int], not int | None
 
 train_subsets: str = "A+B"  # training set
 test_subsets: str = "C+E"  # test set
-presets: list = ["Func-15", "Func-33", "Func-72"]  # basis presets, least to most accurate
+presets: list = ["Func-33", "Func-72", "Func-222"]  # basis presets, least to most accurate
 outliers: str = "global"  # force-outlier atoms dropped before MaxVol: "global" (pacemaker's) or "none"
 ensemble_sizes: list = [6, 30]  # ensembles to compare with (bootstrap, nested)
 max_per_subset: Optional[int] = 40  # configurations per subset (None: all)

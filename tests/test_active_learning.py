@@ -13,7 +13,7 @@ def campaign():
     start = data.subsample(data.load_subsets("A+B"), 4, seed=0)
     pool = data.subsample(data.load_subsets("C"), 6, seed=0)
     test = data.subsample(data.load_subsets("E"), 3, seed=0)
-    return active_learning.Campaign(start, pool, test, "Func-15")
+    return active_learning.Campaign(start, pool, test, "Func-33")
 
 
 @pytest.mark.parametrize("criterion", active_learning.CRITERIA)

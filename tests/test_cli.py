@@ -208,7 +208,7 @@ def test_bad_structures_are_one_line_errors_and_nothing_is_cached(work, tmp_path
     ase.io.write(tmp_path / "bad.extxyz", frames)
     cache = tmp_path / "cache"
     if command == "fit":
-        args = ["fit", "bad.extxyz", "--preset", "Func-15", "-o", "out"]
+        args = ["fit", "bad.extxyz", "--preset", "Func-33", "-o", "out"]
     else:
         args = ["grade", "bad.extxyz", "--potential", str(work / "model/potential.yaml"),
                 "--active-set", str(work / "model/potential.asi"), "-o", "out.extxyz"]
@@ -222,7 +222,7 @@ def test_a_bad_structure_in_a_subprocess_prints_no_traceback(work, tmp_path):
     frames = ase.io.read(work / "train.extxyz", ":2")
     frames[1].positions[0, 0] = np.nan
     ase.io.write(tmp_path / "bad.extxyz", frames)
-    result = run("fit", "bad.extxyz", "--preset", "Func-15", "-o", "out", cache=tmp_path / "cache", cwd=tmp_path)
+    result = run("fit", "bad.extxyz", "--preset", "Func-33", "-o", "out", cache=tmp_path / "cache", cwd=tmp_path)
     assert result.returncode == 2 and "bad.extxyz, frame 1 has non-finite" in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "cache").exists() or not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))

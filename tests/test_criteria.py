@@ -20,7 +20,7 @@ from uqlib.criteria import (
 def sets():
     train = data.subsample(data.load_subsets("A+B"), 6, seed=0)
     test = data.subsample(data.load_subsets("C+E"), 2, seed=0)
-    return featurize(train, "Func-15", progress=False), featurize(test, "Func-15", progress=False)
+    return featurize(train, "Func-33", progress=False), featurize(test, "Func-33", progress=False)
 
 
 def _check_tables(criterion, scored, fs):
@@ -96,14 +96,14 @@ def test_per_cluster_outlier_policy_uses_each_clusters_own_model(sets):
     atom_subset = data.per_atom(train.table["subset"], train.dm.n_atoms)
     for name in ("A", "B"):
         part = train.dm.subset(np.flatnonzero(train.table["subset"] == name))
-        model = ace.LinearACE("Func-15").fit(part)
+        model = ace.LinearACE("Func-33").fit(part)
         keep[atom_subset == name] = dopt.force_outlier_mask(model.predict_forces(part), part.forces)
     np.testing.assert_array_equal(criterion.keep_, keep)
 
 
 def test_unlabelled_structures_are_scored_without_errors(sets):
     train, test = sets
-    unlabelled = featurize(test.table.assign(energy=np.nan, energy_per_atom=np.nan), "Func-15", progress=False)
+    unlabelled = featurize(test.table.assign(energy=np.nan, energy_per_atom=np.nan), "Func-33", progress=False)
     scored = DOptimality().fit(train).score(unlabelled)
     assert "err_F" not in scored.atoms and "err_E" not in scored.configs
     assert np.isnan(scored.values(DOptimality.signals[0])[1]).all()

@@ -14,7 +14,7 @@ from uqlib.data import per_structure_max
 def sets():
     train = data.subsample(data.load_subsets("A+B"), 6, seed=0)
     test = data.subsample(data.load_subsets("C+E"), 3, seed=0)
-    return featurize(train, "Func-15", progress=False), featurize(test, "Func-15", progress=False)
+    return featurize(train, "Func-33", progress=False), featurize(test, "Func-33", progress=False)
 
 
 class Coordination(Criterion):
@@ -143,14 +143,14 @@ def test_errors_by_subset_splits_every_atom_once(sets):
                                np.sort(ev.train.atoms["err_F"].to_numpy()))
 
 
-def test_display_points_are_in_mev_except_dimensionless_grades(sets):
+def test_points_are_in_mev_except_dimensionless_grades(sets):
     train, test = sets
     ensemble = evaluate.evaluate(EnsembleCriterion(3, seed=0), train, test)
     u, e = ensemble.values("test", "CBF")
-    np.testing.assert_allclose(evaluate.display_points(ensemble, "CBF")["test"][0], 1e3 * u)
-    np.testing.assert_allclose(evaluate.display_points(ensemble, "CBF")["test"][1], 1e3 * e)
+    np.testing.assert_allclose(ensemble.points("CBF")["test"][0], 1e3 * u)
+    np.testing.assert_allclose(ensemble.points("CBF")["test"][1], 1e3 * e)
     dopt = evaluate.evaluate(DOptimality(), train, test)
     gamma, error = dopt.values("train", "gamma_atom")
-    points = evaluate.display_points(dopt, "gamma_atom")["train"]
+    points = dopt.points("gamma_atom")["train"]
     np.testing.assert_allclose(points[0], gamma)
     np.testing.assert_allclose(points[1], 1e3 * error)

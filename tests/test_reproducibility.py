@@ -9,7 +9,7 @@ import pytest
 
 from uqlib import book
 
-TINY = {"preset": "Func-15", "member_counts": [3, 5], "n_repeats": 2, "max_per_subset": 8}
+TINY = {"preset": "Func-33", "member_counts": [3, 5], "n_repeats": 2, "max_per_subset": 8}
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ def novelty():
     train = data.subsample(data.load_subsets("A+B"), 8, seed=0)
     fit, holdout = data.holdout_split(train, 0.25, seed=0)
     test = data.subsample(data.load_subsets("D"), 2, seed=0)
-    sets = [featurize(t, "Func-15", progress=False) for t in (fit, holdout, test)]
+    sets = [featurize(t, "Func-33", progress=False) for t in (fit, holdout, test)]
     return sets, scoring.novelty_scores(*sets, n_members=3, seed=0, max_clusters=3)
 
 
@@ -62,7 +62,7 @@ def test_score_splits_hold_out_part_of_each_training_set_and_tabulate_by_split(n
     _, expected = novelty
     train = data.subsample(data.load_subsets("A+B"), 8, seed=0)
     test = data.subsample(data.load_subsets("D"), 2, seed=0)
-    results = scoring.score_splits({"A+B -> D": (train, test)}, "Func-15", holdout_fraction=0.25, seed=0,
+    results = scoring.score_splits({"A+B -> D": (train, test)}, "Func-33", holdout_fraction=0.25, seed=0,
                                    n_members=3, max_clusters=3)
     # the same as fitting the hold-out split by hand (the fixture)
     import pandas as pd
@@ -73,4 +73,4 @@ def test_score_splits_hold_out_part_of_each_training_set_and_tabulate_by_split(n
     assert set(detection["split"]) == {"A+B -> D"}
     assert len(detection) == len(scoring.detection_table(expected))
     with pytest.raises(ValueError, match="empty test set"):
-        scoring.score_splits({"none": (train, test.iloc[:0])}, "Func-15", holdout_fraction=0.25, seed=0)
+        scoring.score_splits({"none": (train, test.iloc[:0])}, "Func-33", holdout_fraction=0.25, seed=0)

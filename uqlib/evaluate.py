@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uqlib import claims, metrics
+from uqlib import claims, data, metrics
 from uqlib.criteria import Criterion, DOptimality, EnsembleCriterion, FeaturizedSet, Scores, Signal, featurize
 from uqlib.data import per_structure_max
 
@@ -389,17 +389,6 @@ def gamma_summary(evaluations: dict[str, Evaluation]) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def display_points(evaluation: Evaluation, signal: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{"train": (uncertainty, error), "test": (...)}`` of a signal for a scatter plot, eV turned into meV.
-
-    Errors are always in eV (eV/atom or eV/Å) and shown in meV; an uncertainty is scaled
-    alike when it shares their unit (CBE, CBF, ABF) and left as is when dimensionless (gamma).
-    """
-    uncertainty_scale = 1e3 if evaluation.criterion.signal(signal).unit.startswith("eV") else 1.0
-    return {which: (uncertainty_scale * u, 1e3 * e)
-            for which in ("train", "test") for u, e in [evaluation.values(which, signal)]}
-
-
 def errors_by_subset(evaluation: Evaluation, signal: str = "ABF") -> dict[str, np.ndarray]:
     """The errors a signal tracks (its level's error column, eV/Å or eV/atom), split by set and subset.
 
@@ -411,3 +400,50 @@ def errors_by_subset(evaluation: Evaluation, signal: str = "ABF") -> dict[str, n
         table = getattr(evaluation, which).level(spec.level)
         samples |= {f"{which} {subset}": part.to_numpy() for subset, part in table.groupby("subset")[spec.error]}
     return samples
+
+
+def dopt_variants(train: FeaturizedSet, test: FeaturizedSet, *, kappa: float = 0.01, alpha: float = 1e-8,
+                  surface_coordination: int = 12) -> dict[str, Evaluation]:
+    """D-optimality three ways on one split: pacemaker's outlier filter, every atom kept (MTP's way), and the
+    outlier filter with core (non-surface) training atoms only (claims P25, P34, P35)."""
+    variants = {"outlier filter": DOptimality(kappa=kappa, alpha=alpha),
+                "keep all": DOptimality(outliers="none", kappa=kappa, alpha=alpha),
+                "core atoms only": DOptimality(core_only=True, surface_coordination=surface_coordination,
+                                               kappa=kappa, alpha=alpha)}
+    return {name: evaluate(criterion, train, test) for name, criterion in variants.items()}
+
+
+def homogeneous_reference(preset: str, per_subset: int | None, seed: int, *, kappa: float = 0.01,
+                          alpha: float = 1e-8) -> Evaluation:
+    """D-optimality trained on A+B and graded on C+E, as in the MaxVol notebook: the gamma range to compare with."""
+    train, test = (featurize(data.subsample(data.load_subsets(s), per_subset, seed), preset) for s in ("A+B", "C+E"))
+    return evaluate(DOptimality(kappa=kappa, alpha=alpha), train, test)
+
+
+def heterogeneity_claims(ensembles: dict[str, Evaluation], variants: dict[str, Evaluation],
+                         shares_2d: dict[str, float], areas_2d: pd.Series) -> list[claims.ClaimRecord]:
+    """P23-P30, P34, P35 from the A+D split: the smallest ensemble, :func:`dopt_variants` (with the
+    :func:`homogeneous_reference` under ``"A+B -> C+E"`` when it was run) and the 2D example
+    (:func:`uqlib.maxvol2d.novelty_shares` and the scan's areas)."""
+    ens, dopt = next(iter(ensembles.values())), variants["outlier filter"]
+    reference = variants.get("A+B -> C+E")
+    gamma_max_homogeneous = reference.values("train", "gamma_atom")[0].max() if reference else None
+    rate = ens.summary["selection_rate"]
+    d_rate, keep_rate = dopt.summary["selection_rate"], variants["keep all"].summary["selection_rate"]
+    gamma_test = dopt.values("test", "gamma_atom")[0]
+    area = areas_2d.sum()
+    return [
+        claims.p23_ensemble_ad(rate["CBF"], rate["ABF"], rate["CBE or CBF"]),
+        claims.p24_bimodal_errors(ens.values("train", "ABF")[1], ens.values("test", "ABF")[1]),
+        claims.p25_dopt_ad(d_rate["gamma_cfg"], d_rate["gamma_atom"], rate["CBE or CBF"], rate["ABF"]),
+        claims.p26_gamma_weaker(dopt.summary.loc["gamma_cfg", "rho_test"], ens.summary.loc["CBF", "rho_test"],
+                                dopt.summary.loc["gamma_atom", "rho_test"], ens.summary.loc["ABF", "rho_test"]),
+        claims.p27_gamma_collapse(gamma_test, gamma_max_homogeneous) if gamma_max_homogeneous is not None
+        else claims.not_testable("P27", "the homogeneous A+B reference was not run (compare_homogeneous=False)"),
+        claims.p28_toy_grades(),
+        claims.p29_union_underestimates(areas_2d.iloc[2] / area, areas_2d.iloc[3] / area),
+        claims.p30_minimum_grade(**shares_2d),
+        claims.p34_outlier_filter(d_rate["gamma_cfg"], keep_rate["gamma_cfg"], d_rate["gamma_atom"],
+                                  keep_rate["gamma_atom"]),
+        claims.p35_core_active_set(gamma_test, variants["core atoms only"].values("test", "gamma_atom")[0]),
+    ]

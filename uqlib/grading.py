@@ -35,7 +35,7 @@ from pyace import ACEBBasisSet, PyACECalculator
 from pyace.activelearning import compute_active_set, compute_B_projections
 
 from uqlib.data import DataError, validate_structures
-from uqlib.dopt import GAMMA_TOLERANCE, MAXVOL_ITERATIONS, SINGULAR_CONDITION, ActiveSetError
+from uqlib.dopt import MAXVOL_ITERATIONS, MAXVOL_TOLERANCE, SINGULAR_CONDITION, ActiveSetError
 from uqlib.progress import progress_bar
 
 BANDS = ("below", "between", "above")  # gamma_cfg < lo, lo <= gamma_cfg <= hi, gamma_cfg > hi
@@ -120,7 +120,7 @@ class SpeciesActiveSet:
         return cls(inverses)
 
 
-def build_species_active_set(projections: dict[str, np.ndarray], *, tolerance: float = GAMMA_TOLERANCE,
+def build_species_active_set(projections: dict[str, np.ndarray], *, tolerance: float = MAXVOL_TOLERANCE,
                              max_iterations: int = MAXVOL_ITERATIONS, what: str = "the training set"
                              ) -> SpeciesActiveSet:
     """MaxVol active set of each species (pyace's :func:`compute_active_set`), as inverses.
@@ -247,7 +247,7 @@ def _spans(rows: np.ndarray) -> bool:
 
 
 def build_grading_set(projections: dict[str, np.ndarray], structure_of_atom: dict[str, np.ndarray],
-                      structure_clusters: np.ndarray | None = None, *, tolerance: float = GAMMA_TOLERANCE,
+                      structure_clusters: np.ndarray | None = None, *, tolerance: float = MAXVOL_TOLERANCE,
                       progress: bool = True) -> GradingSet:
     """One species-keyed active set per cluster of training structures (or one set without clusters).
 
@@ -412,7 +412,7 @@ def _extrapolating_frames(projections: dict[str, np.ndarray], owners: dict[str, 
 
 
 def select_frames(candidates: Sequence[Atoms], basis: ACEBBasisSet, grading_set: GradingSet, n: int, *,
-                  tolerance: float = GAMMA_TOLERANCE, max_iterations: int = MAXVOL_ITERATIONS) -> list[int]:
+                  tolerance: float = MAXVOL_TOLERANCE, max_iterations: int = MAXVOL_ITERATIONS) -> list[int]:
     """Indices of at most ``n`` candidate frames chosen greedily by D-optimality (MaxVol, as ``pace_select``).
 
     Each round keeps the candidates that still extrapolate (gamma above ``tolerance``

@@ -208,3 +208,24 @@ def paper_comparison(points: pd.DataFrame) -> pd.DataFrame:
         rows.append({"point": point, "grade": which, "paper": paper, "ours": ours,
                      "same side of 1": bool(np.isfinite(ours) and (ours > 1) == (paper > 1))})
     return pd.DataFrame(rows)
+
+
+def novelty_shares(sets: ActiveSets2D, scan: PlaneScan, within_sigma: float = 2.0) -> dict[str, float]:
+    """How each rule treats novel and known cells of the scan (Fig. 8a-b, claim P30).
+
+    Known cells lie within ``within_sigma`` (Mahalanobis) of some group's mean, novel cells
+    of none. Returns the share of novel cells flagged (gamma > 1) by the union's set and by
+    the minimum over the groups, and the share of known cells flagged by the worst single
+    group's set (each group judging the other groups' data) and by the minimum.
+    """
+    xy = scan.table[["x1", "x2"]].to_numpy()
+    near = np.stack([mahalanobis(xy, group) <= within_sigma for group in sets.groups], axis=1)
+    novel, known = ~near.any(axis=1), near.any(axis=1)
+    single = np.stack([scan.table[f"gamma {name}"].to_numpy() for name in sets.names], axis=1)
+    worst_single = max(float(np.mean(single[near[:, g] & ~near[:, h], h] > 1))
+                       for g in range(len(sets.groups)) for h in range(len(sets.groups))
+                       if h != g and (near[:, g] & ~near[:, h]).any())
+    return {"novel_rate_union": float(np.mean(scan.table["gamma union"].to_numpy()[novel] > 1)),
+            "novel_rate_min": float(np.mean(scan.table["gamma min"].to_numpy()[novel] > 1)),
+            "known_rate_single": worst_single,
+            "known_rate_min": float(np.mean(scan.table["gamma min"].to_numpy()[known] > 1))}
