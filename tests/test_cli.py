@@ -276,3 +276,21 @@ def test_the_installed_command_grades_like_pyace(work, tmp_path):
     gamma = np.concatenate([a.arrays["gamma"] for a in ase.io.read(tmp_path / "g.extxyz", ":")])
     np.testing.assert_allclose(gamma, pyace_gammas(work / "model/potential.yaml", work / "model/potential.asi",
                                                    ase.io.read(work / "md.extxyz", ":")), rtol=1e-6)
+
+
+def test_activeset_leaves_out_force_outliers_as_pace_activeset(work, tmp_path, monkeypatch, capsys):
+    from uqlib.dopt import force_outlier_mask
+
+    calc = PyACECalculator(str(work / "model/potential.yaml"))
+    predicted, reference = [], []
+    for atoms in ase.io.read(work / "train.extxyz", ":"):
+        reference.append(atoms.get_forces())
+        atoms.calc = calc
+        predicted.append(atoms.get_forces())
+    mask = force_outlier_mask(np.concatenate(predicted), np.concatenate(reference))
+    args = ["activeset", "train.extxyz", "--potential", "model/potential.yaml", "-o", str(tmp_path / "a.asi")]
+    monkeypatch.chdir(work)
+    assert cli.main(args) == 0
+    assert f"{int((~mask).sum())} of {len(mask)} atoms excluded as force outliers" in capsys.readouterr().out
+    assert cli.main([*args, "--keep-outliers"]) == 0
+    assert "all atoms offered to MaxVol (--keep-outliers)" in capsys.readouterr().out

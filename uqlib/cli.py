@@ -133,21 +133,48 @@ def _partition(spec: str, structures: list, projections: dict, owners: dict, see
                      f"or column:NAME")
 
 
+def _force_inliers(potential: str, structures: list) -> tuple[dict[str, np.ndarray], str]:
+    """Per species, the atoms whose force error is not an outlier (Q3 + 1.5 IQR), as ``pace_activeset``."""
+    from pyace import PyACECalculator
+
+    from uqlib import grading
+    from uqlib.dopt import force_outlier_mask
+
+    calc = PyACECalculator(str(potential))
+    predicted, reference = [], []
+    for atoms in structures:
+        reference.append(atoms.get_forces())
+        copy = atoms.copy()
+        copy.calc = calc
+        predicted.append(copy.get_forces())
+    mask = force_outlier_mask(np.concatenate(predicted), np.concatenate(reference))
+    species = grading.atom_species(structures)
+    keep = {e: mask[species == e] for e in set(species)}
+    return keep, f"{int((~mask).sum())} of {len(mask)} atoms excluded as force outliers"
+
+
 def cmd_activeset(args: argparse.Namespace) -> int:
     from uqlib import data, grading
 
     basis = grading.load_potential(args.potential)
     structures: list = []
     projections: dict[str, list] = {}
+    labelled = True
     for path in args.train:
         frames = data.read_structures(path, args.species_map)
         for element, rows in grading.species_projections(basis, frames, source=str(path)).items():
             projections.setdefault(element, []).append(rows)
+        labelled &= data.table_from_atoms(frames, source=str(path)).attrs["labelled"]
         structures.extend(frames)
     stacked = {e: np.vstack(rows) for e, rows in projections.items() if sum(len(r) for r in rows)}
     owners = grading.structure_indices(structures, stacked)
+    keep, excluded = None, "no force labels, so no outliers excluded"
+    if args.keep_outliers:
+        excluded = "all atoms offered to MaxVol (--keep-outliers)"
+    elif labelled:
+        keep, excluded = _force_inliers(args.potential, structures)
     labels = None if args.clusters is None else _partition(args.clusters, structures, stacked, owners, args.seed)
-    grading_set = grading.build_grading_set(stacked, owners, labels, progress=not args.quiet)
+    grading_set = grading.build_grading_set(stacked, owners, labels, keep=keep, progress=not args.quiet)
     out = Path(args.output)
     if labels is None:
         if out.suffix != ".asi":
@@ -157,7 +184,7 @@ def cmd_activeset(args: argparse.Namespace) -> int:
         grading_set.save(out)
     merged = f", merged {grading_set.merged}" if grading_set.merged else ""
     print(f"active set of {len(structures)} structures, species {sorted(stacked)}, "
-          f"{len(grading_set.clusters)} cluster(s){merged}: wrote {out}")
+          f"{len(grading_set.clusters)} cluster(s){merged}, {excluded}: wrote {out}")
     return 0
 
 
@@ -287,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("train", nargs="+", help="training structures (labels not needed)")
     act.add_argument("--potential", required=True, help="pacemaker B-basis potential (.yaml)")
     act.add_argument("--clusters", help="soap-birch:K, kmeans:K, birch:K or column:NAME (default: one set)")
+    act.add_argument("--keep-outliers", action="store_true",
+                     help="offer every atom to MaxVol (by default, with force labels, atoms whose force error is "
+                          "an outlier, Q3 + 1.5 IQR, are left out as pace_activeset does)")
     act.add_argument("--seed", type=int, default=0)
     act.add_argument("--species-map")
     act.add_argument("-o", "--output", required=True, help="a .asi file, or a folder with --clusters")

@@ -247,8 +247,8 @@ def _spans(rows: np.ndarray) -> bool:
 
 
 def build_grading_set(projections: dict[str, np.ndarray], structure_of_atom: dict[str, np.ndarray],
-                      structure_clusters: np.ndarray | None = None, *, tolerance: float = MAXVOL_TOLERANCE,
-                      progress: bool = True) -> GradingSet:
+                      structure_clusters: np.ndarray | None = None, *, keep: dict[str, np.ndarray] | None = None,
+                      tolerance: float = MAXVOL_TOLERANCE, progress: bool = True) -> GradingSet:
     """One species-keyed active set per cluster of training structures (or one set without clusters).
 
     ``structure_of_atom[element]`` is the structure index of each row of
@@ -256,15 +256,22 @@ def build_grading_set(projections: dict[str, np.ndarray], structure_of_atom: dic
     atoms of some species cannot span that species' functions is merged into the cluster
     with the nearest mean descriptor (:func:`structure_descriptors`), and the merge is
     recorded, as :func:`uqlib.clustering.fit_clustered_active_set` does for W.
+    ``keep[element]`` marks the rows offered to MaxVol (force outliers already removed,
+    :func:`uqlib.dopt.force_outlier_mask`); all rows by default.
     """
+    keep = keep or {}
     if structure_clusters is None:
-        return GradingSet(["all"], [build_species_active_set(projections, tolerance=tolerance)])
+        offered = {e: rows[keep.get(e, slice(None))] for e, rows in projections.items()}
+        return GradingSet(["all"], [build_species_active_set(offered, tolerance=tolerance)])
     labels = np.asarray(structure_clusters).astype(str)
     descriptors = structure_descriptors(projections, structure_of_atom, len(labels))
     names, merged = sorted(set(labels)), {}
 
     def rows(element: str, name: str) -> np.ndarray:
-        return projections[element][labels[structure_of_atom[element]] == name]
+        chosen = labels[structure_of_atom[element]] == name
+        if element in keep:
+            chosen &= keep[element]
+        return projections[element][chosen]
 
     while len(names) > 1:
         small = [n for n in names if not all(_spans(rows(e, n)) for e in projections)]
