@@ -158,7 +158,7 @@ clustered = pd.read_csv(work / "graded.csv")
 clustered.assign(gamma_max_single=single["gamma_max"])
 
 # %%
-print("".join(open(work / "graded.extxyz").readlines()[:5]))
+print("".join((work / "graded.extxyz").read_text().splitlines(keepends=True)[:5]))
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
