@@ -20,7 +20,7 @@ from ase.optimize import FIRE
 from scipy.spatial.transform import Rotation
 
 from uqlib import cache
-from uqlib.data import ELEMENT, load_manifest, resolve, tidy_table
+from uqlib.data import ELEMENT, TABLE_COLUMNS, load_manifest, resolve, tidy_table
 from uqlib.progress import progress_bar
 
 LATTICE_CONSTANT = 3.165  # Å, BCC W
@@ -167,6 +167,20 @@ def label_with_nep(table: pd.DataFrame, model_key: str = "unep_v1", *, progress:
     out["energy_per_atom"] = labels["energy"] / table["n_atoms"].to_numpy()
     out["forces"] = [labels["forces"][starts[s]:starts[s + 1]] for s in range(len(table))]
     return out
+
+
+def label_frames(frames: list[Atoms], subset: str = "fracture", model_key: str = "unep_v1", *,
+                 progress: bool = True, use_cache: bool = True) -> pd.DataFrame:
+    """A structure table of simulation frames (e.g. a fracture run) labelled by a NEP model (cached).
+
+    ``structure_id`` is ``"<subset>-<frame>"``; per-atom arrays of the frames (such as
+    ``grain``) stay on the ``atoms``. Energies in eV, forces ``(n_atoms, 3)`` in eV/Å.
+    """
+    if not frames:
+        raise ValueError("label_frames needs at least one frame")
+    raw = pd.DataFrame({"structure_id": [f"{subset}-{k:04d}" for k in range(len(frames))], "subset": subset,
+                        "atoms": list(frames), "n_atoms": [len(f) for f in frames]})
+    return label_with_nep(raw, model_key, progress=progress, use_cache=use_cache)[TABLE_COLUMNS]
 
 
 def structure_table(atoms_list: list[Atoms], subset: str, energies: np.ndarray, forces: list[np.ndarray]
