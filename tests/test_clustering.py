@@ -111,3 +111,62 @@ def test_rank_deficient_clusters_are_merged_too():
     labels[:10] = "symmetric"
     clustered = clustering.fit_clustered_active_set(projections, labels)
     assert "symmetric" in clustered.merged
+
+
+def _three_kinds(seed=0, n=8):
+    """bcc and fcc cells with thermal noise, and (110) slabs: three kinds of W structure."""
+    from ase.build import bcc110, bulk
+
+    rng = np.random.default_rng(seed)
+    kinds = [bulk("W", "bcc", a=3.18, cubic=True).repeat(2), bulk("W", "fcc", a=4.0, cubic=True).repeat(2),
+             bcc110("W", (2, 2, 4), a=3.18, vacuum=5.0, periodic=True)]
+    atoms, truth = [], []
+    for label, base in enumerate(kinds):
+        for _ in range(n):
+            a = base.copy()
+            a.positions += rng.normal(scale=0.05, size=a.positions.shape)
+            atoms.append(a)
+            truth.append(label)
+    return atoms, np.array(truth)
+
+
+def test_soap_vectors_are_cached_and_separate_the_kinds(compute_cache):
+    atoms, truth = _three_kinds()
+    soap = clustering.soap_descriptors(atoms, progress=False)
+    assert soap.shape[0] == len(atoms) and soap.shape[1] > 100 and np.isfinite(soap).all()
+    assert len(list((compute_cache / "soap").glob("soap-*.npz"))) == 1
+    np.testing.assert_array_equal(clustering.soap_descriptors(atoms, progress=False), soap)
+    shifted = [a.copy() for a in atoms]
+    shifted[0].positions[0] += 0.1
+    assert not np.allclose(clustering.soap_descriptors(shifted, progress=False)[0], soap[0])
+    assert len(list((compute_cache / "soap").glob("soap-*.npz"))) == 2
+    labels, report = clustering.soap_birch_clusters(soap, 3)
+    assert len(set(zip(labels, truth, strict=True))) == 3  # one cluster per kind
+    assert report["sizes"] == [8, 8, 8] and 0 < report["explained_variance"] <= 1
+    with pytest.raises(ValueError, match="other than W"):
+        from ase import Atoms
+        clustering.soap_descriptors([Atoms("Mo", cell=[3, 3, 3], pbc=True)], use_cache=False)
+
+
+def test_direct_pca_keeps_kaiser_components_weighted_by_variance():
+    rng = np.random.default_rng(1)
+    t = rng.normal(size=(300, 2))
+    points = np.column_stack([t[:, 0], t[:, 0] + 0.01 * rng.normal(size=300), t[:, 1], 0.01 * rng.normal(size=300)])
+    features, ratios = clustering.direct_pca(points)
+    assert features.shape == (300, 2)  # two eigenvalues of the scaled data exceed 1
+    assert ratios[:2].sum() > 0.7
+    unweighted, _ = clustering.direct_pca(points, weighted=False)
+    np.testing.assert_allclose(np.abs(features), np.abs(unweighted) * ratios[:2])
+    assert clustering.direct_pca(points, n_components=3)[0].shape == (300, 3)
+    with pytest.raises(ValueError, match="Cannot keep 9"):
+        clustering.direct_pca(points, n_components=9)
+
+
+def test_cluster_sizes_over_row_orders_are_a_tidy_table():
+    points, _ = _blobs()
+    sizes = clustering.cluster_sizes_over_orders(points, 3, n_orders=4, seed=0, n_components=3)
+    assert list(sizes.columns) == ["order", "rank", "size"] and len(sizes) == 12
+    assert (sizes.groupby("order")["size"].sum() == 90).all()
+    assert (sizes.groupby("rank")["size"].std() == 0).all()  # well-separated blobs: order does not matter
+    with pytest.raises(ValueError, match="Cannot make 5 clusters of 3"):
+        clustering.birch_clusters(points[:3], 5)

@@ -116,3 +116,16 @@ def test_a_cleaved_crystal_counts_its_new_free_surface_atoms():
     assert summary["transgranular"] == summary["new_free_surface"] and summary["intergranular"] == 0
     with pytest.raises(ValueError, match="reference has"):
         structures.classify_atoms(cleaved, reference=crystal[:-1])
+
+
+def test_frames_get_nep_labels_in_a_structure_table(compute_cache):
+    frames = [structures.voronoi_polycrystal(14.0, 2, seed=s) for s in (0, 1)]
+    table = structures.label_frames(frames, progress=False)
+    assert list(table.columns) == data.TABLE_COLUMNS
+    assert list(table["structure_id"]) == ["fracture-0000", "fracture-0001"]
+    probe = frames[1].copy()
+    probe.calc = structures.nep_calculator()
+    np.testing.assert_allclose(table["forces"].iloc[1], probe.get_forces())
+    assert "grain" in table["atoms"].iloc[0].arrays
+    with pytest.raises(ValueError, match="at least one frame"):
+        structures.label_frames([])

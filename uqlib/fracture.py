@@ -38,7 +38,7 @@ from uqlib.structures import box_lengths, open_crack, voronoi_polycrystal
 
 W_MASS = 183.84  # g/mol
 BAR_TO_GPA = 1e-4
-FRACTURE_VERSION = 1
+FRACTURE_VERSION = 2
 
 
 class LammpsUnavailableError(RuntimeError):
@@ -64,8 +64,8 @@ class FractureProfile:
 FAST = FractureProfile(box=(40.0, 40.0, 13.0), n_grains=3, crack_length=14.0, strain_rate=0.02, max_strain=0.2,
                        equilibration_steps=200)
 # Tens of thousands of atoms within 10 minutes on 2 cores (measured: see the report of the run).
-FULL = FractureProfile(box=(130.0, 130.0, 20.0), n_grains=8, crack_length=45.0, strain_rate=0.0075,
-                       max_strain=0.15, equilibration_steps=500)
+FULL = FractureProfile(box=(130.0, 130.0, 20.0), n_grains=8, crack_length=50.0, strain_rate=0.0075,
+                       max_strain=0.16, equilibration_steps=500)
 
 
 def load_lammps():
@@ -169,9 +169,10 @@ def _simulate(start: Atoms, *, lateral: str, strain_rate: float, max_strain: flo
             f"fix relax all npt temp {temperature} {temperature} {100 * timestep} aniso 0 0 {1000 * timestep}",
             f"run {equilibration_steps}", "unfix relax",
             _loading_fix(lateral, temperature, timestep),
-            f"fix pull all deform 1 y erate {strain_rate} remap x",
         ])
         ly0 = lmp.get_thermo("ly")
+        # a constant velocity of the box edge: erate would restart from the current length at every chunk
+        lmp.command(f"fix pull all deform 1 y vel {strain_rate * ly0} remap x")
         total_steps = int(np.ceil(max_strain / strain_rate / timestep))
         n_points = max(50, 5 * (n_frames - 1))
         chunk = max(1, total_steps // n_points)

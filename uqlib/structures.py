@@ -20,7 +20,7 @@ from ase.optimize import FIRE
 from scipy.spatial.transform import Rotation
 
 from uqlib import cache
-from uqlib.data import ELEMENT, load_manifest, resolve, tidy_table
+from uqlib.data import ELEMENT, TABLE_COLUMNS, load_manifest, resolve, tidy_table
 from uqlib.progress import progress_bar
 
 LATTICE_CONSTANT = 3.165  # Å, BCC W
@@ -124,9 +124,16 @@ def relax(atoms: Atoms, *, fmax: float = 0.05, steps: int = 200, calculator=None
     return relaxed, report
 
 
+def fast_neighbour_list(quantities: str, atoms: Atoms, cutoff: float):
+    """matscipy's neighbour list (same interface as ase's ``neighbor_list``, an order of magnitude faster)."""
+    from matscipy.neighbours import neighbour_list
+
+    return neighbour_list(quantities, atoms, cutoff)
+
+
 def coordination(atoms: Atoms, cutoff: float = 3.3) -> np.ndarray:
     """Neighbours within ``cutoff`` Å (14 for bulk BCC W at 3.3 Å: 8 first and 6 second neighbours)."""
-    return np.bincount(neighbor_list("i", atoms, cutoff), minlength=len(atoms))
+    return np.bincount(fast_neighbour_list("i", atoms, cutoff), minlength=len(atoms))
 
 
 # -- reference labels -----------------------------------------------------------------------------
@@ -160,6 +167,20 @@ def label_with_nep(table: pd.DataFrame, model_key: str = "unep_v1", *, progress:
     out["energy_per_atom"] = labels["energy"] / table["n_atoms"].to_numpy()
     out["forces"] = [labels["forces"][starts[s]:starts[s + 1]] for s in range(len(table))]
     return out
+
+
+def label_frames(frames: list[Atoms], subset: str = "fracture", model_key: str = "unep_v1", *,
+                 progress: bool = True, use_cache: bool = True) -> pd.DataFrame:
+    """A structure table of simulation frames (e.g. a fracture run) labelled by a NEP model (cached).
+
+    ``structure_id`` is ``"<subset>-<frame>"``; per-atom arrays of the frames (such as
+    ``grain``) stay on the ``atoms``. Energies in eV, forces ``(n_atoms, 3)`` in eV/Å.
+    """
+    if not frames:
+        raise ValueError("label_frames needs at least one frame")
+    raw = pd.DataFrame({"structure_id": [f"{subset}-{k:04d}" for k in range(len(frames))], "subset": subset,
+                        "atoms": list(frames), "n_atoms": [len(f) for f in frames]})
+    return label_with_nep(raw, model_key, progress=progress, use_cache=use_cache)[TABLE_COLUMNS]
 
 
 def structure_table(atoms_list: list[Atoms], subset: str, energies: np.ndarray, forces: list[np.ndarray]
@@ -209,7 +230,7 @@ def _grain_boundary_atoms(atoms: Atoms, grain: np.ndarray | None, cutoff: float,
     Without grain ids: atoms that are not 14-coordinated and have no free-surface
     neighbour (the layer under a surface is under-coordinated too, but is no boundary).
     """
-    i, j = neighbor_list("ij", atoms, cutoff)
+    i, j = fast_neighbour_list("ij", atoms, cutoff)
     if grain is None:
         near_surface = np.bincount(i, weights=free[j], minlength=len(atoms)) > 0
         return (np.bincount(i, minlength=len(atoms)) != BULK_COORDINATION) & ~near_surface & ~free
@@ -219,7 +240,7 @@ def _grain_boundary_atoms(atoms: Atoms, grain: np.ndarray | None, cutoff: float,
 def _free_surface_atoms(atoms: Atoms, density_cutoff: float, surface_density: float,
                         surface_asymmetry: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Free-surface flags, relative densities and asymmetries (see :func:`classify_atoms`)."""
-    i, vectors = neighbor_list("iD", atoms, density_cutoff)
+    i, vectors = fast_neighbour_list("iD", atoms, density_cutoff)
     count = np.bincount(i, minlength=len(atoms))
     units = vectors / np.linalg.norm(vectors, axis=1)[:, None]
     summed = np.stack([np.bincount(i, weights=units[:, k], minlength=len(atoms)) for k in range(3)], axis=1)
