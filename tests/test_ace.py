@@ -261,3 +261,17 @@ def test_bad_use_is_a_clear_error(small_table, dm72):
         ace.fit_coefficients(dm72, kappa=1.5)
     with pytest.raises(ValueError, match="empty"):
         ace.design_matrix(small_table.iloc[:0], SMALL)
+
+
+def test_training_force_error_falls_along_the_ladder():
+    # 8 structures per subset of A+B: 817 atoms, 2451 force rows, more than the 1561 functions of the
+    # largest preset, so no preset can interpolate the forces. Nested least squares cannot fit worse
+    # with more functions; a broken nesting (old Func-945 vs Func-724) or column map would.
+    from uqlib import data
+
+    table = data.subsample(data.load_subsets("A+B"), 8, seed=0)
+    assert 3 * table["n_atoms"].sum() > ace.get_preset(ace.LARGEST).n_functions
+    full = ace.design_matrix(table, ace.LARGEST, use_cache=False, progress=False)
+    errors = [ace.LinearACE(name).fit(full.select(name)).rmse(full.select(name))["F_rmse"] for name in ace.PRESETS]
+    assert all(np.diff(errors) < 0), errors
+    assert errors[-1] > 1.0  # meV/Å: still a fit, not an interpolation of the training forces
