@@ -80,6 +80,14 @@ def test_select_refuses_a_preset_that_is_not_nested(dm_largest):
     assert dm_largest.select(ace.LARGEST) is dm_largest
 
 
+def test_shared_columns_are_identical_along_the_ladder(dm_largest):
+    for small, large in zip(ace.LADDER[:-1], ace.LADDER[1:], strict=True):
+        via_next = dm_largest.select(large).select(small)
+        direct = dm_largest.select(small)
+        for name in ("energy_rows", "force_rows", "projections"):
+            np.testing.assert_array_equal(getattr(via_next, name), getattr(direct, name))
+
+
 def test_every_preset_is_one_featurization_pass(small_table, compute_cache):
     table = small_table.iloc[[0, 1, 4]]  # one run of A, one of B
     before = ace.pyace_passes()
