@@ -80,6 +80,14 @@ def test_select_refuses_a_preset_that_is_not_nested(dm_largest):
     assert dm_largest.select(ace.LARGEST) is dm_largest
 
 
+def test_shared_columns_are_identical_along_the_ladder(dm_largest):
+    for small, large in zip(ace.LADDER[:-1], ace.LADDER[1:], strict=True):
+        via_next = dm_largest.select(large).select(small)
+        direct = dm_largest.select(small)
+        for name in ("energy_rows", "force_rows", "projections"):
+            np.testing.assert_array_equal(getattr(via_next, name), getattr(direct, name))
+
+
 def test_every_preset_is_one_featurization_pass(small_table, compute_cache):
     table = small_table.iloc[[0, 1, 4]]  # one run of A, one of B
     before = ace.pyace_passes()
@@ -261,3 +269,17 @@ def test_bad_use_is_a_clear_error(small_table, dm72):
         ace.fit_coefficients(dm72, kappa=1.5)
     with pytest.raises(ValueError, match="empty"):
         ace.design_matrix(small_table.iloc[:0], SMALL)
+
+
+def test_training_force_error_falls_along_the_ladder():
+    # 8 structures per subset of A+B: 817 atoms, 2451 force rows, more than the 1561 functions of the
+    # largest preset, so no preset can interpolate the forces. Nested least squares cannot fit worse
+    # with more functions; a broken nesting (old Func-945 vs Func-724) or column map would.
+    from uqlib import data
+
+    table = data.subsample(data.load_subsets("A+B"), 8, seed=0)
+    assert 3 * table["n_atoms"].sum() > ace.get_preset(ace.LARGEST).n_functions
+    full = ace.design_matrix(table, ace.LARGEST, use_cache=False, progress=False)
+    errors = [ace.LinearACE(name).fit(full.select(name)).rmse(full.select(name))["F_rmse"] for name in ace.PRESETS]
+    assert all(np.diff(errors) < 0), errors
+    assert errors[-1] > 1.0  # meV/Å: still a fit, not an interpolation of the training forces

@@ -1,11 +1,18 @@
-"""Linear ACE models of W: basis presets, cached design matrices, weighted ridge fits.
+"""Linear ACE models of W: a nested ladder of basis presets, one cached featurization, weighted ridge fits.
 
 A linear ACE model writes the energy of atom *i* as ``E_i = sum_k c_k B_k(i)``
 (linear embedding, one density). Energies and forces are then linear in the
-coefficients ``c``, so a model is fitted by weighted ridge regression on the
-design matrix of :class:`pyace.linearacefit.LinearACEDataset`: one row per
+coefficients ``c``, so a model is fitted by weighted ridge regression on a design
+matrix with the layout of :class:`pyace.linearacefit.LinearACEDataset`: one row per
 configuration holding the per-atom mean of the B functions (energy per atom),
 then three rows per atom holding the B-function forces.
+
+Featurization happens once per structure: pyace's ``ACECalculator.compute`` with
+projections and B gradients yields, in one call, the per-atom B values (the
+projections D-optimality grades) and their force derivatives. It runs at the largest
+preset of the ladder (:data:`LARGEST`); every smaller preset is *nested* in it (same
+radial basis, per-order limits contained), so its design matrix is a column selection
+(:meth:`DesignMatrix.select`), identical to what pyace computes for that preset alone.
 
 The loss is pacemaker's, with force weight ``kappa`` and uniform weights::
 
