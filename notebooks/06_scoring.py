@@ -55,7 +55,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from uqlib import book, data, plots, scoring
+from uqlib import book, claims, data, plots, scoring
 
 out = book.setup(globals(), "06_scoring")
 
@@ -131,6 +131,16 @@ display(rates.round(2), pd.DataFrame({name: 1e3 * scores.clusterwise_cbf for nam
 summary = detection.pivot_table(index="criterion", columns=["split", "level", "labels"], values="roc_auc").round(3)
 summary.to_csv(out / "summary_roc_auc.csv")
 display(summary)
+
+# %% [markdown]
+# ## Findings, checked and recorded
+# The paper makes no claims about these scores; the findings below have their own verdict
+# words (*supported*, *not supported*, *inconclusive*) and rules stated in `uqlib.scoring`.
+
+# %%
+findings = scoring.findings(detection, rates, heterogeneous="A+D -> B+C+E")
+claims.write_records(out, "06_scoring", [], findings)
+claims.findings_table(findings)
 
 # %% [markdown]
 # ## Summary

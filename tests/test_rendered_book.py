@@ -325,3 +325,13 @@ def test_the_bibliography_and_the_landing_pattern(pattern_site, reader_window):
     landing = pattern_site / "book" / "intro.html"
     assert landing_problems(reader_window, landing, min_cards=1) == []
     assert re.search(r'class="pasted-text">0\.90<', landing.read_text())  # computed in the notebook, pasted here
+
+
+def test_every_paper_claim_has_a_record_in_the_fast_build(site):
+    """Each P-number of the fixture copy of the paper's claim list has a record (or a 'not testable here')."""
+    from uqlib import claims
+
+    expected = [n for n in book.notebooks() if n not in ("98_performance", "99_reproduction")]
+    table, _, missing_notebooks, missing_pids = claims.collect(book.RESULTS_ROOT / "fast", expected)
+    assert missing_pids == [], f"P-numbers without a record in the fast build: {missing_pids}"
+    assert set(table["verdict"]) <= set(claims.VERDICTS)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from uqlib import ace, metrics
+from uqlib import ace, claims, metrics
 from uqlib.criteria import (
     ClusteredDOptimality,
     Criterion,
@@ -162,3 +162,19 @@ def mean_curves(curves: pd.DataFrame, start: str, column: str = "F_rmse") -> dic
     present = [c for c in CRITERIA if c in stats.index.get_level_values("criterion")]
     return {"x": x, "series": {c: stats.loc[c, "mean"].reindex(x).to_numpy() for c in present},
             "spread": {c: stats.loc[c, "std"].reindex(x).to_numpy() for c in present}}
+
+
+def race_findings(curves: pd.DataFrame) -> tuple[pd.DataFrame, list[claims.Finding]]:
+    """Does each criterion end below random picking? A paired test across seeds, per start.
+
+    :func:`uqlib.claims.race_comparison` on the final test F_RMSE of every seed; returns its
+    tables (one ``start`` column) and its findings.
+    """
+    tables, found = [], []
+    for start, part in curves.groupby("start", sort=False):
+        final = part[part["labels"] == part["labels"].max()].sort_values("seed")
+        table, start_findings = claims.race_comparison(
+            {c: final[final["criterion"] == c]["F_rmse"].to_numpy() for c in CRITERIA}, label=f"start {start}")
+        tables.append(table.assign(start=start))
+        found += start_findings
+    return pd.concat(tables, ignore_index=True), found

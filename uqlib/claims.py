@@ -1030,6 +1030,11 @@ def records_table(records: Sequence[ClaimRecord]) -> pd.DataFrame:
     return frame.set_index("pid")[["claim", "paper", "ours", "verdict", "rule", "why"]]
 
 
+def findings_table(findings: Sequence[Finding]) -> pd.DataFrame:
+    """Findings as a table indexed by their key: statement, ours, verdict, rule."""
+    return pd.DataFrame([asdict(f) for f in findings], columns=list(Finding.__dataclass_fields__)).set_index("key")
+
+
 def tally(table: pd.DataFrame, verdicts: Sequence[str] = VERDICTS) -> pd.Series:
     """Count of each verdict (zeros included, in ``verdicts`` order); pass FINDING_VERDICTS for findings."""
     unknown = set(table["verdict"]) - set(verdicts)
