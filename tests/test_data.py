@@ -136,17 +136,6 @@ def test_subset_summary_counts_and_ranges():
     assert summary.loc["A", "e_min"] < summary.loc["A", "e_max"] < 0
 
 
-def test_geometry_fingerprint_changes_with_positions_not_labels(small_table):
-    moved = small_table.copy()
-    atoms = moved.at[0, "atoms"].copy()
-    atoms.positions[0, 0] += 1e-6
-    moved.at[0, "atoms"] = atoms
-    assert data.geometry_fingerprint(small_table) == data.geometry_fingerprint(small_table.copy())
-    assert data.geometry_fingerprint(moved) != data.geometry_fingerprint(small_table)
-    relabelled = small_table.assign(energy=small_table["energy"] + 1.0)
-    assert data.geometry_fingerprint(relabelled) == data.geometry_fingerprint(small_table)
-
-
 def test_subset_runs_split_consecutive_subsets():
     table = data.load_subsets("A+D")
     runs = data.subset_runs(table)

@@ -382,7 +382,7 @@ def design_matrix(table: pd.DataFrame, preset: str | BasisPreset, *, largest: st
     ``largest`` defaults to the top of the ladder, :data:`LARGEST`; a preset not nested in
     it is featurized on its own. Each run of one subset is featurized once at ``largest``
     and cached (:func:`uqlib.cache.cached_per_subset`), keyed by the basis, the geometry
-    of the structures (:func:`uqlib.data.geometry_fingerprint`: labels do not enter), the
+    of the structures (:func:`uqlib.cache.geometry_fingerprint`: labels do not enter), the
     pyace version and :data:`DESIGN_MATRIX_VERSION`; a cached entry is checked
     (:func:`check_features`) before it is trusted. Every smaller preset of the ladder is
     then :meth:`DesignMatrix.select`, never a second pyace pass.

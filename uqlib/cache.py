@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from uqlib.data import PROJECT_ROOT, geometry_fingerprint, subset_runs
+from uqlib.data import PROJECT_ROOT, subset_runs
 
 
 class CacheError(ValueError):
@@ -30,6 +30,18 @@ class CacheError(ValueError):
 def cache_root() -> Path:
     """Where computed artefacts go: ``$UQLIB_COMPUTE_CACHE`` or ``data/cache``."""
     return Path(os.environ.get("UQLIB_COMPUTE_CACHE", PROJECT_ROOT / "data" / "cache"))
+
+
+def geometry_fingerprint(structures: pd.DataFrame | list) -> str:
+    """sha256 of what descriptors depend on: cells, periodicity, positions, atomic numbers.
+
+    Labels and ids are left out, so relabelled structures reuse cached design matrices.
+    """
+    digest = hashlib.sha256()
+    for atoms in (structures["atoms"] if isinstance(structures, pd.DataFrame) else structures):
+        for array in (atoms.cell.array, atoms.pbc, atoms.positions, atoms.numbers):
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def cache_key(**parts: object) -> str:

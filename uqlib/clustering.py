@@ -178,7 +178,7 @@ def soap_descriptors(atoms_list: list, *, r_cut: float = SOAP_SETTINGS["r_cut"],
     from dscribe.descriptors import SOAP
 
     from uqlib import cache
-    from uqlib.data import ELEMENT, geometry_fingerprint
+    from uqlib.data import ELEMENT
     from uqlib.progress import progress_bar
 
     if not len(atoms_list):
@@ -186,7 +186,7 @@ def soap_descriptors(atoms_list: list, *, r_cut: float = SOAP_SETTINGS["r_cut"],
     bad = [i for i, a in enumerate(atoms_list) if set(a.get_chemical_symbols()) != {ELEMENT}]
     if bad:
         raise ValueError(f"Structures {bad[:5]} contain elements other than {ELEMENT}; SOAP here is set up for W only")
-    key = cache.cache_key(geometry=geometry_fingerprint(pd.DataFrame({"atoms": list(atoms_list)})), r_cut=r_cut,
+    key = cache.cache_key(geometry=cache.geometry_fingerprint(list(atoms_list)), r_cut=r_cut,
                           n_max=n_max, l_max=l_max, version=SOAP_VERSION)
     path = cache.cache_root() / "soap" / f"soap-{key}.npz"
     stored = cache.load_arrays(path) if use_cache else None

@@ -402,18 +402,6 @@ def per_atom(per_structure: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:
     return np.repeat(per_structure, n_atoms)
 
 
-def geometry_fingerprint(table: pd.DataFrame) -> str:
-    """sha256 of what descriptors depend on: cells, periodicity, positions, atomic numbers.
-
-    Labels and ids are left out, so relabelled structures reuse cached design matrices.
-    """
-    digest = hashlib.sha256()
-    for atoms in table["atoms"]:
-        for array in (atoms.cell.array, atoms.pbc, atoms.positions, atoms.numbers):
-            digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
-
-
 def subset_runs(table: pd.DataFrame) -> list[slice]:
     """Row ranges of consecutive configurations from the same subset (the units of the caches)."""
     subsets = table["subset"].to_numpy()
