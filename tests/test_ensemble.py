@@ -99,3 +99,30 @@ def test_bad_ensemble_requests(dm33):
     pieces = ensemble.StructureNormalEquations(dm33)
     with pytest.raises(ValueError, match="kappa"):
         pieces.normal_equations(np.ones(dm33.n_configs), kappa=-0.1)
+
+
+def _synthetic_dm(rng, truth, sigma, kappa, n_configs=60, atoms_per_config=3):
+    """A design matrix of random features with noise of variance sigma^2 / w_r on each row (w_r: the loss weights)."""
+    p = len(truth)
+    n_atoms = np.full(n_configs, atoms_per_config)
+    energy_rows = rng.normal(size=(n_configs, p))
+    force_rows = rng.normal(size=(3 * n_atoms.sum(), p))
+    w_energy, w_force = (1 - kappa) / n_configs, kappa / n_atoms.sum()
+    energy = energy_rows @ truth + sigma / np.sqrt(w_energy) * rng.normal(size=n_configs)
+    forces = force_rows @ truth + sigma / np.sqrt(w_force) * rng.normal(size=len(force_rows))
+    return ace.DesignMatrix("synthetic", np.arange(n_configs).astype(str), n_atoms, energy_rows, force_rows, energy,
+                            forces.reshape(-1, 3), np.zeros((n_atoms.sum(), p)))
+
+
+def test_posterior_committee_spread_has_the_scale_of_the_coefficient_error():
+    # Over many noise draws, the true coefficients fall within one posterior standard deviation
+    # of the fit about 68 % of the time only if the spread s^2 (G + alpha I)^-1 has the right scale.
+    rng = np.random.default_rng(0)
+    truth, kappa = np.array([1.0, -2.0, 0.5, 3.0]), 0.3
+    inside = []
+    for _ in range(300):
+        dm = _synthetic_dm(rng, truth, sigma=0.05, kappa=kappa)
+        members = ensemble.fit_ensemble(dm, 400, method="posterior", seed=int(rng.integers(1e9)), kappa=kappa,
+                                        alpha=1e-12, progress=False).coefficients
+        inside.append(np.abs(members.mean(axis=0) - truth) <= members.std(axis=0))
+    assert np.mean(inside) == pytest.approx(0.683, abs=0.04)
