@@ -91,6 +91,8 @@ def test_shared_columns_are_identical_along_the_ladder(dm_largest):
 def test_every_preset_is_one_featurization_pass(small_table, compute_cache):
     table = small_table.iloc[[0, 1, 4]]  # one run of A, one of B
     before = ace.pyace_passes()
+    ace.design_matrix(table, ace.LADDER[0].name, largest=ace.LARGEST, progress=False)
+    # later calls find the cached featurization at the largest preset and select columns of it
     matrices = [ace.design_matrix(table, name, progress=False) for name in ace.PRESETS]
     assert ace.pyace_passes() - before == len(table)  # once per structure, at the largest preset
     assert sorted(p.name.split("-")[0] for p in (compute_cache / "design").glob("*.npz")) == ["Func", "Func"]
@@ -283,3 +285,14 @@ def test_training_force_error_falls_along_the_ladder():
     errors = [ace.LinearACE(name).fit(full.select(name)).rmse(full.select(name))["F_rmse"] for name in ace.PRESETS]
     assert all(np.diff(errors) < 0), errors
     assert errors[-1] > 1.0  # meV/Å: still a fit, not an interpolation of the training forces
+
+
+def test_without_largest_a_preset_is_featurized_on_its_own_unless_a_superset_is_cached(small_table, compute_cache):
+    table = small_table.iloc[[0, 4]]
+    assert ace.cached_superset(table, "Func-33") is None
+    assert ace.design_matrix(table, "Func-33", progress=False).seconds > 0  # featurized at Func-33 itself
+    ace.design_matrix(table, "Func-72", largest="Func-222", progress=False)
+    assert ace.cached_superset(table, "Func-33").name == "Func-222"
+    before = ace.pyace_passes()
+    assert ace.design_matrix(table, "Func-72", progress=False).seconds == 0.0
+    assert ace.pyace_passes() == before

@@ -375,27 +375,45 @@ def _check_tungsten(table: pd.DataFrame) -> None:
             raise FeaturizationError(f"Structure {sid} contains {sorted(other)}: the W basis cannot featurize it")
 
 
+def _cache_key_parts(top: BasisPreset) -> dict:
+    return {"basis": top.potential_config(), "pyace": pyace.__version__, "version": DESIGN_MATRIX_VERSION}
+
+
+def cached_superset(table: pd.DataFrame, preset: str | BasisPreset) -> BasisPreset | None:
+    """The largest ladder preset that nests ``preset`` and has every subset run of ``table`` cached."""
+    preset = get_preset(preset)
+    for top in reversed(LADDER):
+        if (top.name != preset.name and nesting_problem(preset, top) is None
+                and cache.is_cached(table, "design", top.name, _cache_key_parts(top))):
+            return top
+    return None
+
+
 def design_matrix(table: pd.DataFrame, preset: str | BasisPreset, *, largest: str | BasisPreset | None = None,
                   workers: int = 2, use_cache: bool = True, progress: bool = True) -> DesignMatrix:
     """The design matrix of ``table`` for ``preset``: a column selection of one featurization at ``largest``.
 
-    ``largest`` defaults to the top of the ladder, :data:`LARGEST`; a preset not nested in
-    it is featurized on its own. Each run of one subset is featurized once at ``largest``
-    and cached (:func:`uqlib.cache.cached_per_subset`), keyed by the basis, the geometry
-    of the structures (:func:`uqlib.cache.geometry_fingerprint`: labels do not enter), the
-    pyace version and :data:`DESIGN_MATRIX_VERSION`; a cached entry is checked
+    ``largest`` is the largest preset the caller will need of these structures (for example
+    the top of the ladder a notebook sweeps); it must nest ``preset``. By default it is the
+    largest ladder preset already cached for ``table`` (:func:`cached_superset`), else
+    ``preset`` itself. Each run of one subset is featurized once at ``largest`` and cached
+    (:func:`uqlib.cache.cached_per_subset`), keyed by the basis, the geometry of the
+    structures (:func:`uqlib.cache.geometry_fingerprint`: labels do not enter), the pyace
+    version and :data:`DESIGN_MATRIX_VERSION`; a cached entry is checked
     (:func:`check_features`) before it is trusted. Every smaller preset of the ladder is
-    then :meth:`DesignMatrix.select`, never a second pyace pass.
+    then :meth:`DesignMatrix.select`, never a second pyace pass: columns shared by nested
+    presets are identical.
     """
     preset = get_preset(preset)
     if len(table) == 0:
         raise ValueError("Cannot build a design matrix of an empty structure table")
-    top = get_preset(LARGEST if largest is None else largest)
-    if nesting_problem(preset, top) is not None:
-        if largest is not None:
+    if largest is not None:
+        top = get_preset(largest)
+        if nesting_problem(preset, top) is not None:
             raise ValueError(f"Preset {preset.name} is not nested in largest={top.name}: "
                              f"{nesting_problem(preset, top)}")
-        top = preset
+    else:
+        top = (cached_superset(table, preset) if use_cache else None) or preset
 
     def compute(run: pd.DataFrame) -> dict[str, np.ndarray]:
         return featurize(run, top, workers=workers, progress=progress)
@@ -403,9 +421,8 @@ def design_matrix(table: pd.DataFrame, preset: str | BasisPreset, *, largest: st
     def validate(run: pd.DataFrame, arrays: dict[str, np.ndarray]) -> str | None:
         return check_features(arrays, run["n_atoms"].to_numpy(), top.n_functions)
 
-    key_parts = {"basis": top.potential_config(), "pyace": pyace.__version__, "version": DESIGN_MATRIX_VERSION}
-    arrays, seconds = cache.cached_per_subset(table, "design", top.name, key_parts, compute, use_cache=use_cache,
-                                              validate=validate)
+    arrays, seconds = cache.cached_per_subset(table, "design", top.name, _cache_key_parts(top), compute,
+                                              use_cache=use_cache, validate=validate)
     full = DesignMatrix(
         preset=top.name,
         structure_ids=table["structure_id"].to_numpy(),

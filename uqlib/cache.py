@@ -75,6 +75,16 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
         return None  # a damaged entry is recomputed, never trusted
 
 
+def entry_path(run: pd.DataFrame, kind: str, name: str, key_parts: dict) -> Path:
+    """Where the cache entry of one subset run lives: keyed by the run's geometry and ``key_parts``."""
+    return cache_root() / kind / f"{name}-{cache_key(geometry=geometry_fingerprint(run), **key_parts)}.npz"
+
+
+def is_cached(table: pd.DataFrame, kind: str, name: str, key_parts: dict) -> bool:
+    """Whether every subset run of ``table`` has an entry (present; validated only when read)."""
+    return all(entry_path(table.iloc[rows], kind, name, key_parts).is_file() for rows in subset_runs(table))
+
+
 def cached_per_subset(table: pd.DataFrame, kind: str, name: str, key_parts: dict,
                       compute: Callable[[pd.DataFrame], dict[str, np.ndarray]], *,
                       use_cache: bool = True,
@@ -94,7 +104,7 @@ def cached_per_subset(table: pd.DataFrame, kind: str, name: str, key_parts: dict
     seconds = 0.0
     for rows in subset_runs(table):
         run = table.iloc[rows]
-        path = cache_root() / kind / f"{name}-{cache_key(geometry=geometry_fingerprint(run), **key_parts)}.npz"
+        path = entry_path(run, kind, name, key_parts)
         stored = load_arrays(path) if use_cache else None
         if stored is not None and validate is not None and (problem := validate(run, stored)) is not None:
             warnings.warn(f"Cache entry {path} is not what it claims ({problem}); recomputing it", stacklevel=2)

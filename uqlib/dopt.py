@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyace
 from pyace import ACEBBasisSet
 from pyace.activelearning import (
     compute_active_set,
@@ -34,13 +33,12 @@ from pyace.activelearning import (
     save_active_inverse_set,
 )
 
-from uqlib import cache
-from uqlib.ace import BasisPreset, get_preset
+from uqlib import ace
+from uqlib.ace import BasisPreset
 from uqlib.data import ELEMENT, per_structure_max
 from uqlib.metrics import tukey_threshold
 from uqlib.progress import progress_bar
 
-PROJECTIONS_VERSION = 1  # bump when the computation of projections changes
 MAXVOL_TOLERANCE = 1.01  # pace_activeset's default: MaxVol stops when no candidate has gamma above it
 MAXVOL_ITERATIONS = 300  # pace_activeset's default
 SINGULAR_CONDITION = 1e14  # an active set this ill-conditioned is treated as singular
@@ -88,23 +86,17 @@ def atom_projections(table: pd.DataFrame, basis: str | BasisPreset | ACEBBasisSe
                      use_cache: bool = True, progress: bool = True) -> np.ndarray:
     """Per-atom B projections ``(n_atom, n_func)`` of ``table``, atoms in table order.
 
-    ``basis`` is a preset (projections then cached on disk) or any pyace
-    ``ACEBBasisSet`` (for example a loaded pacemaker potential; not cached).
-    Structures are shared among ``workers`` forked processes.
+    ``basis`` is a preset (the projections are then those of the cached featurization pass,
+    :func:`uqlib.ace.design_matrix`, never a second pyace pass) or any pyace
+    ``ACEBBasisSet`` (for example a loaded pacemaker potential; computed here, in
+    ``workers`` forked processes, not cached).
     """
     if len(table) == 0:
         raise ActiveSetError("The structure table is empty: there is nothing to project")
     _check_tungsten(table)
     if isinstance(basis, ACEBBasisSet):
         return _compute_projections(table, basis, progress, workers)
-    preset = get_preset(basis)
-
-    def compute(run: pd.DataFrame) -> dict[str, np.ndarray]:
-        return {"projections": _compute_projections(run, preset.basis_set(), progress, workers)}
-
-    key_parts = {"basis": preset.potential_config(), "pyace": pyace.__version__, "version": PROJECTIONS_VERSION}
-    arrays, _ = cache.cached_per_subset(table, "projections", preset.name, key_parts, compute, use_cache=use_cache)
-    return arrays["projections"]
+    return ace.design_matrix(table, basis, workers=workers, use_cache=use_cache, progress=progress).projections
 
 
 def force_outlier_mask(predicted_forces: np.ndarray, reference_forces: np.ndarray) -> np.ndarray:

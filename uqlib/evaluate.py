@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uqlib import claims, data, metrics
+from uqlib import ace, claims, data, metrics
 from uqlib.criteria import Criterion, DOptimality, EnsembleCriterion, FeaturizedSet, Scores, Signal, featurize
 from uqlib.data import per_structure_max
 
@@ -127,8 +127,9 @@ def evaluate(criterion: Criterion, train: FeaturizedSet, test: FeaturizedSet, *,
 def evaluate_ladder(make_criterion: Callable[[], Criterion], train: pd.DataFrame, test: pd.DataFrame,
                     presets: list[str]) -> dict[str, Evaluation]:
     """One criterion per basis preset, fitted on ``train`` and judged on ``test`` (structure tables)."""
-    return {preset: evaluate(make_criterion(), featurize(train, preset), featurize(test, preset))
-            for preset in presets}
+    largest = max(presets, key=lambda name: ace.get_preset(name).n_functions)  # one pass, then column selections
+    return {preset: evaluate(make_criterion(), featurize(train, preset, largest=largest),
+                             featurize(test, preset, largest=largest)) for preset in presets}
 
 
 def ladder_table(evaluations: dict[str, Evaluation]) -> pd.DataFrame:
@@ -276,9 +277,9 @@ def dopt_ladder(train: pd.DataFrame, test: pd.DataFrame, presets: list[str], *, 
                 outliers: str = "global", seed: int = 0, kappa: float = 0.01, alpha: float = 1e-8
                 ) -> dict[str, DoptRun]:
     """Per preset: a D-optimality criterion and ensembles of each size (nested: the first K of one pool)."""
-    runs = {}
+    runs, largest = {}, max(presets, key=lambda name: ace.get_preset(name).n_functions)
     for preset in presets:
-        train_set, test_set = featurize(train, preset), featurize(test, preset)
+        train_set, test_set = featurize(train, preset, largest=largest), featurize(test, preset, largest=largest)
         dopt = evaluate(DOptimality(outliers=outliers, kappa=kappa, alpha=alpha), train_set, test_set)
         pool = EnsembleCriterion(max(ensemble_sizes), seed=seed, kappa=kappa, alpha=alpha).fit(train_set)
         runs[preset] = DoptRun(dopt, {k: evaluate(EnsembleCriterion.from_ensemble(pool.ensemble_.members(

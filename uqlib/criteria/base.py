@@ -22,7 +22,7 @@ from typing import ClassVar, Self
 import numpy as np
 import pandas as pd
 
-from uqlib import ace, dopt
+from uqlib import ace
 from uqlib.ace import DesignMatrix
 from uqlib.data import atoms_of, per_atom, per_structure_max
 
@@ -75,10 +75,15 @@ class FeaturizedSet:
                              self.projections[atoms], {k: v[atoms] for k, v in self.per_atom_arrays.items()})
 
 
-def featurize(table: pd.DataFrame, preset: str, *, progress: bool = True) -> FeaturizedSet:
-    """The design matrix and B projections of ``table`` for ``preset`` (both cached on disk)."""
-    return FeaturizedSet(table, ace.design_matrix(table, preset, progress=progress),
-                         dopt.atom_projections(table, preset, progress=progress))
+def featurize(table: pd.DataFrame, preset: str, *, largest: str | None = None, progress: bool = True
+              ) -> FeaturizedSet:
+    """The design matrix and B projections of ``table`` for ``preset``, from one cached pyace pass.
+
+    ``largest``: the largest preset the caller will need of these structures (see
+    :func:`uqlib.ace.design_matrix`); smaller presets are column selections of that pass.
+    """
+    dm = ace.design_matrix(table, preset, largest=largest, progress=progress)
+    return FeaturizedSet(table, dm, dm.projections)
 
 
 @dataclass
