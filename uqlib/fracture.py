@@ -261,6 +261,8 @@ def run_fracture(box: float | Sequence[float], n_grains: int, seed: int, *, crac
     ``arrays["grain"]``: grain of each atom), and a report: atoms, steps, simulated
     time (ps), wall time (s), final strain, peak stress (GPa) and ``stress_strain``, a
     table (step, time, strain, stress_yy/xx/zz in GPa, temperature, potential energy).
+    ``threads > 1`` runs LAMMPS' OPENMP styles (``-sf omp``); on a machine whose cores
+    are already busy one thread is faster (measured here: 2.6 vs 47 µs per atom-step).
     Frames are saved as extxyz under ``<cache>/structures/fracture-<key>/`` with a
     key of all parameters and the EAM file's sha256 (``threads`` is left out: it does
     not change the physics beyond round-off).
