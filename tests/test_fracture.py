@@ -22,6 +22,7 @@ def fast_run(tmp_path_factory):
 def test_the_fast_profile_opens_the_crack(fast_run):
     _, final, frames, report = fast_run
     assert len(frames) == fracture.FAST.n_frames and final is frames[-1]
+    assert frames[-1].info["step"] == report["loading_steps"]
     assert report["atoms"] == len(final) and 500 < len(final) < 2000
     strains = [f.info["strain"] for f in frames]
     assert strains[0] == 0 and np.all(np.diff(strains) > 0)

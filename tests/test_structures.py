@@ -114,6 +114,8 @@ def test_a_cleaved_crystal_counts_its_new_free_surface_atoms():
     assert summary["free_surface_initial"] == 0
     assert summary["new_free_surface"] == np.isin(layer, faces).sum() == 4 * 9
     assert summary["transgranular"] == summary["new_free_surface"] and summary["intergranular"] == 0
+    table = structures.fracture_atom_table(crystal, cleaved)
+    assert table["new_free_surface"].sum() == 36 and np.isinf(table["distance_to_other_grain"]).all()
     with pytest.raises(ValueError, match="reference has"):
         structures.classify_atoms(cleaved, reference=crystal[:-1])
 
@@ -129,3 +131,19 @@ def test_frames_get_nep_labels_in_a_structure_table(compute_cache):
     assert "grain" in table["atoms"].iloc[0].arrays
     with pytest.raises(ValueError, match="at least one frame"):
         structures.label_frames([])
+
+
+def test_a_crack_along_a_grain_boundary_is_intergranular():
+    crystal = bulk("W", "bcc", a=structures.LATTICE_CONSTANT, cubic=True).repeat((3, 3, 8))
+    z = crystal.positions[:, 2]
+    crystal.arrays["grain"] = (z > crystal.cell[2, 2] / 2 - 0.1).astype(int)  # boundaries at z = L/2 and z = 0
+    cleaved = crystal.copy()
+    cleaved.positions[z > crystal.cell[2, 2] / 2 - 0.1, 2] += 6.0  # open both boundaries
+    cleaved.cell[2, 2] += 12.0
+    summary = structures.crack_surface_summary(crystal, cleaved)
+    assert summary["new_free_surface"] == 36 and summary["intergranular"] == 36 and summary["transgranular"] == 0
+    near = structures.distance_to_other_grain(crystal)
+    assert np.isclose(near.min(), structures.LATTICE_CONSTANT / 2 * np.sqrt(3)) and np.isinf(near).sum() == 0
+    del crystal.arrays["grain"]
+    with pytest.raises(ValueError, match="no per-atom grain ids"):
+        structures.distance_to_other_grain(crystal)

@@ -38,7 +38,7 @@ from uqlib.structures import box_lengths, open_crack, voronoi_polycrystal
 
 W_MASS = 183.84  # g/mol
 BAR_TO_GPA = 1e-4
-FRACTURE_VERSION = 2
+FRACTURE_VERSION = 3
 
 
 class LammpsUnavailableError(RuntimeError):
@@ -176,7 +176,9 @@ def _simulate(start: Atoms, *, lateral: str, strain_rate: float, max_strain: flo
         total_steps = int(np.ceil(max_strain / strain_rate / timestep))
         n_points = max(50, 5 * (n_frames - 1))
         chunk = max(1, total_steps // n_points)
-        frame_steps = set(np.linspace(0, total_steps // chunk, n_frames).round().astype(int) * chunk)
+        record_steps = [*range(0, total_steps, chunk), total_steps]
+        picks = np.linspace(0, len(record_steps) - 1, min(n_frames, len(record_steps))).round().astype(int)
+        frame_steps = {record_steps[k] for k in picks}
         curve, frames = [], []
         step = 0
 
@@ -197,8 +199,6 @@ def _simulate(start: Atoms, *, lateral: str, strain_rate: float, max_strain: flo
                 lmp.command(f"run {todo} post no")
                 step += todo
                 bar.update(todo)
-                if step == total_steps:
-                    frame_steps.add(step)
                 record()
         report = {"minimised_pe_per_atom": minimised_pe / n, "loading_steps": total_steps,
                   "equilibration_steps": equilibration_steps}
@@ -261,6 +261,8 @@ def run_fracture(box: float | Sequence[float], n_grains: int, seed: int, *, crac
     ``arrays["grain"]``: grain of each atom), and a report: atoms, steps, simulated
     time (ps), wall time (s), final strain, peak stress (GPa) and ``stress_strain``, a
     table (step, time, strain, stress_yy/xx/zz in GPa, temperature, potential energy).
+    ``threads > 1`` runs LAMMPS' OPENMP styles (``-sf omp``); on a machine whose cores
+    are already busy one thread is faster (measured here: 2.6 vs 47 µs per atom-step).
     Frames are saved as extxyz under ``<cache>/structures/fracture-<key>/`` with a
     key of all parameters and the EAM file's sha256 (``threads`` is left out: it does
     not change the physics beyond round-off).
