@@ -56,38 +56,14 @@ n_select: int = 3  # frames to pick for labelling
 seed: int = 0  # seed of the subsample, the ensemble, the clusters and the MD
 
 # %%
-import shlex
-import subprocess
-import sys
-
 import ase.io
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from ase import units
-from ase.build import bulk
-from ase.calculators.singlepoint import SinglePointCalculator
-from ase.md.langevin import Langevin
-from matscipy.calculators.eam import EAM
 
-from uqlib import data, grading
-from uqlib.book import check_parameters, results_dir
+from uqlib import book, cli, data, grading, plots, structures
 
-check_parameters(globals())
-work = results_dir("08_own_data")
-
-
-def uqlib(command: str) -> int:
-    """Run `uqlib <command>` in the work folder as a shell would, show its output, return its exit code."""
-    print(f"$ uqlib {command}")
-    result = subprocess.run([sys.executable, "-m", "uqlib", "--quiet", *shlex.split(command)], cwd=work,
-                            capture_output=True, text=True)
-    print(result.stdout + result.stderr)
-    print(f"(exit code {result.returncode})")
-    if result.returncode == 2:
-        raise RuntimeError(f"uqlib {command} failed: {result.stderr}")
-    return result.returncode
-
+work = book.setup(globals(), "08_own_data")
 
 # %% [markdown]
 # ## Your files
@@ -97,13 +73,7 @@ def uqlib(command: str) -> int:
 
 # %%
 table = data.subsample(data.load_subsets("A+B"), max_per_subset, seed=seed)
-train = []
-for row in table.itertuples():
-    atoms = row.atoms.copy()
-    atoms.calc = SinglePointCalculator(atoms, energy=row.energy, forces=row.forces)
-    train.append(atoms)
-ase.io.write(work / "train.extxyz", train)
-print(f"{len(train)} training structures, {sum(len(a) for a in train)} atoms -> {work / 'train.extxyz'}")
+print(f"{len(table)} training structures, {table.n_atoms.sum()} atoms -> {data.write_extxyz(table, work / 'train.extxyz')}")
 
 # %% [markdown]
 # ## 1. Fit a model and an ensemble
@@ -111,16 +81,15 @@ print(f"{len(train)} training structures, {sum(len(a) for a in train)} atoms -> 
 # here is the workflow, and that its grade flags what this small training set has not seen.
 
 # %%
-_ = uqlib(f"fit train.extxyz --preset {preset} --ensemble {n_members} --seed {seed} -o model")
+cli.run(f"fit train.extxyz --preset {preset} --ensemble {n_members} --seed {seed} -o model", work)
 print((work / "model" / "fit.json").read_text())
 
 # %% [markdown]
 # ## 2. Active sets: pacemaker's single set and the clustered one
 
 # %%
-uqlib("activeset train.extxyz --potential model/potential.yaml -o model/potential.asi")
-_ = uqlib(f"activeset train.extxyz --potential model/potential.yaml --clusters kmeans:{n_clusters} "
-          f"--seed {seed} -o model/clusters")
+for clusters, out_set in (("", "model/potential.asi"), (f"--clusters kmeans:{n_clusters} --seed {seed}", "model/clusters")):
+    cli.run(f"activeset train.extxyz --potential model/potential.yaml {clusters} -o {out_set}", work)
 
 # %% [markdown]
 # ## 3. An MD trajectory, graded
@@ -128,23 +97,12 @@ _ = uqlib(f"activeset train.extxyz --potential model/potential.yaml --clusters k
 # with a vacancy, with the Zhou 2004 EAM of the data manifest. The frames carry no labels: grading needs none.
 
 # %%
-md = bulk("W", "bcc", a=3.165, cubic=True).repeat(3)
-del md[0]  # a vacancy
-md.calc = EAM(str(data.resolve("eam_zhou04")))  # matscipy's EAM: fast, same energies as ase's
-dynamics = Langevin(md, 1.0 * units.fs, temperature_K=md_temperature, friction=0.02, fixcm=False,
-                    rng=np.random.default_rng(seed))
-frames = []
-dynamics.attach(lambda: frames.append(ase.Atoms(md.get_chemical_symbols(), md.positions, cell=md.cell, pbc=True)),
-                interval=frame_every)
-dynamics.run(md_steps)
-ase.io.write(work / "md.extxyz", frames)
-print(f"{len(frames)} MD frames -> {work / 'md.extxyz'}")
+ase.io.write(work / "md.extxyz", structures.hot_md_frames(temperature=md_temperature, steps=md_steps, every=frame_every, seed=seed))
 
 # %%
-code_single = uqlib(f"grade md.extxyz --potential model/potential.yaml --active-set model/potential.asi "
-                    f"--gamma-lo {gamma_lo} --gamma-hi {gamma_hi} -o graded_single.extxyz")
-code_clustered = uqlib(f"grade md.extxyz --potential model/potential.yaml --active-set model/clusters "
-                       f"--ensemble model --gamma-lo {gamma_lo} --gamma-hi {gamma_hi} -o graded.extxyz")
+for active_set, extra, graded in (("model/potential.asi", "", "graded_single"), ("model/clusters", "--ensemble model", "graded")):
+    cli.run(f"grade md.extxyz --potential model/potential.yaml --active-set {active_set} {extra} "
+            f"--gamma-lo {gamma_lo} --gamma-hi {gamma_hi} -o {graded}.extxyz", work)
 
 # %% [markdown]
 # The CSV summary has one row per frame: the largest gamma, the cluster that gave it, the
@@ -153,21 +111,20 @@ code_clustered = uqlib(f"grade md.extxyz --potential model/potential.yaml --acti
 # `force_spread`; open it in OVITO and colour the atoms by `gamma`.
 
 # %%
-single = pd.read_csv(work / "graded_single.csv")
-clustered = pd.read_csv(work / "graded.csv")
+single, clustered = (pd.read_csv(work / f"{name}.csv") for name in ("graded_single", "graded"))
 clustered.assign(gamma_max_single=single["gamma_max"])
 
 # %%
 print("".join((work / "graded.extxyz").read_text().splitlines(keepends=True)[:5]))
 
 # %%
-fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.semilogy(single["frame"] * frame_every, single["gamma_max"], "o-", label="one active set")
-ax.semilogy(clustered["frame"] * frame_every, clustered["gamma_max"], "s-", label=f"{n_clusters} clusters (min)")
-ax.axhline(gamma_lo, color="grey", ls=":")
-ax.axhline(gamma_hi, color="grey", ls="--")
-ax.set(xlabel="MD step (fs)", ylabel=r"$\gamma_\mathrm{cfg}$ (dimensionless)", title="Grade of the MD frames")
-ax.legend()
+fig, axes = plots.new_figure()
+axes[0, 0].semilogy(single["frame"] * frame_every, single["gamma_max"], "o-", label="one active set")
+axes[0, 0].semilogy(clustered["frame"] * frame_every, clustered["gamma_max"], "s-", label=f"{n_clusters} clusters (min)")
+axes[0, 0].axhline(gamma_lo, color="grey", ls=":")
+axes[0, 0].axhline(gamma_hi, color="grey", ls="--")
+axes[0, 0].set(xlabel="MD step (fs)", ylabel=r"$\gamma_\mathrm{cfg}$ (dimensionless)", title="Grade of the MD frames")
+axes[0, 0].legend()
 plt.show()
 
 # %% [markdown]
@@ -183,8 +140,7 @@ plt.show()
 # frames, one frame at a time, so that near-duplicate frames are not picked twice.
 
 # %%
-uqlib(f"select md.extxyz --potential model/potential.yaml --active-set model/potential.asi "
-      f"--n {n_select} --gamma-lo {gamma_lo} -o picked.extxyz")
+cli.run(f"select md.extxyz --potential model/potential.yaml --active-set model/potential.asi --n {n_select} --gamma-lo {gamma_lo} -o picked.extxyz", work)
 pd.DataFrame([{"frame": int(a.info["frame"]), "gamma_max": float(a.info["gamma_max"])}
               for a in ase.io.read(work / "picked.extxyz", ":")])
 
@@ -194,7 +150,7 @@ pd.DataFrame([{"frame": int(a.info["frame"]), "gamma_max": float(a.info["gamma_m
 # clustered gamma of every atom; with a single `.asi` it is pacemaker's own gamma.
 
 # %%
-atoms = frames[-1].copy()
+atoms = ase.io.read(work / "md.extxyz", index=-1)
 atoms.calc = grading.ClusteredGammaCalculator(work / "model/potential.yaml", work / "model/clusters")
 print(f"E = {atoms.get_potential_energy():.3f} eV, max |F| = {np.abs(atoms.get_forces()).max():.2f} eV/Å, "
       f"max gamma = {atoms.calc.results['gamma'].max():.2f}")

@@ -9,7 +9,7 @@ from uqlib import ace, clustering, data, dopt
 def test_descriptors_are_standardised_structure_means(small_table):
     dm = ace.design_matrix(small_table, "Func-33", use_cache=False, progress=False)
     desc = clustering.structure_descriptors(dm)
-    assert desc.shape == (8, 15)
+    assert desc.shape == (8, 33)
     np.testing.assert_allclose(desc.mean(axis=0), 0, atol=1e-10)
 
 

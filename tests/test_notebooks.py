@@ -30,9 +30,11 @@ def _root(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _is_drawing(statement: ast.stmt) -> bool:
+def _is_drawing(statement: ast.stmt, last: bool = False) -> bool:
     if isinstance(statement, ast.Import | ast.ImportFrom):
         return True
+    if isinstance(statement, ast.Expr) and last:
+        return True  # the last expression of a cell is what the cell displays
     if isinstance(statement, ast.Expr):
         value = statement.value
         # a bare name or table expression at the end of a cell is display, as is a drawing call
@@ -51,8 +53,9 @@ def logic_lines(source: str) -> int:
     for cell in notebook.cells:
         if cell.cell_type != "code" or "parameters" in cell.metadata.get("tags", []):
             continue
-        for statement in ast.parse(cell.source).body:
-            if not _is_drawing(statement):
+        body = ast.parse(cell.source).body
+        for index, statement in enumerate(body):
+            if not _is_drawing(statement, last=index == len(body) - 1):
                 count += statement.end_lineno - statement.lineno + 1
     return count
 
@@ -62,6 +65,7 @@ def test_logic_line_counter_by_hand():
               'x = np.arange(3)\nfor i in x:\n    print(i)\nfig, axes = plots.new_figure()\nplots.draw(axes, x)\n'
               'for ax in axes:\n    ax.set_title("a")\ntable = frame.groupby("a").agg(\n    ["mean"])\ntable\n')
     assert logic_lines(source) == 3  # x = ..., and the two lines of table = ...
+    assert logic_lines('# %%\nframe.describe()\nframe.plot()\n') == 1  # only the last expression is display
 
 
 def test_every_notebook_is_paired():

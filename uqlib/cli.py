@@ -362,5 +362,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def run(command: str, cwd: str | Path) -> int:
+    """Run ``uqlib <command>`` in ``cwd`` as a shell would (a fresh process), print what it prints.
+
+    For notebooks and scripts that show the command at work. Returns the exit code (0 or 1,
+    see the module docstring); a user error (exit code 2) raises ``RuntimeError`` with its message.
+    """
+    import shlex
+    import subprocess
+
+    print(f"$ uqlib {command}")
+    result = subprocess.run([sys.executable, "-m", "uqlib", "--quiet", *shlex.split(command)], cwd=cwd,
+                            capture_output=True, text=True)
+    print(result.stdout + result.stderr + f"(exit code {result.returncode})")
+    if result.returncode == 2:
+        raise RuntimeError(f"uqlib {command} failed: {result.stderr.strip()}")
+    return result.returncode
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -319,6 +319,20 @@ def subsample(table: pd.DataFrame, max_per_subset: int | None, seed: int, by: st
     return table.loc[sorted(keep)].reset_index(drop=True)
 
 
+def write_extxyz(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write a labelled structure table as extxyz (energies and forces as ase's single-point results)."""
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = []
+    for row in table.itertuples():
+        atoms = row.atoms.copy()
+        atoms.calc = SinglePointCalculator(atoms, energy=row.energy, forces=row.forces)
+        frames.append(atoms)
+    ase.io.write(path, frames)
+    return Path(path)
+
+
 def load_split(train: str, test: str, max_per_subset: int | None, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training and test tables of two subset expressions, each subsampled with ``seed``."""
     return (subsample(load_subsets(train), max_per_subset, seed),

@@ -154,10 +154,9 @@ def rates_vs_accuracy(ax: Axes, table, fixed_rates, signals: list[str]) -> Axes:
     """
     x = table["F_RMSE train"].to_numpy()
     for signal in signals:
-        color = CRITERION_STYLE[signal]["color"]
-        ax.plot(x, table[f"rate {signal} (%)"], marker="o", ms=4, color=color, label=f"{signal} adaptive")
-        ax.plot(x, fixed_rates.loc[table.index, signal], marker="s", ms=3, color=color, ls=":",
-                label=f"{signal} fixed")
+        style = {**CRITERION_STYLE[signal], "ls": "-", "ms": 4}
+        ax.plot(x, table[f"rate {signal} (%)"], label=f"{signal} adaptive", **style)
+        ax.plot(x, fixed_rates.loc[table.index, signal], label=f"{signal} fixed", **{**style, "ls": ":"})
     ax.set(xlabel="F_RMSE train (meV/Å)", ylabel="test selection rate (%)")
     ax.legend(fontsize=6, ncol=2)
     return ax
@@ -314,8 +313,8 @@ def sweep_panel(ax: Axes, stats, column: str, criteria: list[str], *, scale: flo
     for name in criteria:
         part = stats.loc[name]
         mean, std = scale * part[(column, "mean")].to_numpy(), scale * np.nan_to_num(part[(column, "std")].to_numpy())
-        style = CRITERION_STYLE.get(name, {})
-        ax.plot(part.index, mean, marker="o", ms=4, label=name, **style)
+        style = {"marker": "o", **CRITERION_STYLE.get(name, {}), "ms": 4}
+        ax.plot(part.index, mean, label=name, **style)
         ax.fill_between(part.index, mean - std, mean + std, color=style.get("color"), alpha=0.2, lw=0)
     ax.set(xlabel="K", ylabel=ylabel, title=title)
     ax.legend(fontsize=7)

@@ -350,3 +350,26 @@ def crack_surface_summary(initial: Atoms, final: Atoms, *, intergranular_distanc
             "new_free_surface": int(table["new_free_surface"].sum()),
             "intergranular": int(modes.get("intergranular", 0)), "transgranular": int(modes.get("transgranular", 0)),
             "near_boundary_fraction": float((table["distance_to_other_grain"] < intergranular_distance).mean())}
+
+
+def hot_md_frames(*, repeat: int = 3, vacancy: bool = True, temperature: float = 3000.0, steps: int = 120,
+                  every: int = 10, seed: int = 0) -> list[Atoms]:
+    """Frames of a Langevin MD run (1 fs steps, Zhou EAM through matscipy) of a BCC W supercell.
+
+    ``repeat`` cubic cells per side, one atom removed when ``vacancy``; a frame every
+    ``every`` steps, positions only (no labels): an unlabelled trajectory to grade.
+    """
+    from ase import units
+    from ase.md.langevin import Langevin
+
+    md = bulk(ELEMENT, "bcc", a=LATTICE_CONSTANT, cubic=True).repeat(repeat)
+    if vacancy:
+        del md[0]
+    md.calc = eam_calculator()
+    dynamics = Langevin(md, 1.0 * units.fs, temperature_K=temperature, friction=0.02, fixcm=False,
+                        rng=np.random.default_rng(seed))
+    frames: list[Atoms] = []
+    dynamics.attach(lambda: frames.append(Atoms(md.get_chemical_symbols(), md.positions, cell=md.cell, pbc=True)),
+                    interval=every)
+    dynamics.run(steps)
+    return frames
