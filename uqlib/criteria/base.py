@@ -27,6 +27,7 @@ from uqlib.ace import DesignMatrix
 from uqlib.data import atoms_of, per_atom, per_structure_max
 
 LEVELS = ("config", "atom")
+Columns = dict[str, np.ndarray]  # named columns of one table: uncertainties per configuration or per atom
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class Criterion(ABC):
         """Fit on the training set; returns ``self``."""
 
     @abstractmethod
-    def uncertainties(self, data: FeaturizedSet) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def uncertainties(self, data: FeaturizedSet) -> tuple[Columns, Columns]:
         """Uncertainty columns per configuration and per atom."""
 
     def predictions(self, data: FeaturizedSet) -> tuple[np.ndarray, np.ndarray] | None:

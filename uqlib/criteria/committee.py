@@ -7,7 +7,7 @@ from typing import Self
 import numpy as np
 
 from uqlib import ace, ensemble
-from uqlib.criteria.base import Criterion, FeaturizedSet, Signal
+from uqlib.criteria.base import Columns, Criterion, FeaturizedSet, Signal
 
 
 class EnsembleCriterion(Criterion):
@@ -50,7 +50,7 @@ class EnsembleCriterion(Criterion):
         coefficients = self.ensemble_.coefficients
         return ace.predict_energy_per_atom(data.dm, coefficients), ace.predict_forces(data.dm, coefficients)
 
-    def uncertainties(self, data: FeaturizedSet):
+    def uncertainties(self, data: FeaturizedSet) -> tuple[Columns, Columns]:
         if self.ensemble_.preset != data.dm.preset:
             raise ValueError(f"The ensemble is for {self.ensemble_.preset}, the data for {data.dm.preset}")
         energies, forces = self._member_predictions(data)

@@ -21,7 +21,7 @@ from typing import Self
 import numpy as np
 
 from uqlib import ace, clustering, dopt, structures
-from uqlib.criteria.base import Criterion, FeaturizedSet, Signal
+from uqlib.criteria.base import Columns, Criterion, FeaturizedSet, Signal
 from uqlib.data import per_atom, per_structure_max
 
 OUTLIER_POLICIES = ("none", "global", "per-cluster")
@@ -76,7 +76,7 @@ class DOptimality(_SingleModel):
         self.active_set_ = dopt.build_active_set(train.projections, keep=self.keep_)
         return self
 
-    def uncertainties(self, data: FeaturizedSet):
+    def uncertainties(self, data: FeaturizedSet) -> tuple[Columns, Columns]:
         gamma = self.active_set_.grade(data.projections)
         return {"gamma": per_structure_max(gamma, data.dm.n_atoms)}, {"gamma": gamma}
 
@@ -145,7 +145,7 @@ class ClusteredDOptimality(_SingleModel):
             train.projections, per_atom(self.labels_, train.dm.n_atoms), keep=self.keep_)
         return self
 
-    def uncertainties(self, data: FeaturizedSet):
+    def uncertainties(self, data: FeaturizedSet) -> tuple[Columns, Columns]:
         per_cluster = self.active_set_.grade_per_cluster(data.projections)
         gamma = per_cluster.min(axis=1)
         nearest = np.asarray(self.active_set_.clusters)[per_cluster.argmin(axis=1)]

@@ -13,7 +13,7 @@ from typing import Self
 import numpy as np
 
 from uqlib import ace
-from uqlib.criteria.base import Criterion, FeaturizedSet, Signal
+from uqlib.criteria.base import Columns, Criterion, FeaturizedSet, Signal
 from uqlib.data import per_structure_max
 from uqlib.progress import progress_bar
 
@@ -62,7 +62,7 @@ class QuestsEntropy(Criterion):
         self.model_ = ace.LinearACE(train.dm.preset, kappa=self.kappa, alpha=self.alpha).fit(train.dm)
         return self
 
-    def uncertainties(self, data: FeaturizedSet):
+    def uncertainties(self, data: FeaturizedSet) -> tuple[Columns, Columns]:
         dh = quests_delta_entropy(self.descriptors(data), self.train_descriptors_, bandwidth=self.bandwidth)
         return {"dH": per_structure_max(dh, data.dm.n_atoms)}, {"dH": dh}
 
