@@ -19,7 +19,7 @@ from ase.calculators.eam import EAM
 from ase.calculators.singlepoint import SinglePointCalculator
 from pyace import ACECTildeBasisSet, PyACECalculator
 
-from uqlib import cli, data
+from uqlib import cli, data, dopt
 from uqlib.cli import EXAMPLES
 from uqlib.ensemble import atom_force_uncertainty
 
@@ -76,15 +76,10 @@ def work(tmp_path_factory):
 
 
 def pyace_gammas(yaml: Path, asi: Path, frames: list[Atoms]) -> np.ndarray:
+    """pacemaker's own gamma of every atom: PyACECalculator with the potential and the active set."""
     calc = PyACECalculator(str(yaml))
     calc.set_active_set(str(asi))
-    out = []
-    for atoms in frames:
-        atoms = atoms.copy()
-        atoms.calc = calc
-        atoms.get_potential_energy()
-        out.append(np.array(calc.results["gamma"]))
-    return np.concatenate(out)
+    return dopt.calculator_gammas(calc, frames)
 
 
 def test_help_shows_an_example_for_each_subcommand(tmp_path):

@@ -12,7 +12,7 @@ from pyace import ACEBBasisSet, PyACECalculator
 from pyace.linearacefit import LinearACEDataset
 from pyace.multispecies_basisextension import create_multispecies_basis_config
 
-from uqlib import grading
+from uqlib import dopt, grading
 from uqlib.clustering import ClusteredActiveSet
 from uqlib.data import DataError
 
@@ -63,15 +63,10 @@ def alloy_model(tmp_path_factory):
 
 
 def pyace_gammas(yaml, asi, structures) -> np.ndarray:
+    """pacemaker's own gamma of every atom: PyACECalculator with the potential and the active set."""
     calc = PyACECalculator(str(yaml))
     calc.set_active_set(str(asi))
-    out = []
-    for atoms in structures:
-        atoms = atoms.copy()
-        atoms.calc = calc
-        atoms.get_potential_energy()
-        out.append(np.array(calc.results["gamma"]))
-    return np.concatenate(out)
+    return dopt.calculator_gammas(calc, structures)
 
 
 @pytest.fixture(scope="module")

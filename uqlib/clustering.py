@@ -20,7 +20,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from uqlib.ace import DesignMatrix
-from uqlib.dopt import SINGULAR_CONDITION, ActiveSet, ActiveSetError, build_active_set
+from uqlib.dopt import ActiveSet, ActiveSetError, build_active_set, spans_basis
 
 
 def structure_descriptors(dm: DesignMatrix) -> np.ndarray:
@@ -119,14 +119,6 @@ class ClusteredActiveSet:
         return cls(names, [ActiveSet.load(folder / index["files"][n]) for n in names], index.get("merged", {}))
 
 
-def _spans(rows: np.ndarray, n_functions: int) -> bool:
-    """Whether ``rows`` have full column rank, by the condition test of :func:`uqlib.dopt.build_active_set`."""
-    if len(rows) < n_functions:
-        return False
-    singular_values = np.linalg.svd(rows, compute_uv=False)
-    return bool(singular_values[-1] > singular_values[0] / SINGULAR_CONDITION)
-
-
 def fit_clustered_active_set(projections: np.ndarray, atom_clusters: np.ndarray, *,
                              keep: np.ndarray | None = None) -> ClusteredActiveSet:
     """One active set per cluster of the training atoms (``atom_clusters``: a label per atom).
@@ -144,7 +136,7 @@ def fit_clustered_active_set(projections: np.ndarray, atom_clusters: np.ndarray,
     merged: dict[str, str] = {}
     while True:
         sizes = {n: int((keep & (atom_clusters == n)).sum()) for n in names}
-        small = [n for n in names if not _spans(projections[keep & (atom_clusters == n)], p)]
+        small = [n for n in names if not spans_basis(projections[keep & (atom_clusters == n)], p)]
         if not small or len(names) == 1:
             break
         victim = min(small, key=lambda n: sizes[n])

@@ -150,6 +150,19 @@ class ActiveSet:
         return cls(inverse=inverses[0])
 
 
+def spans_basis(rows: np.ndarray, n_functions: int | None = None) -> bool:
+    """Whether ``rows`` (projections, ``(n, p)``) have full column rank: a MaxVol active set of them exists.
+
+    At least ``n_functions`` (default: the number of columns) rows, and a smallest singular
+    value above the largest / :data:`SINGULAR_CONDITION`, the test :func:`build_active_set` applies.
+    """
+    n_functions = rows.shape[1] if n_functions is None else n_functions
+    if len(rows) < n_functions:
+        return False
+    singular_values = np.linalg.svd(rows, compute_uv=False)
+    return bool(singular_values[-1] > singular_values[0] / SINGULAR_CONDITION)
+
+
 def build_active_set(projections: np.ndarray, *, keep: np.ndarray | None = None,
                      tolerance: float = MAXVOL_TOLERANCE, max_iterations: int = MAXVOL_ITERATIONS) -> ActiveSet:
     """MaxVol active set of the training projections (rows where ``keep`` is true).

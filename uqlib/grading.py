@@ -35,7 +35,7 @@ from pyace import ACEBBasisSet, PyACECalculator
 from pyace.activelearning import compute_active_set, compute_B_projections
 
 from uqlib.data import DataError, validate_structures
-from uqlib.dopt import MAXVOL_ITERATIONS, MAXVOL_TOLERANCE, SINGULAR_CONDITION, ActiveSetError
+from uqlib.dopt import MAXVOL_ITERATIONS, MAXVOL_TOLERANCE, SINGULAR_CONDITION, ActiveSetError, spans_basis
 from uqlib.progress import progress_bar
 
 BANDS = ("below", "between", "above")  # gamma_cfg < lo, lo <= gamma_cfg <= hi, gamma_cfg > hi
@@ -239,13 +239,6 @@ def structure_descriptors(projections: dict[str, np.ndarray], structure_of_atom:
     return np.hstack(blocks)
 
 
-def _spans(rows: np.ndarray) -> bool:
-    if len(rows) < rows.shape[1]:
-        return False
-    singular = np.linalg.svd(rows, compute_uv=False)
-    return bool(singular[-1] > singular[0] / SINGULAR_CONDITION)
-
-
 def build_grading_set(projections: dict[str, np.ndarray], structure_of_atom: dict[str, np.ndarray],
                       structure_clusters: np.ndarray | None = None, *, keep: dict[str, np.ndarray] | None = None,
                       tolerance: float = MAXVOL_TOLERANCE, progress: bool = True) -> GradingSet:
@@ -274,7 +267,7 @@ def build_grading_set(projections: dict[str, np.ndarray], structure_of_atom: dic
         return projections[element][chosen]
 
     while len(names) > 1:
-        small = [n for n in names if not all(_spans(rows(e, n)) for e in projections)]
+        small = [n for n in names if not all(spans_basis(rows(e, n)) for e in projections)]
         if not small:
             break
         victim = min(small, key=lambda n: int((labels == n).sum()))
