@@ -53,12 +53,12 @@ def test_group_bootstrap_members_equal_fits_on_the_drawn_groups_structures(dm33)
 def test_units_are_structures_when_their_grams_fit_and_groups_otherwise(dm33):
     p = dm33.n_functions
     assert ensemble.bootstrap_units(dm33.n_configs, p) == dm33.n_configs
-    assert ensemble.bootstrap_units(dm33.n_configs, p, gram_memory=3.5 * 8 * p**2) == 3
-    assert ensemble.bootstrap_units(678, 1561) == 2**30 // (8 * 1561**2)  # Func-1561 on A+B: 55 groups in 1 GiB
-    ens = ensemble.fit_ensemble(dm33, 3, seed=0, gram_memory=4.5 * 8 * p**2, progress=False)
+    assert ensemble.bootstrap_units(dm33.n_configs, p, gram_memory=3.5 * 16 * p**2) == 3
+    assert ensemble.bootstrap_units(678, 1561) == 41  # Func-1561 on A+B: 41 groups in 1.5 GiB, not 678
+    ens = ensemble.fit_ensemble(dm33, 3, seed=0, gram_memory=4.5 * 16 * p**2, progress=False)
     assert ens.bootstrap_units == 4 and ens.members([0, 2]).bootstrap_units == 4
-    with pytest.raises(ValueError, match="fewer than 2 Gram"):
-        ensemble.fit_ensemble(dm33, 3, gram_memory=8 * p**2, progress=False)
+    with pytest.raises(ValueError, match="fewer than 2 units"):
+        ensemble.fit_ensemble(dm33, 3, gram_memory=16 * p**2, progress=False)
     with pytest.raises(ValueError, match="n_groups"):
         ensemble.fit_ensemble(dm33, 3, n_units=dm33.n_configs + 1, progress=False)
 

@@ -8,8 +8,9 @@ Two ways to make K members that share one cached design matrix:
   a weighted sum of ``G`` Gram matrices and a Cholesky solve, not a pass over the
   ``3 n_atom`` force rows.
 
-  The units are the structures themselves when their ``n_cfg`` Gram matrices fit in
-  ``gram_memory`` bytes (``n_cfg p^2 8 B``): the ordinary bootstrap over structures.
+  The units are the structures themselves when their ``2 n_cfg`` Gram matrices (energy
+  and force) fit in ``gram_memory`` bytes (``2 n_cfg p^2 8 B``): the ordinary bootstrap
+  over structures.
   When they do not (Func-1561 on A+B would need 678 x 1561^2 x 8 B = 13 GB), the
   structures are dealt at random (seeded) into ``G`` groups of nearly equal size and
   the bootstrap draws groups: a *random-group block bootstrap*. Each member is still an
@@ -47,7 +48,7 @@ from uqlib.progress import progress_bar
 
 ENERGY_UNIT = "eV/atom"  # CBE works with energies per atom (see module docstring)
 METHODS = ("bootstrap", "posterior")
-GRAM_MEMORY = 2**30  # bytes for the bootstrap units' force Gram matrices (module docstring)
+GRAM_MEMORY = 1.5 * 2**30  # bytes for the bootstrap units' energy and force Gram matrices (module docstring)
 
 
 @dataclass
@@ -87,12 +88,12 @@ def random_groups(n_configs: int, n_groups: int, seed: int) -> np.ndarray:
 
 
 class StructureNormalEquations:
-    """Force terms of the normal equations of :mod:`uqlib.ace`, summed per bootstrap unit.
+    """Energy and force terms of the normal equations of :mod:`uqlib.ace`, summed per bootstrap unit.
 
     ``groups[s]`` is the unit of structure *s* (default: each structure its own unit).
-    With them, the Gram matrix for unit weights ``w`` (``(G,)``) is a weighted sum of
-    ``G`` matrices, ``O(G p^2)``, instead of a pass over all ``3 n_atom`` force rows.
-    Memory: ``G p^2`` doubles.
+    With them, the Gram matrix for unit weights ``w`` (``(G,)``) is two weighted sums of
+    ``G`` matrices, ``O(G p^2)``, instead of a pass over the ``n_cfg + 3 n_atom`` rows
+    (the energy rows alone would cost ``n_cfg p^2`` per member). Memory: ``2 G p^2`` doubles.
     """
 
     def __init__(self, dm: DesignMatrix, groups: np.ndarray | None = None, progress: bool = False) -> None:
@@ -104,6 +105,8 @@ class StructureNormalEquations:
         self.n_units = int(self.groups.max()) + 1
         self.force_gram = np.empty((self.n_units, p, p))
         self.force_rhs = np.empty((self.n_units, p))
+        self.energy_gram = np.empty((self.n_units, p, p))
+        self.energy_rhs = np.empty((self.n_units, p))
         atom_unit = np.repeat(self.groups, dm.n_atoms)
         row_unit = np.repeat(atom_unit, 3)
         targets = dm.forces.ravel()
@@ -111,6 +114,9 @@ class StructureNormalEquations:
             rows = np.flatnonzero(row_unit == g)
             self.force_gram[g], self.force_rhs[g] = ace.weighted_gram(
                 dm.force_rows[rows], np.ones(len(rows)), targets[rows])
+            configs = np.flatnonzero(self.groups == g)
+            self.energy_gram[g], self.energy_rhs[g] = ace.weighted_gram(
+                dm.energy_rows[configs], np.ones(len(configs)), dm.energy_per_atom[configs])
 
     def structure_weights(self, unit_weights: np.ndarray) -> np.ndarray:
         """Weight ``(n_cfg,)`` of each structure: the weight of its unit."""
@@ -123,11 +129,11 @@ class StructureNormalEquations:
         if u.shape != (self.n_units,):
             raise ValueError(f"unit_weights must have {self.n_units} entries, got shape {u.shape}")
         w = self.structure_weights(u)
-        energy_w = (1.0 - kappa) / w.sum() * w
+        energy_scale = (1.0 - kappa) / w.sum()
         force_scale = kappa / (w @ dm.n_atoms)
-        weighted_e = dm.energy_rows * energy_w[:, None]
-        gram = weighted_e.T @ dm.energy_rows + force_scale * np.tensordot(u, self.force_gram, axes=1)
-        rhs = weighted_e.T @ dm.energy_per_atom + force_scale * (u @ self.force_rhs)
+        gram = energy_scale * np.tensordot(u, self.energy_gram, axes=1)
+        gram += force_scale * np.tensordot(u, self.force_gram, axes=1)
+        rhs = energy_scale * (u @ self.energy_rhs) + force_scale * (u @ self.force_rhs)
         return gram, rhs
 
 
@@ -139,11 +145,14 @@ def bootstrap_weights(n_configs: int, n_members: int, seed: int) -> np.ndarray:
 
 
 def bootstrap_units(n_configs: int, n_functions: int, gram_memory: float = GRAM_MEMORY) -> int:
-    """How many bootstrap units fit: every structure if their Grams fit in ``gram_memory`` bytes, else fewer."""
-    fit = int(gram_memory // (8 * n_functions**2))
+    """How many bootstrap units fit: every structure if their Grams fit in ``gram_memory`` bytes, else fewer.
+
+    A unit holds two ``(p, p)`` Gram matrices (energy and force), ``16 p^2`` bytes.
+    """
+    fit = int(gram_memory // (16 * n_functions**2))
     if fit < 2:
-        raise ValueError(f"gram_memory={gram_memory:.3g} B holds fewer than 2 Gram matrices of {n_functions} "
-                         f"functions ({8 * n_functions**2:.3g} B each)")
+        raise ValueError(f"gram_memory={gram_memory:.3g} B holds fewer than 2 units' Gram matrices of "
+                         f"{n_functions} functions ({16 * n_functions**2:.3g} B each)")
     return min(n_configs, fit)
 
 
