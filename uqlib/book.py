@@ -277,14 +277,25 @@ def figure(fig, name: str) -> None:
     plt.close(fig)
 
 
-def _record_timing(profile: str, notebook: str, seconds: float) -> None:
-    """Wall time and the kernels' largest memory so far, for the performance page."""
+def _cache_entries() -> int:
+    """How many computed entries the compute cache holds (design matrices, labels, structures, ...)."""
+    from uqlib import cache
+
+    root = cache.cache_root()
+    return sum(1 for p in root.rglob("*") if p.is_file() and not p.name.endswith(".tmp")) if root.is_dir() else 0
+
+
+def _record_timing(profile: str, notebook: str, seconds: float, computed: int) -> None:
+    """Wall time, the kernels' largest memory so far and the cache entries computed, for the performance page.
+
+    A notebook that computed cache entries ran (partly) cold; one that computed none ran warm.
+    """
     path = RESULTS_ROOT / profile / "timings.json"
     timings = json.loads(path.read_text()) if path.is_file() else {}
     # the kernels are this process's children: their largest resident set so far (KiB on Linux)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     timings[notebook] = {"seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d %H:%M"),
-                         "peak_memory_mib_so_far": round(peak)}
+                         "peak_memory_mib_so_far": round(peak), "cache_entries_computed": computed}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(timings, indent=2))
 
@@ -302,14 +313,14 @@ def build(profile: str = "full", only: list[str] | None = None, do_render: bool 
         raise KeyError(f"Profile {profile!r} names notebooks not in _toc.yml: {unknown}")
     directory = Path(directory)
     for notebook in only or notebooks():
-        start = time.perf_counter()
+        start, entries = time.perf_counter(), _cache_entries()
         print(f"[uqlib.book] {notebook} ({profile} profile)", flush=True)
         run_notebook(notebook, overrides.get(notebook, {}), profile=profile,
                      output_dir=directory / "book" / "notebooks")
         seconds = time.perf_counter() - start
         print(f"[uqlib.book] {notebook} done in {seconds:.0f} s", flush=True)
         if directory == PROJECT_ROOT:
-            _record_timing(profile, notebook, seconds)
+            _record_timing(profile, notebook, seconds, _cache_entries() - entries)
     if not do_render:
         return None
     index = render(directory)
@@ -370,6 +381,8 @@ GOALS = [("pyace passes per structure in a build", "1", "featurization_passes", 
           "<=", 1.0, ""),
          ("30-member ensemble against one fit (largest preset)", "<= 3x", "ensemble_fit", "ratio_30_to_1", "<=", 3.0,
           "x"),
+         ("peak memory of the ensemble benchmark (largest preset, all of A+B)", "<= 6144 MiB", "ensemble_fit",
+          "peak_memory_mib", "<=", 6144.0, "MiB"),
          ("clustered grading against one active set", "<= 1.5x", "clustered_grading", "ratio_k_sets_to_one_set",
           "<=", 1.5, "x"),
          ("uqlib grading against PyACECalculator", ">= 1x", "grading_throughput", "speedup", ">=", 1.0, "x")]
@@ -387,8 +400,11 @@ def performance_goals(records: dict[str, dict], timings: dict[str, dict]) -> pd.
     if timings:
         minutes = sum(t["seconds"] for t in timings.values()) / 60
         peak = max(t["peak_memory_mib_so_far"] for t in timings.values()) / 1024
-        rows += [{"goal": "full book, notebooks of the latest run", "target": "<= 4 min warm, <= 12 min cold",
-                  "measured": f"{minutes:.3g} min", "verdict": "met" if minutes <= 4 else "missed (warm goal)"},
+        cold = any(t.get("cache_entries_computed", 0) > 0 for t in timings.values())
+        kind, bound = ("cold", 12) if cold else ("warm", 4)
+        rows += [{"goal": f"book notebooks, {kind} run (cache entries computed: {cold})",
+                  "target": "<= 12 min cold, <= 4 min warm", "measured": f"{minutes:.3g} min",
+                  "verdict": "met" if minutes <= bound else f"missed ({kind} goal)"},
                  {"goal": "peak memory of any notebook", "target": "<= 6 GiB", "measured": f"{peak:.3g} GiB",
                   "verdict": "met" if peak <= 6 else "missed"}]
     return pd.DataFrame(rows)
