@@ -12,20 +12,30 @@
 # # The data: five W subsets and the PRM2020 set
 #
 # ## Overview
-# The paper trains and tests ACE models of BCC tungsten on DFT data that the authors
-# published with it. This notebook resolves every input file from the project's
-# manifest, checks it, and describes what is in it:
+# The paper {cite}`shuang2025uq` trains and tests ACE models {cite}`drautz2019ace` of BCC
+# tungsten on DFT data that the authors published with it {cite}`shuang2025defects`, plus
+# the PRM2020 set of the W GAP {cite}`byggmastar2020gap`. This notebook resolves every
+# input file from the project's manifest, checks it, and describes what is in it:
 #
 # 1. the files, where they come from and their checksums;
 # 2. one table of the subsets (configurations, atoms, energy range, largest force);
-# 3. a map of all structures in the first two principal components of an ACE descriptor,
-#    the counterpart of the paper's Figure 1, and how far each subset lies from the
-#    training set in the full descriptor space.
+# 3. a map of all structures in the first two principal components of an ACE descriptor
+#    ({numref}`fig-descriptor-map`), the counterpart of the paper's Figure 1, and how far
+#    each subset lies from the training set in the full descriptor space.
+#
+# ```{glue:figure} fig-descriptor-map
+# :name: fig-descriptor-map
+#
+# The structures of every subset in the first two principal components of the
+# standardised mean ACE B projections (our stand-in for the MACE descriptor), coloured by
+# subset; the counterpart of Fig. 1 of {cite:t}`shuang2025uq`. Subsets A+B are the
+# training set, C and E the test set, D the nanospheres of the heterogeneous split.
+# ```
 #
 # ## Prerequisites
 # | Concept | Importance |
 # | --- | --- |
-# | [Atomic Cluster Expansion (Drautz 2019)](https://doi.org/10.1103/PhysRevB.99.014104) | helpful |
+# | Atomic Cluster Expansion {cite}`drautz2019ace` | helpful |
 # | [Principal component analysis (scikit-learn)](https://scikit-learn.org/stable/modules/decomposition.html#pca) | helpful |
 #
 # Time to run: under a minute with the fast defaults, a few minutes with the full profile.
@@ -38,9 +48,7 @@ descriptor_preset: str = "Func-33"  # ACE basis of the descriptor (see uqlib.ace
 max_per_subset: Optional[int] = 30  # configurations per subset on the map (None: all)
 seed: int = 0  # seed of the subsample
 
-# %%
-import matplotlib.pyplot as plt
-
+# %% tags=["hide-input"]
 from uqlib import ace, book, clustering, data, metrics, plots
 
 out = book.setup(globals(), "00_data")
@@ -53,7 +61,7 @@ out = book.setup(globals(), "00_data")
 # cannot be found anywhere (subset F is published upstream but not in the local mirror)
 # is listed as missing, and the notebooks say which test set they ran on.
 
-# %%
+# %% tags=["hide-input"]
 data.manifest_table()
 
 # %% [markdown]
@@ -62,7 +70,7 @@ data.manifest_table()
 # subtracted, as in the upstream files), forces in eV/Å. Subsets A and B are the paper's
 # training set, C, E (and F where available) its test set.
 
-# %%
+# %% tags=["hide-input"]
 table = data.load_subsets(subsets)
 summary = data.subset_summary(table).rename(index=plots.SUBSET_LABELS)
 summary.style.format({"e_min": "{:.3f}", "e_max": "{:.3f}", "max_abs_force": "{:.2f}"}).set_caption(
@@ -75,19 +83,20 @@ summary.style.format({"e_min": "{:.3f}", "e_max": "{:.3f}", "max_abs_force": "{:
 # descriptor basis, standardised per function. These means are the energy rows of the
 # linear ACE design matrix (`uqlib.ace.design_matrix`), cached on disk. The paper's
 # Figure 1 used a MACE descriptor, which is not available here; an ACE descriptor of the
-# model family the paper studies is the natural stand-in.
+# model family the paper studies is the natural stand-in. The map is
+# {numref}`fig-descriptor-map` at the top of the page.
 
-# %%
+# %% tags=["hide-input"]
 sample = data.subsample(table, max_per_subset, seed)
 descriptors = clustering.structure_descriptors(ace.design_matrix(sample, descriptor_preset))
 coords, explained = clustering.principal_components(descriptors)
-fig, axes = plots.new_figure(width=6.5, height=5)
+fig, axes = plots.new_figure(height=5.5)
 plots.descriptor_map(axes[0, 0], coords, sample["subset"].to_numpy(), explained)
 axes[0, 0].set_title(f"{len(sample)} structures, {descriptor_preset} descriptor")
-plt.show()
+book.figure(fig, "fig-descriptor-map")
 
 # %% [markdown]
-# What to look for: which subsets share a region of the map and which stand apart.
+# What to look for in {numref}`fig-descriptor-map`: which subsets share a region of the map and which stand apart.
 # Structures whose atoms see vacuum (nanospheres D, defect clusters E) have far fewer
 # neighbours per atom than bulk cells, which moves their mean B projections a long way;
 # the strained perfect crystals (A) and the AIMD cells (B) stay close to the perfect
@@ -95,7 +104,7 @@ plt.show()
 # full descriptor space: the distance from each subset's centroid to the centroid of the
 # A+B training set, in units of the typical spread of A+B around its own centroid.
 
-# %%
+# %% tags=["hide-input"]
 metrics.centroid_distances(descriptors, sample["subset"].to_numpy(), sample["subset"].isin(["A", "B"]).to_numpy()
                            ).round(2).to_frame("centroid distance to A+B (A+B spread = 1)")
 

@@ -12,21 +12,36 @@
 # # Ensemble accuracy: does an ensemble's spread track its error? (Figs 2, 3, S1)
 #
 # ## Overview
-# The paper trains ensembles of K = 6 ACE models of increasing accuracy on subsets A+B and
+# The paper {cite}`shuang2025uq` trains ensembles of K = 6 ACE models
+# {cite}`drautz2019ace,lysogorskiy2021pace` of increasing accuracy on subsets A+B and
 # tests them on C+E+F. For every model it asks whether the ensemble's uncertainty ranks the
 # errors (Spearman rho) and how many test structures it flags as novel. This notebook
 # repeats that with linear ACE ensembles along the accuracy ladder:
 #
 # 1. one K-member ensemble per basis preset (bootstrap of the training structures);
-# 2. Figure 2: error against uncertainty for the least and the most accurate model;
-# 3. Figure 3: rho and selection rates against training force RMSE, and how the test set
-#    is classified; Figure S1: the thresholds; one table per preset.
+# 2. Figure 2: error against uncertainty for the least and the most accurate model
+#    ({numref}`fig-ensemble-error-uncertainty`);
+# 3. Figure 3: rho ({numref}`fig-accuracy-ladder`) and selection rates
+#    ({numref}`fig-ensemble-selection-rate`) against training force RMSE, and how the test
+#    set is classified ({numref}`fig-ensemble-outcomes`); Figure S1: the thresholds
+#    ({numref}`fig-ensemble-thresholds`); one table per preset.
+#
+# ```{glue:figure} fig-accuracy-ladder
+# :name: fig-accuracy-ladder
+#
+# Spearman rho between each criterion's uncertainty and its error, on the training set
+# (a) and the test set (b), against the training force RMSE of the ensemble-mean model;
+# reproduces Fig. 3a-b of {cite:t}`shuang2025uq`. The presets are evenly spaced, least to
+# most accurate, labelled with our F_RMSE (meV/Å); the top axis marks the paper's F_RMSE
+# where the paper states it (Func-15, 171.62 meV/Å, and Func-945, 51.37 meV/Å, which our
+# least and most accurate presets stand for).
+# ```
 #
 # ## Prerequisites
 # | Concept | Importance |
 # | --- | --- |
 # | [The data](00_data) | necessary |
-# | Ensemble uncertainty and the Q3 + 1.5 IQR threshold (paper eqs 1-7) | necessary |
+# | Ensemble uncertainty and the Q3 + 1.5 IQR threshold {cite}`tukey1977eda` (paper eqs 1-7) | necessary |
 # | [Spearman rank correlation](https://docs.scipy.org/doc/scipy/reference/generated/scipy.stats.spearmanr.html) | helpful |
 #
 # Time to run: about a minute with the fast defaults; several minutes with the full
@@ -53,20 +68,19 @@ kappa: float = 0.01  # force weight of the loss (uqlib.ace)
 alpha: float = 1e-8  # ridge strength
 seed: int = 0  # seed of the subsample and of the ensembles
 
-# %%
-import matplotlib.pyplot as plt
-
+# %% tags=["hide-input"]
 from uqlib import book, claims, data, evaluate, plots
 from uqlib.criteria import EnsembleCriterion
 
 out = book.setup(globals(), "01_ensemble_accuracy")
+PAPER_F_RMSE = {"Func-15": 171.62, "Func-945": 51.37}  # training F_RMSE (meV/Å) the paper states (Fig 2 caption)
 
 # %% [markdown]
 # ## One ensemble per preset
 # Design matrices come from the cache when they have been computed before. Each member
 # is a ridge fit on a bootstrap resample of the training structures.
 
-# %%
+# %% tags=["hide-input"]
 train, test = data.load_split(train_subsets, test_subsets, max_per_subset, seed)
 evaluations = evaluate.evaluate_ladder(
     lambda: EnsembleCriterion(n_members, method=method, seed=seed, kappa=kappa, alpha=alpha), train, test, presets)
@@ -78,17 +92,27 @@ print(f"train {train_subsets}: {len(train)} configurations, {train.n_atoms.sum()
 
 # %% [markdown]
 # ## Figure 2: error against uncertainty
-# Each point is a configuration (CBE, CBF) or an atom (ABF); training points and test
-# points in two colours; dashed lines mark each set's mean error (horizontal) and mean
-# uncertainty (vertical). A useful uncertainty puts high-error points to the right.
+# Each point of {numref}`fig-ensemble-error-uncertainty` is a configuration (CBE, CBF) or
+# an atom (ABF); training points and test points in two colours; dashed lines mark each
+# set's mean error (horizontal) and mean uncertainty (vertical). A useful uncertainty puts
+# high-error points to the right.
+#
+# ```{glue:figure} fig-ensemble-error-uncertainty
+# :name: fig-ensemble-error-uncertainty
+#
+# Error against ensemble uncertainty for the least accurate preset (top row, the paper's
+# Func-15) and the most accurate one (bottom row, Func-945), for the CBE, CBF and ABF
+# criteria; reproduces Fig. 2a-f of {cite:t}`shuang2025uq`. Energies in meV/atom, forces
+# in meV/Å; dashed lines are each set's means.
+# ```
 
-# %%
-fig, axes = plots.new_figure(ncols=3, nrows=2, width=3.6, height=3.2)
+# %% tags=["hide-input"]
+fig, axes = plots.new_figure(ncols=3, nrows=2)
 for row, name in enumerate(extremes):
     for col, signal in enumerate(("CBE", "CBF", "ABF")):
         plots.error_vs_uncertainty(axes[row, col], evaluations[name].points(signal), signal)
         axes[row, col].set_title(f"{name}: {signal}")
-plt.show()
+book.figure(fig, "fig-ensemble-error-uncertainty")
 
 # %% [markdown]
 # ## The table per preset
@@ -96,52 +120,106 @@ plt.show()
 # Spearman rho of each criterion on the training and the test set, thresholds (meV/atom
 # for CBE, meV/Å for CBF and ABF) and the share of the test set each criterion flags.
 
-# %%
+# %% tags=["hide-input"]
 table.T.round(3)
 
 # %% [markdown]
 # ## Figure 3: rank correlation and novelty detection against accuracy
-# (a, b) Spearman rho against the training force RMSE of each model. (c-e) How the test
-# set of the least and the most accurate model is classified by each criterion, with its
-# own eq 7 threshold applied to both uncertainty and error: *detected* (high error,
-# flagged), *missed* (high error, not flagged: over-confident), *false alarm* (low error,
-# flagged: under-confident), *quiet*. (f) Test selection rate with each model's own
-# (adaptive) threshold, solid, and with one fixed threshold per criterion (the mean of
-# the adaptive ones), dotted, as the paper does.
+# (a, b) Spearman rho against the training force RMSE of each model
+# ({numref}`fig-accuracy-ladder`, at the top of the page). (c-e) How the test set of the
+# least and the most accurate model is classified by each criterion, with its own eq 7
+# threshold applied to both uncertainty and error ({numref}`fig-ensemble-outcomes`):
+# *detected* (high error, flagged), *missed* (high error, not flagged: over-confident),
+# *false alarm* (low error, flagged: under-confident), *quiet*. (f) Test selection rate
+# with each model's own (adaptive) threshold, solid, and with one fixed threshold per
+# criterion (the mean of the adaptive ones), dotted, as the paper does
+# ({numref}`fig-ensemble-selection-rate`).
 
-# %%
+# %% tags=["hide-input"]
 fixed_rates, fixed = evaluate.fixed_threshold_rates(evaluations)
 outcomes = evaluate.outcome_table({name: evaluations[name] for name in extremes}, ["CBE", "CBF", "ABF"])
-fig, axes = plots.new_figure(ncols=3, nrows=2, width=3.6, height=3.1)
+fig, axes = plots.new_figure(ncols=2)
 for ax, which, letter in ((axes[0, 0], "train", "a"), (axes[0, 1], "test", "b")):
-    plots.metric_vs_x(ax, table["F_RMSE train"], {c: table[f"rho {c} {which}"] for c in ("CBE", "CBF", "ABF")},
-                      xlabel="F_RMSE train (meV/Å)", ylabel=f"Spearman rho ({which})")
-    ax.set_title(f"({letter}) {which}")
-for ax, signal, letter in zip([axes[0, 2], axes[1, 0], axes[1, 1]], ("CBE", "CBF", "ABF"), "cde", strict=True):
+    plots.metric_vs_x(ax, range(len(table)), {c: table[f"rho {c} {which}"] for c in ("CBE", "CBF", "ABF")},
+                      xlabel="", ylabel=f"Spearman rho ({which})")
+    plots.accuracy_axis(ax, table["F_RMSE train"])
+    ax.secondary_xaxis("top").set(xticks=[table.index.get_loc(n) for n in extremes], xlabel="paper's F_RMSE (meV/Å)",
+                                  xticklabels=[f"{v:g}" for v in PAPER_F_RMSE.values()])
+    ax.set(title=f"({letter}) {which}", xlabel="our F_RMSE train (meV/Å)")
+book.figure(fig, "fig-accuracy-ladder")
+
+# %% [markdown]
+# ```{glue:figure} fig-ensemble-outcomes
+# :name: fig-ensemble-outcomes
+#
+# How each criterion classifies the test set of the least and the most accurate preset
+# (the paper's Func-15 and Func-945): detected, missed (over-confident), false alarm
+# (under-confident) and quiet, in % of the test configurations (CBE, CBF) or atoms (ABF);
+# reproduces Fig. 3c-e of {cite:t}`shuang2025uq`.
+# ```
+
+# %% tags=["hide-input"]
+fig, axes = plots.new_figure(ncols=3, height=4.0)
+for ax, signal, letter in zip(axes[0], ("CBE", "CBF", "ABF"), "cde", strict=True):
     plots.outcome_bars(ax, outcomes.xs(signal, level="signal"), f"({letter}) test set, {signal}")
-plots.rates_vs_accuracy(axes[1, 2], table, fixed_rates, ["CBE", "CBF", "ABF", "CBE or CBF"])
-axes[1, 2].set_title("(f) selection rate")
-plt.show()
+book.figure(fig, "fig-ensemble-outcomes")
+
+# %% [markdown]
+# ```{glue:figure} fig-ensemble-selection-rate
+# :name: fig-ensemble-selection-rate
+#
+# Share of the test set each criterion flags as novel, with each model's own (adaptive,
+# solid) threshold and with one fixed threshold per criterion (dotted), against the
+# training F_RMSE of the presets, evenly spaced; the top axis marks the paper's F_RMSE
+# where it is stated. Reproduces Fig. 3f of {cite:t}`shuang2025uq`.
+# ```
+
+# %% tags=["hide-input"]
+fig, axes = plots.new_figure(height=4.5)
+plots.rates_vs_accuracy(axes[0, 0], table.assign(**{"F_RMSE train": range(len(table))}), fixed_rates,
+                        ["CBE", "CBF", "ABF", "CBE or CBF"])
+plots.accuracy_axis(axes[0, 0], table["F_RMSE train"], presets=list(table.index))
+axes[0, 0].secondary_xaxis("top").set(xticks=[table.index.get_loc(n) for n in extremes],
+                                      xticklabels=[f"{v:g} ({k})" for k, v in PAPER_F_RMSE.items()],
+                                      xlabel="paper's F_RMSE (meV/Å)")
+axes[0, 0].legend(fontsize=9, ncol=2)
+book.figure(fig, "fig-ensemble-selection-rate")
 
 # %% [markdown]
 # ## Figure S1: thresholds against accuracy
+# The eq 7 threshold of each criterion against accuracy ({numref}`fig-ensemble-thresholds`).
+#
+# ```{glue:figure} fig-ensemble-thresholds
+# :name: fig-ensemble-thresholds
+#
+# Threshold eps = Q3 + 1.5 IQR of the training errors of CBE (meV/atom), CBF and ABF
+# (meV/Å) against the training F_RMSE of the presets, evenly spaced (top axis: the paper's
+# F_RMSE where stated, meV/Å); the dotted line is the fixed threshold (the mean over presets).
+# Reproduces Fig. S1 of {cite:t}`shuang2025uq`.
+# ```
 
-# %%
-fig, axes = plots.new_figure(ncols=3, width=3.4, height=2.9)
+# %% tags=["hide-input"]
+fig, axes = plots.new_figure(ncols=3)
 for ax, signal in zip(axes[0], ("CBE", "CBF", "ABF"), strict=True):
-    plots.metric_vs_x(ax, table["F_RMSE train"], {signal: table[f"eps {signal}"]}, xlabel="F_RMSE train (meV/Å)",
+    plots.metric_vs_x(ax, range(len(table)), {signal: table[f"eps {signal}"]}, xlabel="",
                       ylabel=f"eps {signal} ({plots.CRITERION_UNITS[signal]})")
     ax.axhline(1e3 * fixed[signal], color="k", lw=0.8, ls=":", label="fixed (mean)")
-plt.show()
+    plots.accuracy_axis(ax, table["F_RMSE train"])
+    ax.secondary_xaxis("top").set(xticks=[table.index.get_loc(n) for n in extremes], xlabel="paper's F_RMSE",
+                                  xticklabels=[f"{v:g}" for v in PAPER_F_RMSE.values()])
+    ax.set_xlabel("our F_RMSE (meV/Å)")
+    ax.legend()
+book.figure(fig, "fig-ensemble-thresholds")
 
 # %% [markdown]
 # ## The paper's claims, checked
 # Each of the paper's claims about this section (P1-P11 of the claim ledger) is judged by a
 # rule fixed in advance in `uqlib.claims`; the least and the most accurate preset stand
-# for the paper's Func-15 and Func-945. With the fast defaults (small presets, subsampled
+# for the paper's Func-15 and Func-945. The table gives the paper's value beside ours
+# (P1: the training F_RMSE and E_RMSE the paper states). With the fast defaults (small presets, subsampled
 # data) the verdicts describe that small run; the book shows the full profile.
 
-# %%
+# %% tags=["hide-input"]
 records = evaluate.ensemble_ladder_claims(table, fixed_rates)
 claims.write_records(out, "01_ensemble_accuracy", records)
 claims.records_table(records)
@@ -149,7 +227,9 @@ claims.records_table(records)
 # %% [markdown]
 # ## Summary
 # - One K-member bootstrap ensemble per basis preset gives the uncertainty-error scatter
-#   of Figure 2 and the rho and selection-rate curves of Figure 3; the table holds every
+#   of Figure 2 ({numref}`fig-ensemble-error-uncertainty`) and the rho and selection-rate
+#   curves of Figure 3 ({numref}`fig-accuracy-ladder`, {numref}`fig-ensemble-selection-rate`);
+#   the table holds every
 #   number per preset.
 # - Linear models are less accurate than the paper's pacemaker fits at equal size, so the
 #   presets are matched to the paper's models by their rank on the accuracy axis (see

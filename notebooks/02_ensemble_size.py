@@ -12,11 +12,23 @@
 # # Ensemble size: how many members does an ensemble need? (Fig. S2)
 #
 # ## Overview
-# The paper's ensembles have six members. Its Figure S2 varies the number of members K from
-# 3 to 30 for the most accurate model and watches selection rates, rank correlations,
-# errors, uncertainties and thresholds. This notebook does the same for a linear ACE
-# ensemble trained on A+B, and repeats every K with disjoint sets of bootstrap members so
-# that a trend can be told from noise.
+# The paper's {cite}`shuang2025uq` ensembles have six members. Its Figure S2 varies the
+# number of members K from 3 to 30 for the most accurate model and watches selection
+# rates, rank correlations, errors, uncertainties and thresholds. This notebook does the
+# same for a linear ACE ensemble trained on A+B, and repeats every K with disjoint sets of
+# bootstrap members so that a trend can be told from noise: selection rates and rank
+# correlations in {numref}`fig-ensemble-size`, errors in
+# {numref}`fig-ensemble-size-errors`, uncertainty and thresholds in
+# {numref}`fig-ensemble-size-thresholds`.
+#
+# ```{glue:figure} fig-ensemble-size
+# :name: fig-ensemble-size
+#
+# Against the ensemble size K: (a) the share of the test set each criterion flags,
+# (b, c) Spearman rho between uncertainty and error on the training and the test set.
+# Lines are means over disjoint repeats, bands one standard deviation. Reproduces
+# Fig. S2a-c of {cite:t}`shuang2025uq`.
+# ```
 #
 # ## Prerequisites
 # | Concept | Importance |
@@ -39,9 +51,7 @@ kappa: float = 0.01  # force weight of the loss
 alpha: float = 1e-8  # ridge strength
 seed: int = 0  # seed of the subsample and of the members
 
-# %%
-import matplotlib.pyplot as plt
-
+# %% tags=["hide-input"]
 from uqlib import book, claims, data, evaluate, plots
 from uqlib.criteria import EnsembleCriterion, featurize
 
@@ -53,7 +63,7 @@ out = book.setup(globals(), "02_ensemble_size")
 # fitted once and split into `n_repeats` disjoint groups; within a group, the ensemble of
 # size K is its first K members.
 
-# %%
+# %% tags=["hide-input"]
 train_table, test_table = data.load_split(train_subsets, test_subsets, max_per_subset, seed)
 train, test = featurize(train_table, preset), featurize(test_table, preset)
 pool = EnsembleCriterion(max(member_counts) * n_repeats, method=method, seed=seed, kappa=kappa, alpha=alpha)
@@ -64,40 +74,74 @@ stats = evaluate.sweep_statistics(sweep)
 # %% [markdown]
 # ## Figure S2
 # Lines are means over the repeats, bands one standard deviation. (a) test selection rate;
-# (b, c) Spearman rho on the training and test sets; (d-f) mean training errors and
-# (g-i) mean test errors of the ensemble-mean model per criterion; (j) mean test
-# uncertainty of CBF; (k-m) thresholds. Energies in meV/atom, forces in meV/Å.
+# (b, c) Spearman rho on the training and test sets ({numref}`fig-ensemble-size`, at the
+# top of the page); (d-f) mean training errors and (g-i) mean test errors of the
+# ensemble-mean model per criterion ({numref}`fig-ensemble-size-errors`); (j) mean test
+# uncertainty of CBF; (k-m) thresholds ({numref}`fig-ensemble-size-thresholds`). Energies
+# in meV/atom, forces in meV/Å.
 
-# %%
-fig, axes = plots.new_figure(ncols=3, nrows=5, width=3.3, height=2.6)
+# %% tags=["hide-input"]
+fig, axes = plots.new_figure(ncols=3)
 plots.sweep_panel(axes[0, 0], stats, "selection_rate", ["CBE", "CBF", "ABF", "CBE or CBF"], scale=100,
                   ylabel="test selection rate (%)", title="(a) selection rate")
 for ax, which, letter in ((axes[0, 1], "train", "b"), (axes[0, 2], "test", "c")):
     plots.sweep_panel(ax, stats, f"rho_{which}", ["CBE", "CBF", "ABF"], ylabel=f"Spearman rho ({which})",
                       title=f"({letter}) rho, {which}")
-for col, signal in enumerate(("CBE", "CBF", "ABF")):
-    plots.sweep_panel(axes[1, col], stats, "mean_err_train", [signal], scale=1e3,
-                      ylabel=f"mean error ({plots.CRITERION_UNITS[signal]})", title=f"({'def'[col]}) train error, {signal}")
-    plots.sweep_panel(axes[2, col], stats, "mean_err_test", [signal], scale=1e3,
-                      ylabel=f"mean error ({plots.CRITERION_UNITS[signal]})", title=f"({'ghi'[col]}) test error, {signal}")
-    plots.sweep_panel(axes[3, col], stats, "threshold", [signal], scale=1e3,
-                      ylabel=f"eps ({plots.CRITERION_UNITS[signal]})", title=f"({'klm'[col]}) threshold, {signal}")
-plots.sweep_panel(axes[4, 0], stats, "mean_U_test", ["CBF"], scale=1e3, ylabel="mean test U_F,cfg (meV/Å)",
-                  title="(j) mean test uncertainty, CBF")
-for ax in axes[4, 1:]:
-    ax.set_visible(False)
-plt.show()
+book.figure(fig, "fig-ensemble-size")
 
-# %%
+# %% [markdown]
+# ```{glue:figure} fig-ensemble-size-errors
+# :name: fig-ensemble-size-errors
+#
+# Mean error of the ensemble-mean model against the ensemble size K, on the training set
+# (d-f) and the test set (g-i), for CBE (meV/atom), CBF and ABF (meV/Å); means over
+# disjoint repeats, bands one standard deviation. Reproduces Fig. S2d-i of
+# {cite:t}`shuang2025uq`.
+# ```
+
+# %% tags=["hide-input"]
+fig, axes = plots.new_figure(ncols=3, nrows=2)
+for col, signal in enumerate(("CBE", "CBF", "ABF")):
+    plots.sweep_panel(axes[0, col], stats, "mean_err_train", [signal], scale=1e3,
+                      ylabel=f"mean error ({plots.CRITERION_UNITS[signal]})", title=f"({'def'[col]}) train error, {signal}")
+    plots.sweep_panel(axes[1, col], stats, "mean_err_test", [signal], scale=1e3,
+                      ylabel=f"mean error ({plots.CRITERION_UNITS[signal]})", title=f"({'ghi'[col]}) test error, {signal}")
+book.figure(fig, "fig-ensemble-size-errors")
+
+# %% [markdown]
+# ```{glue:figure} fig-ensemble-size-thresholds
+# :name: fig-ensemble-size-thresholds
+#
+# Against the ensemble size K: (j) the mean CBF uncertainty U_F,cfg of the test
+# configurations (meV/Å); (k-m) the eq 7 thresholds of CBE (meV/atom), CBF and ABF
+# (meV/Å); means over disjoint repeats, bands one standard deviation. Reproduces
+# Fig. S2j-m of {cite:t}`shuang2025uq`.
+# ```
+
+# %% tags=["hide-input"]
+fig, axes = plots.new_figure(ncols=2, nrows=2, height=3.0)
+plots.sweep_panel(axes[0, 0], stats, "mean_U_test", ["CBF"], scale=1e3, ylabel="mean test U_F,cfg (meV/Å)",
+                  title="(j) mean test uncertainty, CBF")
+for ax, signal, letter in zip((axes[0, 1], axes[1, 0], axes[1, 1]), ("CBE", "CBF", "ABF"), "klm", strict=True):
+    plots.sweep_panel(ax, stats, "threshold", [signal], scale=1e3,
+                      ylabel=f"eps ({plots.CRITERION_UNITS[signal]})", title=f"({letter}) threshold, {signal}")
+book.figure(fig, "fig-ensemble-size-thresholds")
+
+# %% [markdown]
+# The mean over repeats of the selection rate, the test rho and the threshold per
+# criterion and K:
+
+# %% tags=["hide-input"]
 stats.xs("mean", axis=1, level=1)[["selection_rate", "rho_test", "threshold"]].unstack(0).dropna(axis=1, how="all").round(4)
 
 # %% [markdown]
 # ## The paper's claims, checked
 # P12 (rates settle only from about ten members on, CBE at every K), P13 (no trend of rho
 # with K; test error up and training error down; mean test uncertainty up) and P14
-# (thresholds fall with K, except CBE's), each judged by its rule in `uqlib.claims`.
+# (thresholds fall with K, except CBE's), each judged by its rule in `uqlib.claims`; the
+# table gives the paper's value beside ours.
 
-# %%
+# %% tags=["hide-input"]
 records = evaluate.ensemble_size_claims(sweep)
 claims.write_records(out, "02_ensemble_size", records)
 claims.records_table(records)
@@ -105,7 +149,9 @@ claims.records_table(records)
 # %% [markdown]
 # ## Summary
 # - One pool of bootstrap members, split into disjoint repeats, gives every quantity of
-#   Figure S2 as a function of K with its spread across repeats.
+#   Figure S2 as a function of K with its spread across repeats
+#   ({numref}`fig-ensemble-size`, {numref}`fig-ensemble-size-errors`,
+#   {numref}`fig-ensemble-size-thresholds`).
 # - The claim table records whether the selection rates settle near K = 10 and whether
 #   larger ensembles lower the thresholds for this model and data.
 #

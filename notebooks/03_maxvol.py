@@ -12,24 +12,38 @@
 # # D-optimality: MaxVol active sets and the extrapolation grade (Figs 4, 5)
 #
 # ## Overview
-# Instead of asking several models whether they disagree, D-optimality asks whether an
+# Instead of asking several models whether they disagree, D-optimality
+# {cite}`lysogorskiy2023active` asks whether an
 # atom's B projections lie inside the span of the training set's most informative atoms.
 # The active set is the square submatrix A of training projections of maximal volume
-# (MaxVol); an atom's grade is gamma = max_j |(B A^-1)_j|, a configuration's grade its
+# (MaxVol {cite}`goreinov2010maxvol`); an atom's grade is gamma = max_j |(B A^-1)_j|, a configuration's grade its
 # largest atomic gamma, and gamma > 1 means extrapolation. On the A+B / test split of the
 # ensemble notebooks, this notebook
 #
 # 1. builds one active set per basis preset, after dropping training atoms whose force
 #    error is an outlier (Q3 + 1.5 IQR), as pacemaker's `pace_activeset` does;
-# 2. Figure 4: energy and force errors against gamma for the least and most accurate preset;
-# 3. Figure 5: how much of the test set D-optimality flags, against ensembles of 6 and 30;
-# 4. checks the paper's claims P15-P22.
+# 2. Figure 4: energy and force errors against gamma for the least and most accurate preset
+#    ({numref}`fig-maxvol-grade`);
+# 3. Figure 5: how much of the test set D-optimality flags, against ensembles of 6 and 30
+#    ({numref}`fig-maxvol-detection`, {numref}`fig-maxvol-outcomes`);
+# 4. checks the paper's claims P15-P22 {cite}`shuang2025uq`.
+#
+# ```{glue:figure} fig-maxvol-detection
+# :name: fig-maxvol-detection
+#
+# Share of the test set flagged as extrapolative by D-optimality (gamma > 1, black) and by
+# ensembles of 6 and 30 members, per configuration (solid) and per atom (dashed), against
+# the training F_RMSE of the presets, evenly spaced (bottom: ours; top: the paper's, where
+# it states them, for the Func-15 and Func-945 models our least and most accurate presets
+# stand for). Reproduces Fig. 5a of {cite:t}`shuang2025uq`, where D-optimality flags more
+# than 90 % of the test configurations at every accuracy (the dotted line).
+# ```
 #
 # ## Prerequisites
 # | Concept | Importance |
 # | --- | --- |
 # | [Ensemble accuracy](01_ensemble_accuracy) | necessary |
-# | [Lysogorskiy et al., active learning for ACE (PRM 2023)](https://doi.org/10.1103/PhysRevMaterials.7.043801) | helpful |
+# | Active learning for ACE {cite}`lysogorskiy2023active` | helpful |
 #
 # Time to run: about a minute with the fast defaults; several minutes with the full profile
 # once the design matrices are cached.
@@ -47,12 +61,11 @@ kappa: float = 0.01  # force weight of the loss
 alpha: float = 1e-8  # ridge strength
 seed: int = 0  # seed of the subsample and of the ensembles
 
-# %%
-import matplotlib.pyplot as plt
-
+# %% tags=["hide-input"]
 from uqlib import book, claims, data, evaluate, plots
 
 out = book.setup(globals(), "03_maxvol")
+PAPER_F_RMSE = {"Func-15": 171.62, "Func-945": 51.37}  # training F_RMSE (meV/Å) the paper states (Fig 2 caption)
 
 # %% [markdown]
 # ## One active set per preset
@@ -60,7 +73,7 @@ out = book.setup(globals(), "03_maxvol")
 # an outlier, build the MaxVol active set of the remaining atoms' projections, and grade
 # every training and test atom. The ensembles are fitted on the same design matrix.
 
-# %%
+# %% tags=["hide-input"]
 train, test = data.load_split(train_subsets, test_subsets, max_per_subset, seed)
 runs = evaluate.dopt_ladder(train, test, presets, ensemble_sizes=sorted(ensemble_sizes), outliers=outliers,
                             seed=seed, kappa=kappa, alpha=alpha)
@@ -77,15 +90,26 @@ table.round(3)
 # ## Figure 4: errors against the extrapolation grade
 # Energy error per atom (meV/atom) and largest atomic force error (meV/Å) of each
 # configuration against gamma_cfg, and each atom's force error against gamma_atom, for the
-# least and the most accurate preset; the dotted line is gamma = 1.
+# least and the most accurate preset; the dotted line is gamma = 1 ({numref}`fig-maxvol-grade`).
+#
+# ```{glue:figure} fig-maxvol-grade
+# :name: fig-maxvol-grade
+#
+# Errors against the extrapolation grade for the least accurate preset (top row, the
+# paper's Func-15) and the most accurate one (bottom row, Func-945): energy error per atom
+# (meV/atom) and largest atomic force error (meV/Å) of each configuration against
+# gamma_cfg, and each atom's force error against gamma_atom; training and test set in two
+# colours, gamma = 1 dotted. Reproduces Fig. 4a-f of {cite:t}`shuang2025uq`.
+# ```
 
-# %%
-fig, axes = plots.new_figure(ncols=3, nrows=2, width=3.6, height=3.1)
+# %% tags=["hide-input"]
+fig, axes = plots.new_figure(ncols=3, nrows=2)
 for row, name in enumerate(extremes):
     for col, (signal, xlabel, ylabel) in enumerate(plots.GRADE_PANELS):
-        plots.error_vs_grade(axes[row, col], runs[name].dopt.points(signal), xlabel=xlabel, ylabel=ylabel)
-        axes[row, col].set_title(name)
-plt.show()
+        plots.error_vs_grade(axes[row, col], runs[name].dopt.points(signal), xlabel=xlabel,
+                             ylabel=ylabel.replace("force error, max over atoms", "largest force error"))
+        axes[row, col].set_title(f"({'abcdef'[3 * row + col]}) {name}")
+book.figure(fig, "fig-maxvol-grade")
 
 # %% [markdown]
 # ## Figure 5: detection against accuracy, and against the ensemble
@@ -95,27 +119,48 @@ plt.show()
 # A+B training domain, so a higher rate is better detection. (b-d) For the most accurate
 # preset, how D-optimality and the smallest ensemble classify the test set: *missed* marks
 # over-confident cases (high error, called in-distribution), *false alarm* under-confident
-# ones; high error means above eq 7 of the training errors.
+# ones; high error means above eq 7 of the training errors. Panel (a) is
+# {numref}`fig-maxvol-detection` at the top of the page, (b-d) {numref}`fig-maxvol-outcomes`.
 
-# %%
-best = runs[extremes[1]]
-fig, axes = plots.new_figure(ncols=4, width=3.4, height=3.2)
-plots.metric_vs_x(axes[0, 0], table["F_RMSE train"], {c: table[c] for c in table.columns if c.startswith(("D-opt", "ens"))},
-                  xlabel="F_RMSE train (meV/Å)", ylabel="test flagged (%)", styles=plots.DETECTOR_STYLE)
+# %% tags=["hide-input"]
+fig, axes = plots.new_figure(height=4.5)
+plots.metric_vs_x(axes[0, 0], range(len(table)), {c: table[c] for c in table.columns if c.startswith(("D-opt", "ens"))},
+                  xlabel="", ylabel="test flagged (%)", styles=plots.DETECTOR_STYLE)
+plots.accuracy_axis(axes[0, 0], table["F_RMSE train"], presets=list(table.index))
+axes[0, 0].secondary_xaxis("top").set(xticks=[table.index.get_loc(n) for n in extremes],
+                                      xticklabels=[f"{v:g} ({k})" for k, v in PAPER_F_RMSE.items()],
+                                      xlabel="paper's F_RMSE (meV/Å)")
+axes[0, 0].axhline(90, color="k", lw=0.8, ls=":", label="paper: D-opt configurations > 90 %")
+axes[0, 0].legend(fontsize=9, ncol=2)
 axes[0, 0].set_title("(a) detection rate")
-for ax, (dopt_signal, ens_signal), letter in zip(axes[0, 1:], [("gamma_cfg (energy)", "CBE"), ("gamma_cfg", "CBF"),
-                                                               ("gamma_atom", "ABF")], "bcd", strict=True):
+book.figure(fig, "fig-maxvol-detection")
+
+# %% [markdown]
+# ```{glue:figure} fig-maxvol-outcomes
+# :name: fig-maxvol-outcomes
+#
+# How D-optimality and the smallest ensemble classify the test set of the most accurate
+# preset (the paper's Func-945): by the configuration's energy (b), its forces (c) and per
+# atom (d); detected, missed (over-confident), false alarm (under-confident) and quiet, in %
+# of the test configurations or atoms. Reproduces Fig. 5b-d of {cite:t}`shuang2025uq`.
+# ```
+
+# %% tags=["hide-input"]
+best = runs[extremes[1]]
+fig, axes = plots.new_figure(ncols=3, height=4.0)
+for ax, (dopt_signal, ens_signal), letter in zip(axes[0], [("gamma_cfg (energy)", "CBE"), ("gamma_cfg", "CBF"),
+                                                           ("gamma_atom", "ABF")], "bcd", strict=True):
     plots.outcome_bars(ax, evaluate.paired_outcomes({"D-opt": best.dopt, "ensemble": best.ensembles[min(ensemble_sizes)]},
                                                     [dopt_signal, ens_signal]),
                        f"({letter}) {extremes[1]}, {ens_signal}")
-plt.show()
+book.figure(fig, "fig-maxvol-outcomes")
 
 # %% [markdown]
 # ## The paper's claims, checked
 # P15-P22, each judged by its rule in `uqlib.claims` on the runs above (P21 once for each
-# ensemble size).
+# ensemble size); the table gives the paper's value beside ours.
 
-# %%
+# %% tags=["hide-input"]
 records = evaluate.dopt_ladder_claims(runs, table)
 claims.write_records(out, "03_maxvol", records)
 claims.records_table(records)
