@@ -35,7 +35,8 @@ from pyace import ACEBBasisSet, PyACECalculator
 from pyace.activelearning import compute_active_set, compute_B_projections
 
 from uqlib.data import DataError, validate_structures
-from uqlib.dopt import GAMMA_TOLERANCE, MAXVOL_ITERATIONS, SINGULAR_CONDITION, ActiveSetError
+from uqlib.dopt import MAXVOL_ITERATIONS, SINGULAR_CONDITION, ActiveSetError
+from uqlib.dopt import MAXVOL_TOLERANCE as GAMMA_TOLERANCE  # dopt renamed it; pace_activeset default 1.01
 from uqlib.progress import progress_bar
 
 BANDS = ("below", "between", "above")  # gamma_cfg < lo, lo <= gamma_cfg <= hi, gamma_cfg > hi
@@ -313,7 +314,8 @@ class FrameGrade:
         return float(self.gamma.max())
 
 
-def _chunks(frames: Iterable[Atoms], size: int) -> Iterator[list[Atoms]]:
+def frame_chunks(frames: Iterable[Atoms], size: int) -> Iterator[list[Atoms]]:
+    """Lists of at most ``size`` consecutive frames, read lazily from ``frames``."""
     chunk: list[Atoms] = []
     for atoms in frames:
         chunk.append(atoms)
@@ -324,22 +326,37 @@ def _chunks(frames: Iterable[Atoms], size: int) -> Iterator[list[Atoms]]:
         yield chunk
 
 
+def grade_chunk(basis: ACEBBasisSet, chunk: Sequence[Atoms], grading_set: GradingSet, *, start: int = 0,
+                source: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per frame of ``chunk``: gamma_atom ``(n_atoms,)`` and the index of the cluster giving its minimum.
+
+    One pyace projection call for the chunk, then the clustered grade; the unit of work of
+    both :func:`iter_grades` and the Dask tasks of :mod:`uqlib.distributed`, so the two give
+    identical numbers. Frames are numbered from ``start`` in error messages.
+    """
+    species = atom_species(chunk) if len(chunk) else np.empty(0, str)
+    graded = grading_set.grade(species_projections(basis, chunk, source=source, start=start))
+    gamma = per_atom_order(species, {e: g for e, (g, _) in graded.items()})
+    cluster = per_atom_order(species, {e: c for e, (_, c) in graded.items()}, fill=-1).astype(int)
+    bounds = np.cumsum([0, *(len(a) for a in chunk)])
+    return [(gamma[bounds[i]:bounds[i + 1]], cluster[bounds[i]:bounds[i + 1]]) for i in range(len(chunk))]
+
+
 def iter_grades(frames: Iterable[Atoms], basis: ACEBBasisSet, grading_set: GradingSet, *,
                 chunk_size: int = 50, source: str | None = None, progress: bool = True) -> Iterator[FrameGrade]:
-    """Grade frames one chunk at a time (bounded memory); yields one :class:`FrameGrade` per frame."""
+    """Grade frames one chunk at a time (bounded memory); yields one :class:`FrameGrade` per frame.
+
+    ``frames`` is read lazily, so peak memory is one chunk's frames and projections
+    (``chunk atoms x n_func`` floats), whatever the trajectory length.
+    """
     if chunk_size < 1:
         raise DataError(f"chunk_size must be at least 1, got {chunk_size}")
     grading_set.check_covers(basis.elements_name)
     start = 0
     with progress_bar(unit="frame", desc=f"grading {source or 'frames'}", disable=not progress) as bar:
-        for chunk in _chunks(frames, chunk_size):
-            species = atom_species(chunk) if chunk else np.empty(0, str)
-            graded = grading_set.grade(species_projections(basis, chunk, source=source, start=start))
-            gamma = per_atom_order(species, {e: g for e, (g, _) in graded.items()})
-            cluster = per_atom_order(species, {e: c for e, (_, c) in graded.items()}, fill=-1).astype(int)
-            bounds = np.cumsum([0, *(len(a) for a in chunk)])
-            for i, atoms in enumerate(chunk):
-                yield FrameGrade(start + i, atoms, gamma[bounds[i]:bounds[i + 1]], cluster[bounds[i]:bounds[i + 1]])
+        for chunk in frame_chunks(frames, chunk_size):
+            for i, (gamma, cluster) in enumerate(grade_chunk(basis, chunk, grading_set, start=start, source=source)):
+                yield FrameGrade(start + i, chunk[i], gamma, cluster)
             start += len(chunk)
             bar.update(len(chunk))
     if start == 0:
