@@ -132,3 +132,32 @@ def test_cli_unreachable_scheduler_is_a_user_error(model, tmp_path):
     assert result.returncode == 2
     assert "Dask scheduler at tcp://127.0.0.1:9" in result.stderr
     assert not (tmp_path / "x.extxyz").exists() and not (tmp_path / "x.extxyz.part").exists()
+
+
+def test_batch_count_from_size_or_memory():
+    assert grading.batch_count(10, 1000, 100, batch_size=4) == 3
+    assert grading.batch_count(10, 1000, 100, memory_limit="400kB") == 2  # 800 kB of projections
+    assert grading.batch_count(10, 1000, 100) == 1
+    with pytest.raises(DataError, match="not both"):
+        grading.batch_count(10, 1000, 100, batch_size=2, memory_limit="1GB")
+    with pytest.raises(DataError, match="--memory-limit"):
+        grading.batch_count(10, 1000, 100, memory_limit="lots")
+
+
+def test_batched_active_set_interpolates_its_training_set(model, tmp_path):
+    train = [alloy(seed) for seed in range(12)]
+    batched = grading.build_active_set_by_batches(model["basis"], train, batch_size=4)  # three batches
+    assert batched.elements == ["Au", "Cu"]
+    grades = list(grading.iter_grades(train, model["basis"], grading.GradingSet(["all"], [batched]), progress=False))
+    # batched MaxVol approximates the one-shot set (whose gamma is <= 1.01): close to 1, far from a random set
+    assert 1.0 <= max(g.gamma_max for g in grades) <= 1.1
+    result = _cli_activeset(*[str(ase.io.write(tmp_path / "train.extxyz", train) or tmp_path / "train.extxyz")],
+                            "--potential", str(model["yaml"]), "--memory-limit", "20kB", "-o", str(tmp_path / "b.asi"))
+    assert result.returncode == 0, result.stderr
+    assert set(grading.SpeciesActiveSet.load(tmp_path / "b.asi").inverses) == {"Au", "Cu"}
+
+
+def _cli_activeset(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "UQLIB_PROGRESS": "0"}
+    return subprocess.run([sys.executable, "-m", "uqlib", "-q", "activeset", *args], capture_output=True, text=True,
+                          env=env, timeout=120)

@@ -138,6 +138,8 @@ def cmd_activeset(args: argparse.Namespace) -> int:
     from uqlib import data, grading
 
     basis = grading.load_potential(args.potential)
+    if args.batch_size is not None or args.memory_limit is not None:
+        return _activeset_by_batches(args, basis)
     structures: list = []
     projections: dict[str, list] = {}
     for path in args.train:
@@ -159,6 +161,23 @@ def cmd_activeset(args: argparse.Namespace) -> int:
     merged = f", merged {grading_set.merged}" if grading_set.merged else ""
     print(f"active set of {len(structures)} structures, species {sorted(stacked)}, "
           f"{len(grading_set.clusters)} cluster(s){merged}: wrote {out}")
+    return 0
+
+
+def _activeset_by_batches(args: argparse.Namespace, basis) -> int:
+    """One active set by pyace's batched MaxVol: only one batch of projections in memory at once."""
+    from uqlib import data, grading
+
+    if args.clusters is not None:
+        raise UsageError("--batch-size/--memory-limit build one active set; drop --clusters (or them)")
+    out = Path(args.output)
+    if out.suffix != ".asi":
+        raise UsageError(f"-o {out}: a single active set is a pacemaker .asi file; name it *.asi")
+    structures = [atoms for path in args.train for atoms in data.read_structures(path, args.species_map)]
+    active = grading.build_active_set_by_batches(basis, structures, batch_size=args.batch_size,
+                                                 memory_limit=args.memory_limit, source=", ".join(args.train))
+    active.save(out)
+    print(f"active set of {len(structures)} structures by batches, species {active.elements}: wrote {out}")
     return 0
 
 
@@ -311,6 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("--potential", required=True, help="pacemaker B-basis potential (.yaml)")
     act.add_argument("--clusters", help="soap-birch:K, kmeans:K, birch:K or column:NAME (default: one set)")
     act.add_argument("--seed", type=int, default=0)
+    act.add_argument("--batch-size", type=int, metavar="N",
+                     help="batched MaxVol (pyace), N structures per batch: bounded memory for large training sets")
+    act.add_argument("--memory-limit", metavar="SIZE",
+                     help="batched MaxVol with at most SIZE of projections per batch, e.g. 2GB (as pace_activeset)")
     act.add_argument("--species-map")
     act.add_argument("-o", "--output", required=True, help="a .asi file, or a folder with --clusters")
     act.set_defaults(run=cmd_activeset)
