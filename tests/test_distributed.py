@@ -176,3 +176,17 @@ def test_scale_plan_keeps_the_scheduler_load_bounded():
     assert one["wall_hours"] == pytest.approx(1e9 / (50000 / 10.01) / 3600, rel=1e-3)
     assert many["memory_per_worker_gib"] == pytest.approx(10 * 510 / 1024, rel=1e-2)
     assert scale_plan({}).empty  # no benchmark record, no plan
+
+
+def test_library_uses_the_scheduler_of_the_environment(model, cluster, monkeypatch):
+    with Client(cluster) as client:
+        client.run(lambda: distributed._WORKER_POTENTIALS.clear())  # so that a cached potential proves this run
+    monkeypatch.setenv(distributed.SCHEDULER_ENV, cluster.scheduler_address)
+    ours = list(distributed.grade_frames_distributed(model["frames"][:3], model["yaml"], model["clusters"],
+                                                     chunk_size=2, progress=False))  # no client: the env's
+    serial = grading.iter_grades(model["frames"][:3], model["basis"], model["clusters"], progress=False)
+    for mine, theirs in zip(ours, serial, strict=True):
+        np.testing.assert_array_equal(mine.gamma, theirs.gamma)
+    with Client(cluster) as client:  # the tasks ran on that cluster: its workers hold the potential
+        assert str(model["yaml"].resolve()) in sum(client.run(lambda: list(distributed._WORKER_POTENTIALS)).values(),
+                                                   [])

@@ -108,7 +108,7 @@ def scatter_grading_set(client: Client, grading_set: GradingSet) -> Future:
 
 
 def grade_frames_distributed(frames_iter: Iterable[Atoms], potential_path: str | Path, grading_set: GradingSet, *,
-                             chunk_size: int = 50, client: Client, max_in_flight: int | None = None,
+                             chunk_size: int = 50, client: Client | None = None, max_in_flight: int | None = None,
                              source: str | None = None, progress: bool = True) -> Iterator[FrameGrade]:
     """Grade frames on ``client``'s workers, chunk by chunk; yields one :class:`FrameGrade` per frame, in order.
 
@@ -116,7 +116,15 @@ def grade_frames_distributed(frames_iter: Iterable[Atoms], potential_path: str |
     submitted and not yet yielded, so the driver holds at most that many chunks of
     frames and their gammas. ``frames_iter`` is read lazily (e.g. ``ase.io.iread``).
     Worker errors (a bad frame, named with its number) are raised here as they were raised there.
+    Without ``client``, one is opened for the run by :func:`dask_client` (``$UQLIB_SCHEDULER``,
+    else a LocalCluster of :data:`DEFAULT_WORKERS` processes) and closed at the end.
     """
+    if client is None:
+        with dask_client() as own:
+            yield from grade_frames_distributed(frames_iter, potential_path, grading_set, chunk_size=chunk_size,
+                                                client=own, max_in_flight=max_in_flight, source=source,
+                                                progress=progress)
+        return
     if chunk_size < 1:
         raise DataError(f"chunk_size must be at least 1, got {chunk_size}")
     potential_path = str(Path(potential_path).resolve())
