@@ -167,14 +167,14 @@ def test_scale_plan_keeps_the_scheduler_load_bounded():
     from uqlib.scale import MAX_SCHEDULER_LOAD, scale_plan
 
     record = {"dask_1_worker_atoms_per_s": 5000.0, "scheduler_overhead_s_per_task": 0.01, "chunk_atoms": 50000,
-              "memory_peak_rss_mib": [500.0, 510.0]}
+              "memory_baseline_rss_mib": 200.0, "memory_kib_per_chunk_atom": 4.0}
     plan = scale_plan({"distributed_grading": record}, worker_counts=(1, 1000))
     assert (plan["scheduler_load"] <= MAX_SCHEDULER_LOAD + 1e-9).all()
     one, many = plan.iloc[0], plan.iloc[1]
     assert one["chunk_atoms"] == 50000 and one["task_s"] == 10.0  # the measured chunk suffices for one worker
     assert many["chunk_atoms"] == 500000  # 1000 workers x 10 ms / 0.1 load = 100 s tasks at 5000 atoms/s
     assert one["wall_hours"] == pytest.approx(1e9 / (50000 / 10.01) / 3600, rel=1e-3)
-    assert many["memory_per_worker_gib"] == pytest.approx(10 * 510 / 1024, rel=1e-2)
+    assert many["memory_per_worker_gib"] == pytest.approx((200 + 500000 * 4 / 1024) / 1024, rel=1e-2)
     assert scale_plan({}).empty  # no benchmark record, no plan
 
 

@@ -8,8 +8,8 @@ atoms of the measured chunk, and the peak memory of a process grading such chunk
 A single Dask scheduler handles tasks one after the other, so with ``W`` workers each
 finishing a task every ``T`` seconds it is busy a fraction ``W x overhead / T`` of the
 time (its *load*). The plan keeps that load at most ``MAX_SCHEDULER_LOAD`` by growing the
-chunk (``T`` proportional to the chunk's atoms); memory per worker grows with the chunk,
-at the measured peak per atom (an upper bound: it counts the interpreter too).
+chunk (``T`` proportional to the chunk's atoms); memory per worker is the measured fixed
+part (a process grading one small frame) plus the measured memory per atom of a chunk.
 """
 
 from __future__ import annotations
@@ -33,14 +33,16 @@ def scale_plan(records: dict[str, dict], atom_frames: float = TARGET_ATOM_FRAMES
     benchmark has not been run.
     """
     record = records.get(RECORD, {})
-    needed = ("dask_1_worker_atoms_per_s", "scheduler_overhead_s_per_task", "chunk_atoms", "memory_peak_rss_mib")
+    needed = ("dask_1_worker_atoms_per_s", "scheduler_overhead_s_per_task", "chunk_atoms", "memory_baseline_rss_mib",
+              "memory_kib_per_chunk_atom")
     if any(key not in record for key in needed):
         return pd.DataFrame(columns=["workers", "chunk_atoms", "task_s", "scheduler_load", "wall_hours",
                                      "worker_hours", "memory_per_worker_gib"])
     rate = float(record["dask_1_worker_atoms_per_s"])  # atoms per second per worker, this machine
     overhead = float(record["scheduler_overhead_s_per_task"])  # s per task in the scheduler
     measured_chunk = int(record["chunk_atoms"])
-    memory_per_atom_gib = max(record["memory_peak_rss_mib"]) / 1024 / measured_chunk
+    baseline_gib = float(record["memory_baseline_rss_mib"]) / 1024  # interpreter, pyace, basis, active sets
+    per_atom_gib = float(record["memory_kib_per_chunk_atom"]) / 1024 ** 2  # projections and pyace's work arrays
     rows = []
     for workers in worker_counts:
         # the smallest chunk (not below the measured one) that keeps the scheduler's load at the bound
@@ -54,5 +56,5 @@ def scale_plan(records: dict[str, dict], atom_frames: float = TARGET_ATOM_FRAMES
         rows.append({"workers": workers, "chunk_atoms": chunk, "task_s": round(task_s, 1),
                      "scheduler_load": round(load, 3), "wall_hours": round(hours, 2),
                      "worker_hours": round(hours * workers, 1),
-                     "memory_per_worker_gib": round(chunk * memory_per_atom_gib, 2)})
+                     "memory_per_worker_gib": round(baseline_gib + chunk * per_atom_gib, 2)})
     return pd.DataFrame(rows)
