@@ -76,6 +76,22 @@ def timed_distributed(client: Client, n_frames: int, n_atoms: int, potential: Pa
     return time.perf_counter() - start, gammas
 
 
+def frame_size_cost(basis, sizes: tuple[int, ...] = (1024, 8192)) -> dict[str, float]:
+    """CPU microseconds per atom of pyace's projections of one frame, by atoms per frame.
+
+    pyace builds each frame's neighbour environments at a cost that grows faster than the
+    frame's atoms, so the cost per atom depends on the frame size, not only on the chunk.
+    """
+    out = {}
+    for n_atoms in sizes:
+        atoms = supercell(n_atoms)
+        atoms.rattle(RATTLE, seed=0)
+        start = time.process_time()
+        grading.species_projections(basis, [atoms])
+        out[f"projection_us_per_atom_{len(atoms)}_atom_frame"] = 1e6 * (time.process_time() - start) / len(atoms)
+    return out
+
+
 def task_overhead(client: Client, n_tasks: int = 400) -> float:
     """Seconds of scheduling per task: wall time of ``n_tasks`` empty tasks, divided by their number."""
     client.gather(client.map(int, range(50), pure=False))  # warm-up
@@ -196,6 +212,7 @@ def throughput(args: argparse.Namespace, basis, sets: grading.GradingSet, potent
         "gamma_identical": bool(identical),
         "local_cluster_startup_s": results[2][2],
         "scheduler_overhead_s_per_task": results[2][3],
+        **frame_size_cost(basis),
     }
     print(f"{args.preset}, {result['clusters']} clusters, {args.frames} frames of {n_atoms} atoms, one frame "
           f"per chunk; load average {result['load_average_1min']:.1f} on {os.cpu_count()} cores")
@@ -207,6 +224,9 @@ def throughput(args: argparse.Namespace, basis, sets: grading.GradingSet, potent
     print(f"  gammas identical to the serial path: {identical}")
     print(f"  scheduler overhead {1e3 * result['scheduler_overhead_s_per_task']:.2f} ms per task; "
           f"LocalCluster start {result['local_cluster_startup_s']:.1f} s", flush=True)
+    sizes = {int(k.split("_")[4]): v for k, v in result.items() if k.startswith("projection_us_per_atom")}
+    print("  pyace projection CPU time per atom by frame size: "
+          + ", ".join(f"{n} atoms {us:.0f} us" for n, us in sizes.items()), flush=True)
     save_result("distributed_grading", result)  # saved now too: the memory runs take longest
     return result
 

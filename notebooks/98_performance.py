@@ -65,7 +65,11 @@ book.performance_goals(records, timings)
 # benchmark (its load average is in the record); a dedicated core is at least as fast. At the
 # largest scales the frames must be read by the workers from shared storage rather than
 # shipped by the client, and more than one scheduler (independent campaigns over file
-# shards) lifts the single-scheduler bound.
+# shards) lifts the single-scheduler bound. The throughput per worker holds for frames of
+# the benchmark's size: pyace builds a frame's neighbour environments at a cost that grows
+# faster than its atoms (`projection_us_per_atom_*` in the detail table), so
+# million-atom configurations are better graded inside LAMMPS (`compute pace/extrapolation`),
+# as the paper does, or cut into smaller periodic frames.
 
 # %%
 scale_plan(records)
