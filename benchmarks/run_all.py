@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 BENCHMARKS = ["featurization_passes.py", "design_matrix_throughput.py", "ensemble_fit.py", "grading_throughput.py",
-              "clustered_grading.py"]
+              "clustered_grading.py", "distributed_grading.py"]
 
 if __name__ == "__main__":
     here = Path(__file__).parent

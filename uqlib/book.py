@@ -385,7 +385,15 @@ GOALS = [("pyace passes per structure in a build", "1", "featurization_passes", 
           "peak_memory_mib", "<=", 6144.0, "MiB"),
          ("clustered grading against one active set", "<= 1.5x", "clustered_grading", "ratio_k_sets_to_one_set",
           "<=", 1.5, "x"),
-         ("uqlib grading against PyACECalculator", ">= 1x", "grading_throughput", "speedup", ">=", 1.0, "x")]
+         ("uqlib grading against PyACECalculator", ">= 1x", "grading_throughput", "speedup", ">=", 1.0, "x"),
+         ("grading throughput, 2 local Dask workers against 1 (K = 5, Func-222)", ">= 1.8x", "distributed_grading",
+          "speedup_2_workers_to_1", ">=", 1.8, "x"),
+         ("peak memory grading 100 frames against 10 (50,000-atom chunks, streaming)", "<= 1.1x",
+          "distributed_grading", "memory_ratio_many_to_few", "<=", 1.1, "x"),
+         ("Dask LocalCluster against the serial path, one worker (fraction slower)", "<= 0.1",
+          "distributed_grading", "dask_1_worker_slowdown_to_serial", "<=", 0.1, ""),
+         ("gamma of the distributed path equal to the serial path (1 = identical)", "1", "distributed_grading",
+          "gamma_identical", ">=", 1.0, "")]
 
 
 def performance_goals(records: dict[str, dict], timings: dict[str, dict]) -> pd.DataFrame:

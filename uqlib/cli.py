@@ -17,6 +17,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import ase.io
@@ -157,6 +158,8 @@ def cmd_activeset(args: argparse.Namespace) -> int:
     from uqlib import data, grading
 
     basis = grading.load_potential(args.potential)
+    if args.batch_size is not None or args.memory_limit is not None:
+        return _activeset_by_batches(args, basis)
     structures: list = []
     projections: dict[str, list] = {}
     labelled = True
@@ -188,6 +191,23 @@ def cmd_activeset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _activeset_by_batches(args: argparse.Namespace, basis) -> int:
+    """One active set by pyace's batched MaxVol: only one batch of projections in memory at once."""
+    from uqlib import data, grading
+
+    if args.clusters is not None:
+        raise UsageError("--batch-size/--memory-limit build one active set; drop --clusters (or them)")
+    out = Path(args.output)
+    if out.suffix != ".asi":
+        raise UsageError(f"-o {out}: a single active set is a pacemaker .asi file; name it *.asi")
+    structures = [atoms for path in args.train for atoms in data.read_structures(path, args.species_map)]
+    active = grading.build_active_set_by_batches(basis, structures, batch_size=args.batch_size,
+                                                 memory_limit=args.memory_limit, source=", ".join(args.train))
+    active.save(out)
+    print(f"active set of {len(structures)} structures by batches, species {active.elements}: wrote {out}")
+    return 0
+
+
 # -- grade ---------------------------------------------------------------------------------------
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -196,6 +216,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from uqlib import grading
 
     grading.band(np.array([1.0]), args.gamma_lo, args.gamma_hi)  # checks the thresholds first
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
     basis = grading.load_potential(args.potential)
     grading_set = grading.load_grading_set(args.active_set)
     member_files = grading.member_potentials(args.ensemble) if args.ensemble else []
@@ -205,35 +227,54 @@ def cmd_grade(args: argparse.Namespace) -> int:
     out = Path(args.output)
     summary_path = Path(args.summary) if args.summary else out.with_suffix(".csv")
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".part")  # an interrupted run never leaves a file that looks complete
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    # an interrupted run never leaves files that look complete: both are written as .part, then renamed
+    partials = [path.with_name(path.name + ".part") for path in (out, summary_path)]
     try:
-        rows = _grade_to(partial, args, basis, grading_set, members)
+        with _frame_grader(args, basis, grading_set) as grades:
+            counts = _grade_to(partials[0], partials[1], args, grades, grading_set, members)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        for partial in partials:
+            partial.unlink(missing_ok=True)
         raise
-    partial.replace(out)
-    with open(summary_path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    counts = {b: sum(r["band"] == b for r in rows) for b in grading.BANDS}
-    print(f"graded {len(rows)} frames with {len(grading_set.clusters)} cluster(s): {counts['below']} below "
-          f"gamma-lo={args.gamma_lo}, {counts['between']} between, {counts['above']} above gamma-hi={args.gamma_hi}; "
-          f"wrote {out} and {summary_path}")
+    partials[0].replace(out)
+    partials[1].replace(summary_path)
+    print(f"graded {sum(counts.values())} frames with {len(grading_set.clusters)} cluster(s): {counts['below']} "
+          f"below gamma-lo={args.gamma_lo}, {counts['between']} between, {counts['above']} above "
+          f"gamma-hi={args.gamma_hi}; wrote {out} and {summary_path}")
     return 1 if counts["above"] else 0
 
 
-def _grade_to(target: Path, args: argparse.Namespace, basis, grading_set, members: list) -> list[dict]:
-    """Grade every frame of ``args.frames`` into the extxyz ``target``; returns the per-frame summary rows."""
+@contextmanager
+def _frame_grader(args: argparse.Namespace, basis, grading_set):
+    """``grades(frames, source)``: in this process, or on Dask with --scheduler, $UQLIB_SCHEDULER or --workers > 1."""
+    from uqlib import distributed, grading
+
+    if distributed.scheduler_address(args.scheduler) is None and args.workers == 1:
+        yield lambda frames, source: grading.iter_grades(frames, basis, grading_set, chunk_size=args.chunk_size,
+                                                         source=source, progress=not args.quiet)
+        return
+    with distributed.dask_client(args.scheduler, n_workers=args.workers) as client:
+        yield lambda frames, source: distributed.grade_frames_distributed(
+            frames, args.potential, grading_set, chunk_size=args.chunk_size, client=client, source=source,
+            progress=not args.quiet)
+
+
+def _grade_to(target: Path, summary: Path, args: argparse.Namespace, grades, grading_set, members: list
+              ) -> dict[str, int]:
+    """Grade every frame of ``args.frames``, writing each as it comes to the extxyz ``target`` and the CSV
+    ``summary`` (memory bounded by one chunk); returns the number of frames in each band."""
     from uqlib import data, grading
     from uqlib.ensemble import atom_force_uncertainty
 
-    rows = []
-    with open(target, "w") as fh:
+    columns = ["file", "frame", "n_atoms", "gamma_max", "cluster_of_max", *(["force_spread_max"] if members else []),
+               "band"]
+    counts = dict.fromkeys(grading.BANDS, 0)
+    with open(target, "w") as fh, open(summary, "w", newline="") as summary_fh:
+        writer = csv.DictWriter(summary_fh, fieldnames=columns)
+        writer.writeheader()
         for path in args.frames:
-            frames = data.iter_structures(path, args.species_map)
-            for g in grading.iter_grades(frames, basis, grading_set, chunk_size=args.chunk_size, source=str(path),
-                                         progress=not args.quiet):
+            for g in grades(data.iter_structures(path, args.species_map), str(path)):
                 atoms = g.atoms.copy()
                 atoms.arrays["gamma"] = g.gamma
                 atoms.arrays["gamma_cluster"] = g.cluster
@@ -246,8 +287,9 @@ def _grade_to(target: Path, args: argparse.Namespace, basis, grading_set, member
                 atoms.info.update({"gamma_max": g.gamma_max, "band": row["band"], "source": str(path),
                                    "frame": g.frame})
                 ase.io.write(fh, atoms, format="extxyz")
-                rows.append(row)
-    return rows
+                writer.writerow(row)
+                counts[row["band"]] += 1
+    return counts
 
 
 # -- select --------------------------------------------------------------------------------------
@@ -318,6 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="offer every atom to MaxVol (by default, with force labels, atoms whose force error is "
                           "an outlier, Q3 + 1.5 IQR, are left out as pace_activeset does)")
     act.add_argument("--seed", type=int, default=0)
+    act.add_argument("--batch-size", type=int, metavar="N",
+                     help="batched MaxVol (pyace), N structures per batch: bounded memory for large training sets")
+    act.add_argument("--memory-limit", metavar="SIZE",
+                     help="batched MaxVol with at most SIZE of projections per batch, e.g. 2GB (as pace_activeset)")
     act.add_argument("--species-map")
     act.add_argument("-o", "--output", required=True, help="a .asi file, or a folder with --clusters")
     act.set_defaults(run=cmd_activeset)
@@ -330,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--gamma-lo", type=float, default=1.0)
     grade.add_argument("--gamma-hi", type=float, default=10.0)
     grade.add_argument("--chunk-size", type=int, default=50, help="frames per block of projections")
+    grade.add_argument("--scheduler", metavar="ADDRESS",
+                       help="grade on an existing Dask cluster, e.g. tcp://host:8786 (default: $UQLIB_SCHEDULER)")
+    grade.add_argument("--workers", type=int, default=1,
+                       help="N > 1: grade on a local Dask cluster of N processes (default 1: in this process)")
     grade.add_argument("--summary", help="CSV of per-frame results (default: OUT with .csv)")
     grade.add_argument("-o", "--output", required=True, help="extxyz with per-atom gamma")
     grade.set_defaults(run=cmd_grade)

@@ -144,6 +144,68 @@ def build_species_active_set(projections: dict[str, np.ndarray], *, tolerance: f
     return SpeciesActiveSet(inverses)
 
 
+def batch_count(n_structures: int, n_atoms: int, n_functions: int, *, batch_size: int | None = None,
+                memory_limit: str | int | None = None) -> int:
+    """Number of batches for a batched MaxVol: from structures per batch, or from a memory limit.
+
+    ``memory_limit`` (bytes, or text such as ``"2GB"``) bounds one batch's projections,
+    ``n_atoms / n_batches x n_functions`` float64 values, as ``pace_activeset --memory-limit`` does.
+    """
+    from dask.utils import parse_bytes
+
+    if batch_size is not None and memory_limit is not None:
+        raise DataError("Give batch_size (--batch-size) or memory_limit (--memory-limit), not both")
+    if batch_size is not None:
+        if batch_size < 1:
+            raise DataError(f"batch_size (--batch-size) must be at least 1 structure, got {batch_size}")
+        return max(1, -(-n_structures // batch_size))
+    if memory_limit is None:
+        return 1
+    try:
+        limit = parse_bytes(memory_limit) if isinstance(memory_limit, str) else int(memory_limit)
+    except ValueError as err:
+        raise DataError(f"memory_limit (--memory-limit) {memory_limit!r} is not a size such as 2GB: {err}") from err
+    if limit <= 0:
+        raise DataError(f"memory_limit (--memory-limit) must be positive, got {memory_limit!r}")
+    return int(min(n_structures, max(1, np.ceil(n_atoms * n_functions * 8 / limit))))
+
+
+def build_active_set_by_batches(basis: ACEBBasisSet, structures: Sequence[Atoms], *, batch_size: int | None = None,
+                                memory_limit: str | int | None = None, tolerance: float = MAXVOL_TOLERANCE,
+                                max_iterations: int = MAXVOL_ITERATIONS, source: str | None = None
+                                ) -> SpeciesActiveSet:
+    """MaxVol active set of each species from structures too many to project at once (pyace's batched MaxVol).
+
+    pyace's :func:`compute_active_set_by_batches` projects one batch at a time, keeps a
+    cumulative MaxVol set (stage 1), then refines it with the atoms still above
+    ``tolerance`` (stage 2); only one batch's projections are in memory. The result is
+    an approximation of the one-shot MaxVol (:func:`build_species_active_set`): its
+    gamma over the training set is at most ``tolerance`` when the refinement converges.
+    """
+    from pyace.activelearning import compute_active_set_by_batches, compute_number_of_functions
+
+    structures = list(structures)
+    validate_structures(structures, source, elements=basis.elements_name)
+    n_functions = max(compute_number_of_functions(basis))
+    n_batches = batch_count(len(structures), sum(len(a) for a in structures), n_functions, batch_size=batch_size,
+                            memory_limit=memory_limit)
+    _, active, _ = compute_active_set_by_batches(basis, structures, n_batches=n_batches, gamma_tolerance=tolerance,
+                                                 maxvol_iters=max_iterations)
+    inverses = {}
+    for species_type, matrix in active.items():
+        element = basis.elements_name[species_type]
+        matrix = np.asarray(matrix, dtype=float)
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise ActiveSetError(f"Under-determined active set of {element}: {len(matrix)} atoms for "
+                                 f"{n_functions} basis functions. Give more {element} structures or a smaller basis.")
+        condition = np.linalg.cond(matrix)
+        if not np.isfinite(condition) or condition > SINGULAR_CONDITION:
+            raise ActiveSetError(f"The {element} active set is singular (condition number {condition:.1e}). "
+                                 f"Give more varied structures or a smaller basis.")
+        inverses[element] = np.linalg.inv(matrix)
+    return SpeciesActiveSet(inverses)
+
+
 @dataclass
 class GradingSet:
     """Active sets of one or more clusters; an atom's gamma is the minimum over clusters.
@@ -313,7 +375,8 @@ class FrameGrade:
         return float(self.gamma.max())
 
 
-def _chunks(frames: Iterable[Atoms], size: int) -> Iterator[list[Atoms]]:
+def frame_chunks(frames: Iterable[Atoms], size: int) -> Iterator[list[Atoms]]:
+    """Lists of at most ``size`` consecutive frames, read lazily from ``frames``."""
     chunk: list[Atoms] = []
     for atoms in frames:
         chunk.append(atoms)
@@ -324,22 +387,37 @@ def _chunks(frames: Iterable[Atoms], size: int) -> Iterator[list[Atoms]]:
         yield chunk
 
 
+def grade_chunk(basis: ACEBBasisSet, chunk: Sequence[Atoms], grading_set: GradingSet, *, start: int = 0,
+                source: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per frame of ``chunk``: gamma_atom ``(n_atoms,)`` and the index of the cluster giving its minimum.
+
+    One pyace projection call for the chunk, then the clustered grade; the unit of work of
+    both :func:`iter_grades` and the Dask tasks of :mod:`uqlib.distributed`, so the two give
+    identical numbers. Frames are numbered from ``start`` in error messages.
+    """
+    species = atom_species(chunk) if len(chunk) else np.empty(0, str)
+    graded = grading_set.grade(species_projections(basis, chunk, source=source, start=start))
+    gamma = per_atom_order(species, {e: g for e, (g, _) in graded.items()})
+    cluster = per_atom_order(species, {e: c for e, (_, c) in graded.items()}, fill=-1).astype(int)
+    bounds = np.cumsum([0, *(len(a) for a in chunk)])
+    return [(gamma[bounds[i]:bounds[i + 1]], cluster[bounds[i]:bounds[i + 1]]) for i in range(len(chunk))]
+
+
 def iter_grades(frames: Iterable[Atoms], basis: ACEBBasisSet, grading_set: GradingSet, *,
                 chunk_size: int = 50, source: str | None = None, progress: bool = True) -> Iterator[FrameGrade]:
-    """Grade frames one chunk at a time (bounded memory); yields one :class:`FrameGrade` per frame."""
+    """Grade frames one chunk at a time (bounded memory); yields one :class:`FrameGrade` per frame.
+
+    ``frames`` is read lazily, so peak memory is one chunk's frames and projections
+    (``chunk atoms x n_func`` floats), whatever the trajectory length.
+    """
     if chunk_size < 1:
         raise DataError(f"chunk_size must be at least 1, got {chunk_size}")
     grading_set.check_covers(basis.elements_name)
     start = 0
     with progress_bar(unit="frame", desc=f"grading {source or 'frames'}", disable=not progress) as bar:
-        for chunk in _chunks(frames, chunk_size):
-            species = atom_species(chunk) if chunk else np.empty(0, str)
-            graded = grading_set.grade(species_projections(basis, chunk, source=source, start=start))
-            gamma = per_atom_order(species, {e: g for e, (g, _) in graded.items()})
-            cluster = per_atom_order(species, {e: c for e, (_, c) in graded.items()}, fill=-1).astype(int)
-            bounds = np.cumsum([0, *(len(a) for a in chunk)])
-            for i, atoms in enumerate(chunk):
-                yield FrameGrade(start + i, atoms, gamma[bounds[i]:bounds[i + 1]], cluster[bounds[i]:bounds[i + 1]])
+        for chunk in frame_chunks(frames, chunk_size):
+            for i, (gamma, cluster) in enumerate(grade_chunk(basis, chunk, grading_set, start=start, source=source)):
+                yield FrameGrade(start + i, chunk[i], gamma, cluster)
             start += len(chunk)
             bar.update(len(chunk))
     if start == 0:
