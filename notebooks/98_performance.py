@@ -28,7 +28,7 @@
 # %% tags=["parameters"]
 benchmark_dir: str = "../benchmarks/output"  # where the benchmark scripts saved their records
 
-# %%
+# %% tags=["hide-input"]
 import pandas as pd
 
 from uqlib import book
@@ -44,13 +44,13 @@ records, timings = book.read_records(benchmark_dir, out.parent)
 # a cold run (empty `data/cache/`) from a warm one, so the book time is judged against the
 # warm goal; the cold time is measured by a run from an empty cache (README).
 
-# %%
+# %% tags=["hide-input"]
 pd.DataFrame(timings).T
 
 # %% [markdown]
 # ## The goals
 
-# %%
+# %% tags=["hide-input"]
 book.performance_goals(records, timings)
 
 # %% [markdown]
@@ -71,13 +71,13 @@ book.performance_goals(records, timings)
 # million-atom configurations are better graded inside LAMMPS (`compute pace/extrapolation`),
 # as the paper does, or cut into smaller periodic frames.
 
-# %%
+# %% tags=["hide-input"]
 scale_plan(records)
 
 # %% [markdown]
 # ## The benchmarks in detail
 
-# %%
+# %% tags=["hide-input"]
 pd.DataFrame([{"benchmark": name, "figure": key, "value": value} for name, r in records.items()
               for key, value in r.items() if not isinstance(value, list | dict)])
 

@@ -29,26 +29,34 @@
 # %% tags=["parameters"]
 notebooks: list = []  # notebooks to collect (empty: every notebook of the book but this one)
 
-# %%
+# %% tags=["hide-input"]
 import pandas as pd
 from IPython.display import Markdown, display
+from myst_nb import glue
 
 from uqlib import book, claims
 
 out = book.setup(globals(), "99_reproduction")
 expected = notebooks or [n for n in book.notebooks() if n not in ("98_performance", "99_reproduction")]
 table, findings, missing_notebooks, missing_pids = claims.collect(out.parent, expected)
+tally = claims.tally(table)
 
-# %%
-display(Markdown(f"**{len(table)} records** from {len(expected) - len(missing_notebooks)} of {len(expected)} "
-                 f"notebooks. Notebooks without records: {', '.join(missing_notebooks) or 'none'}. "
-                 f"P-numbers without a record: {', '.join(missing_pids) or 'none'}."))
-claims.tally(table).to_frame()
+# %% tags=["hide-input"]
+for verdict, count in tally.items():  # the landing page shows these numbers
+    glue(f"claims_{verdict.replace(' ', '_').replace('_here', '')}", int(count), display=False)
+glue("claims_total", len(table), display=False)
+glue("claims_notebooks_run", len(expected) - len(missing_notebooks), display=False)
+glue("claims_by_notebook", pd.crosstab(table["notebook"], table["verdict"]), display=False)
+display(Markdown(f"**{len(table)} records** of {table['pid'].nunique()} P-numbers from "
+                 f"{len(expected) - len(missing_notebooks)} of {len(expected)} notebooks. Notebooks without records: "
+                 f"{', '.join(missing_notebooks) or 'none'}. P-numbers without a record: "
+                 f"{', '.join(missing_pids) or 'none'}."))
+tally.to_frame()
 
 # %% [markdown]
 # ## Every claim, by P-number
 
-# %%
+# %% tags=["hide-input"]
 pd.set_option("display.max_colwidth", None)
 table.style.hide(axis="index").set_properties(**{"text-align": "left", "vertical-align": "top"})
 
@@ -57,7 +65,7 @@ table.style.hide(axis="index").set_properties(**{"text-align": "left", "vertical
 # Results of this compendium that the paper does not claim: verdicts *supported*, *not
 # supported* or *inconclusive*.
 
-# %%
+# %% tags=["hide-input"]
 findings
 
 # %% [markdown]
