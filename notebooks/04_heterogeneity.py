@@ -13,16 +13,35 @@
 #
 # ## Overview
 # What happens to uncertainty quantification when the training set is made of two very
-# different groups? The paper trains on 30 elastic cells (A) and 30 nanospheres (D) and
-# tests on B+C+E, every structure of which lies outside that training domain. This notebook
+# different groups? The paper {cite}`shuang2025uq` trains on 30 elastic cells (A) and 30
+# nanospheres (D) and tests on B+C+E, every structure of which lies outside that training
+# domain. {numref}`fig-heterogeneity` shows the ensembles on that split: their force
+# errors against their uncertainty, and the two modes of the per-atom force errors.
+#
+# ```{glue:figure} fig-heterogeneity
+# :name: fig-heterogeneity
+#
+# Ensembles trained on A+D and tested on B+C+E; reproduces Fig. 6a-c of
+# {cite:t}`shuang2025uq`. (a) Largest atomic force error of each configuration against
+# the configuration's force uncertainty U_F,cfg (CBF) and (b) each atom's force error
+# against its uncertainty (ABF), one column per ensemble size K; dotted lines: the
+# threshold of eq. 7 on the training errors (right of the vertical line: flagged). The
+# titles give the share of the test set flagged; the paper flags 0.076 % of
+# configurations and 0.265 % of atoms (the table after the figure shows both). (c) The
+# per-atom force errors of the ensemble-mean model (smallest K), by subset, as % of each
+# set's atoms.
+# ```
+#
+# This notebook
 #
 # 1. fits ensembles (K = 6 and 30) and a D-optimality active set on that split;
-# 2. Figure 6: the ensembles' force errors against uncertainty, and the two modes of the
-#    per-atom force errors;
-# 3. Figure 7a-b: D-optimality on the same split, and its gamma range against the
-#    homogeneous A+B training of the MaxVol notebook;
-# 4. Figures 7c-d and 8a-b: a 2D example of why one active set for a union of groups
-#    misjudges novelty, with a scan of the plane under both rules.
+# 2. Figure 6 ({numref}`fig-heterogeneity`): the ensembles' force errors against
+#    uncertainty, and the two modes of the per-atom force errors;
+# 3. Figure 7a-b ({numref}`fig-heterogeneity-dopt`): D-optimality on the same split, and
+#    its gamma range against the homogeneous A+B training of the MaxVol notebook;
+# 4. Figures 7c-d and 8a-b ({numref}`fig-heterogeneity-toy`): a 2D example of why one
+#    active set for a union of groups misjudges novelty, with a scan of the plane under
+#    both rules.
 #
 # ## Prerequisites
 # | Concept | Importance |
@@ -52,8 +71,8 @@ points_per_group: int = 25
 grid_points: int = 301  # per axis of the regional scan
 grid_half_width: float = 7.0  # the scan covers [-w, w] x [-w, w]
 
-# %%
-import matplotlib.pyplot as plt
+# %% tags=["hide-input"]
+import pandas as pd
 from IPython.display import display
 
 from uqlib import book, claims, data, evaluate, maxvol2d, plots
@@ -68,7 +87,7 @@ out = book.setup(globals(), "04_heterogeneity")
 # members is fitted; the smaller ensembles are its first K members, so the ensembles are
 # nested as in the paper.
 
-# %%
+# %% tags=["hide-input"]
 train = featurize(data.subsample(data.load_subsets("A+D"), n_per_group, seed), preset)
 test = featurize(data.subsample(data.load_subsets(test_subsets), max_test_per_subset, seed), preset)
 print(f"train: {train.table.groupby('subset').size().to_dict()} configurations, {train.n_atoms.sum()} atoms; "
@@ -79,29 +98,33 @@ evaluations = {f"K = {k}": evaluate.evaluate(EnsembleCriterion.from_ensemble(poo
 
 # %% [markdown]
 # ## Figure 6: the ensembles
-# (a, b) Largest atomic force error of each configuration against U_F,cfg, and each atom's
-# force error against U_F,atom, for each ensemble size; the dotted lines are the
-# thresholds (eq 7 on the training errors): points right of the vertical line are flagged,
-# points above the horizontal one have an error above the training fence.
-# (c) Distribution of per-atom force errors of the ensemble-mean model (smallest K), by subset.
+# {numref}`fig-heterogeneity` (in the Overview), drawn by the next cell: (a, b) largest
+# atomic force error of each configuration against U_F,cfg, and each atom's force error
+# against U_F,atom, for each ensemble size; the dotted lines are the thresholds (eq 7 on
+# the training errors): points right of the vertical line are flagged, points above the
+# horizontal one have an error above the training fence. (c) Distribution of per-atom
+# force errors of the ensemble-mean model (smallest K), by subset. The table after it sets
+# the paper's flagged fractions (Fig. 6a-b, Func-945) beside ours.
 
-# %%
-fig, axes = plots.new_figure(ncols=len(evaluations) + 1, nrows=2, width=3.5, height=3.1)
+# %% tags=["hide-input"]
+fig, axes = plots.new_figure(ncols=len(evaluations) + 1, nrows=2, height=3.2)
 for col, (name, ev) in enumerate(evaluations.items()):
     for row, signal in enumerate(("CBF", "ABF")):
         plots.error_vs_uncertainty(axes[row, col], ev.points(signal), signal)
         axes[row, col].axvline(1e3 * ev.summary.loc[signal, "threshold"], color="k", ls=":")
         axes[row, col].axhline(1e3 * ev.summary.loc[signal, "threshold"], color="k", ls=":")
-        axes[row, col].set_title(f"({'ab'[row]}) {name}, {signal}: "
-                                 f"{100 * ev.summary.loc[signal, 'selection_rate']:.2f} % flagged")
+        axes[row, col].set_title(f"({'ab'[row]}) {name}, {signal}:\n"
+                                 f"{100 * ev.summary.loc[signal, 'selection_rate']:.2f} % flagged", fontsize=10)
 plots.histograms(axes[0, -1], {k: 1e3 * v for k, v in evaluate.errors_by_subset(next(iter(evaluations.values()))).items()},
                  xlabel="atomic force error (meV/Å)")
-axes[0, -1].set_title("(c) per-atom force errors")
+axes[0, -1].set_title("(c) per-atom force errors", fontsize=10)
 axes[1, -1].set_visible(False)
-plt.show()
+book.figure(fig, "fig-heterogeneity")
 
-# %%
-display(evaluate.flagged_fractions(evaluations).round(3))
+# %% tags=["hide-input"]
+# The paper's values (Fig. 6a-b: 0.076 % of configurations by CBF, 0.265 % of atoms by ABF) beside ours
+evaluate.flagged_fractions(evaluations).round(3).assign(**{"paper (Fig 6)": pd.Series(
+    {"  by CBF (%)": "0.076", "atoms flagged (%)": "0.265"})}).fillna({"paper (Fig 6)": ""})
 
 # %% [markdown]
 # ## Figure 7a-b: D-optimality on the same split
@@ -111,20 +134,39 @@ display(evaluate.flagged_fractions(evaluations).round(3))
 # training set, one keeping every atom (as MTP does, claim P34) and one from core atoms
 # only, with at least 12 neighbours (the paper's remedy for vacuum-surface atoms, P35),
 # and compares the range of gamma_atom with that of the homogeneous A+B training graded
-# on C+E (the MaxVol notebook's split).
+# on C+E (the MaxVol notebook's split). {numref}`fig-heterogeneity-dopt` shows the grades;
+# the table after it sets the paper's values (Fig. 7a-b and, for A+B, Fig. 4) beside ours.
+#
+# ```{glue:figure} fig-heterogeneity-dopt
+# :name: fig-heterogeneity-dopt
+#
+# D-optimality trained on A+D and tested on B+C+E; reproduces Fig. 7a-b of
+# {cite:t}`shuang2025uq`. (a) Largest atomic force error of each configuration against
+# gamma_cfg; (b) atomic force error against gamma_atom; dotted line: gamma = 1 (right:
+# flagged). The paper flags 75.4 % of configurations and 10 % of atoms, with gamma
+# between about 0.1 and 10, against about 1e6 for the homogeneous A+B training (Fig. 4);
+# the table below gives ours beside these.
+# ```
 
-# %%
+# %% tags=["hide-input"]
 gammas = evaluate.dopt_variants(train, test, kappa=kappa, alpha=alpha)
 if compare_homogeneous:
     gammas["A+B -> C+E"] = evaluate.homogeneous_reference(preset, max_test_per_subset, seed, kappa=kappa, alpha=alpha)
 
-fig, axes = plots.new_figure(ncols=2, width=3.8, height=3.2)
+# %% tags=["hide-input"]
+fig, axes = plots.new_figure(ncols=2)
 for ax, signal, ylabel, letter in zip(axes[0], ("gamma_cfg", "gamma_atom"), (
         "force error, max over atoms (meV/Å)", "atomic force error (meV/Å)"), "ab", strict=True):
     plots.error_vs_grade(ax, gammas["outlier filter"].points(signal), xlabel=signal, ylabel=ylabel)
     ax.set_title(f"({letter}) {preset}, A+D training")
-plt.show()
-display(evaluate.gamma_summary(gammas).round(3))
+book.figure(fig, "fig-heterogeneity-dopt")
+
+# %% tags=["hide-input"]
+# The paper's values: Fig. 7a-b for A+D (75.4 % / 10 % flagged, gamma about 0.1-10), Fig. 4 for A+B (about 1e6)
+evaluate.gamma_summary(gammas).round(3).assign(**{
+    "paper A+D (Fig 7a-b)": pd.Series({"configurations flagged (%)": "75.4", "atoms flagged (%)": "10",
+                                       "gamma_atom test min": "about 0.1", "gamma_atom test max": "about 10"}),
+    "paper A+B (Fig 4)": pd.Series({"gamma_atom test max": "about 1e6"})}).fillna("")
 
 # %% [markdown]
 # ## Figures 7c-d and 8a-b: why one active set for a union of groups misjudges novelty
@@ -138,37 +180,52 @@ display(evaluate.gamma_summary(gammas).round(3))
 # (8a) and (8b) show log10 gamma over the plane under the union's active set (the original
 # D-optimality) and under the minimum rule (clustered D-optimality), with the gamma = 1
 # contour. The groups' geometry is a parameter of this notebook: move them and watch the
-# regions change.
+# regions change. {numref}`fig-heterogeneity-toy` shows the four panels.
+#
+# ```{glue:figure} fig-heterogeneity-toy
+# :name: fig-heterogeneity-toy
+#
+# A 2D example of MaxVol on a union of groups; reproduces Fig. 7c-d and, as maps of the
+# grade rather than schematics, Fig. 8a-b of {cite:t}`shuang2025uq`. (7c) Three groups of
+# vectors, each with its two-vector active set (circled; dashed: its region gamma <= 1),
+# and the union's active set (solid black); stars: points A and B. (7d) Where the union's
+# grade and the groups' grades disagree: missed novelty (union in-distribution, every
+# group novel) and false novelty. (8a) log10 gamma of the union's active set (original
+# D-optimality) and (8b) the minimum over the groups' gammas (clustered D-optimality), with
+# the gamma = 1 contour; the colour scale diverges at gamma = 1.
+# ```
 
-# %%
+# %% tags=["hide-input"]
 sets = maxvol2d.union_vs_groups(maxvol2d.make_groups(group_centres, group_spread, points_per_group, seed))
 scan = maxvol2d.scan_plane(sets, grid_half_width, grid_points)
 points = maxvol2d.find_points(sets, scan)
 
-# %%
-fig, axes = plots.new_figure(ncols=2, nrows=2, width=4.6, height=4.4)
+# %% tags=["hide-input"]
+fig, axes = plots.new_figure(ncols=2, nrows=2, height=3.6, layout="compressed")  # square maps
 plots.active_sets_2d(axes[0, 0], sets.groups, sets.group_vectors, sets.union_vectors,
                      points[["x1", "x2"]].T.to_dict("list"))
-axes[0, 0].set_title("(7c) groups, their active sets and the union's")
+axes[0, 0].set_title("(7c) groups, their active sets and the union's", fontsize=10)
 plots.region_map(axes[0, 1], scan.extent, scan.image(), list(maxvol2d.CATEGORIES))
 for label, point in points[["x1", "x2"]].iterrows():
     axes[0, 1].scatter(*point, marker="*", s=120, color="k")
     axes[0, 1].annotate(label, tuple(point), xytext=(5, 5), textcoords="offset points", weight="bold")
-axes[0, 1].set_title("(7d) where the union and the groups disagree")
+axes[0, 1].set_title("(7d) where the union and the groups disagree", fontsize=10)
 plots.grade_map_2d(axes[1, 0], scan.extent, scan.image("gamma union"), points[["x1", "x2"]].T.to_dict("list"),
                    title="(8a) gamma of the union's active set")
 plots.grade_map_2d(axes[1, 1], scan.extent, scan.image("gamma min"), points[["x1", "x2"]].T.to_dict("list"),
                    title="(8b) minimum of the groups' gammas")
-plt.show()
+for ax in axes[1]:
+    ax.title.set_fontsize(10)
+book.figure(fig, "fig-heterogeneity-toy")
 
 # %% [markdown]
 # The areas of the four regions in the scanned square (the square holds every gamma <= 1
 # parallelogram when `scan.covers_all_sets` is true, so the disagreement areas are
 # complete), the grades of points A and B, and the paper's grades of its own A and B
 # beside ours: the paper does not publish its coordinates, so only the side of gamma = 1
-# each grade falls on can be compared.
+# each grade falls on can be compared (claim P28 in the table of claims below).
 
-# %%
+# %% tags=["hide-input"]
 print(f"the scan covers every active set's gamma <= 1 region: {scan.covers_all_sets}")
 display(scan.areas.round(2).to_frame(), points.round(2), maxvol2d.paper_comparison(points).round(2))
 
@@ -177,8 +234,9 @@ display(scan.areas.round(2).to_frame(), points.round(2), maxvol2d.paper_comparis
 # P23-P30, P34 and P35, each judged by its rule in `uqlib.claims`: the smallest ensemble
 # and the three active sets above on the A+D split, and the 2D example (novel cells lie
 # more than two standard deviations from every group, known cells within two of one).
+# The table sets the paper's value of each claim beside ours, with the verdict.
 
-# %%
+# %% tags=["hide-input"]
 records = evaluate.heterogeneity_claims(evaluations, gammas, maxvol2d.novelty_shares(sets, scan), scan.areas)
 claims.write_records(out, "04_heterogeneity", records)
 claims.records_table(records)
@@ -187,12 +245,12 @@ claims.records_table(records)
 # ## Summary
 # - Trained on elastic cells and nanospheres, the ensembles' thresholds are set by the
 #   large errors of the sphere atoms, and the flagged fractions above show what is left
-#   of novelty detection; Figure 6c shows the two modes that cause it.
-# - D-optimality on the same split, and its gamma range compared with the homogeneous
-#   A+B training, are in the D-optimality table.
+#   of novelty detection; {numref}`fig-heterogeneity`c shows the two modes that cause it.
+# - D-optimality on the same split ({numref}`fig-heterogeneity-dopt`), and its gamma range
+#   compared with the homogeneous A+B training, are in the D-optimality table.
 # - The 2D example and its scan show where one active set for a union of groups and the
 #   minimum over the groups' own active sets disagree, and how large those regions are;
-#   Figures 8a-b show the two rules' grades over the plane.
+#   {numref}`fig-heterogeneity-toy` (8a-b) shows the two rules' grades over the plane.
 #
 # ### What's next
 # *Clustered D-optimality* builds one active set per cluster of the training data.

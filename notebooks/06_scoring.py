@@ -12,18 +12,36 @@
 # # Beyond the paper: scoring uncertainty as a detector and as an error bar
 #
 # ## Overview
-# The paper judges uncertainty by Spearman rho and selection rates. A practitioner who
-# must choose a criterion wants to know how well each one separates novel from known
-# structures, whether an ensemble's spread can be read as an error bar, and whether a
-# model-free measure does as well. On two splits, the homogeneous A+B -> C+E and the
-# heterogeneous A+D -> B+C+E, this notebook
+# The paper {cite}`shuang2025uq` judges uncertainty by Spearman rho and selection rates.
+# A practitioner who must choose a criterion wants to know how well each one separates
+# novel from known structures, whether an ensemble's spread can be read as an error bar,
+# and whether a model-free measure does as well. {numref}`fig-detection-scores` answers
+# the first question for every criterion on two splits.
+#
+# ```{glue:figure} fig-detection-scores
+# :name: fig-detection-scores
+#
+# ROC-AUC of every criterion as a detector, beyond the paper: {cite:t}`shuang2025uq`
+# scores the criteria by Spearman rho and selection rates (Figs. 3, 5, 6 and 7), not by
+# ROC-AUC, so no panel of the paper is reproduced and the paper gives no value to set
+# beside ours. Rows: the homogeneous split A+B -> C+E and the heterogeneous A+D -> B+C+E
+# (the split of Figs. 6-7); columns: against *known* labels (test vs held-out training
+# structures) and against *error* labels (force error above the training fence, eq. 7).
+# Bars: configuration-level (blue) and atom-level (orange) criteria; dotted line: chance
+# (0.5).
+# ```
+#
+# On two splits, the homogeneous A+B -> C+E and the heterogeneous A+D -> B+C+E, this
+# notebook
 #
 # 1. holds out part of the training data as known (in-distribution) structures;
-# 2. scores every criterion, CBE, CBF, ABF, gamma, clustered gamma and the QUESTS entropy
-#    baseline, by ROC-AUC and average precision against two labellings: known
-#    out-of-distribution membership (held-out vs test) and high error (above the fence);
+# 2. scores every criterion, CBE, CBF, ABF, gamma {cite}`lysogorskiy2023active`, clustered
+#    gamma and the QUESTS entropy baseline {cite}`schwalbekoda2025quests`, by ROC-AUC and
+#    average precision against two labellings: known out-of-distribution membership
+#    (held-out vs test) and high error (above the fence);
 # 3. measures the calibration of the ensemble's force spread, raw and after one scale
-#    factor fitted on the held-out part;
+#    factor fitted on the held-out part, with the metrics of the Uncertainty Toolbox
+#    {cite}`chung2021uct`;
 # 4. tries cluster-wise ensemble thresholds, which the paper proposes but does not test;
 # 5. gathers everything into one table: criterion x split x metric.
 #
@@ -50,8 +68,7 @@ kappa: float = 0.01  # force weight of the loss
 alpha: float = 1e-8  # ridge strength
 seed: int = 0  # seed of subsamples, hold-out, ensembles and clusters
 
-# %%
-import matplotlib.pyplot as plt
+# %% tags=["hide-input"]
 import pandas as pd
 from IPython.display import display
 
@@ -65,7 +82,7 @@ out = book.setup(globals(), "06_scoring")
 # known structures; every criterion is fitted on the rest and scores the held-out and the
 # test structures (`uqlib.scoring.novelty_scores`).
 
-# %%
+# %% tags=["hide-input"]
 splits = {name: (data.subsample(data.load_subsets(train), n_train, seed),
                  data.subsample(data.load_subsets(test), max_per_subset, seed))
           for name, train, n_train, test in (("A+B -> C+E", "A+B", max_per_subset, "C+E"),
@@ -82,21 +99,22 @@ for name, scores in results.items():
 # *known* labels, test (novel) vs held-out training (known), and (ii) against *error*
 # labels, the structures (atoms) whose force error exceeds the training fence (eq 7 on the
 # ensemble-mean model). 0.5 ROC-AUC is chance; average precision is to be read against
-# the share of positives, also given.
+# the share of positives, also given. The ROC-AUC column of the table is drawn in
+# {numref}`fig-detection-scores` (in the Overview) by the cell after it.
 
-# %%
+# %% tags=["hide-input"]
 detection = scoring.by_split(results, scoring.detection_table)
 detection.to_csv(out / "detection.csv", index=False)
 display(detection.pivot_table(index=["level", "criterion"], columns=["split", "labels"],
                               values=["roc_auc", "average_precision"]).round(3))
 
-# %%
-fig, axes = plots.new_figure(ncols=2, nrows=2, width=4.4, height=3.0)
+# %% tags=["hide-input"]
+fig, axes = plots.new_figure(ncols=2, nrows=2)
 for row, name in enumerate(splits):
     for col, labels in enumerate(("known", "error")):
         plots.roc_auc_bars(axes[row, col], detection.query("split == @name and labels == @labels"),
                            f"{name}, {labels} labels")
-plt.show()
+book.figure(fig, "fig-detection-scores")
 
 # %% [markdown]
 # ## The ensemble as an error bar
@@ -105,7 +123,7 @@ plt.show()
 # applied to the test part; a perfectly calibrated error bar has miscalibration area 0 and
 # ENCE 0.
 
-# %%
+# %% tags=["hide-input"]
 display(pd.DataFrame({name: scores.calibration for name, scores in results.items()}).round(3))
 
 # %% [markdown]
@@ -118,7 +136,7 @@ display(pd.DataFrame({name: scores.calibration for name, scores in results.items
 # elastic cells, whose forces vanish by symmetry) has a threshold of zero: any force
 # spread at all marks a structure nearest to it as novel.
 
-# %%
+# %% tags=["hide-input"]
 rates = scoring.by_split(results, scoring.clusterwise_rates)
 display(rates.round(2), pd.DataFrame({name: 1e3 * scores.clusterwise_cbf for name, scores in results.items()})
         .round(1).rename_axis("cluster: CBF threshold (meV/Å)"))
@@ -127,7 +145,7 @@ display(rates.round(2), pd.DataFrame({name: 1e3 * scores.clusterwise_cbf for nam
 # ## One summary table: criterion x split x metric
 # ROC-AUC of every criterion, per split, level and labelling.
 
-# %%
+# %% tags=["hide-input"]
 summary = detection.pivot_table(index="criterion", columns=["split", "level", "labels"], values="roc_auc").round(3)
 summary.to_csv(out / "summary_roc_auc.csv")
 display(summary)
@@ -137,14 +155,14 @@ display(summary)
 # The paper makes no claims about these scores; the findings below have their own verdict
 # words (*supported*, *not supported*, *inconclusive*) and rules stated in `uqlib.scoring`.
 
-# %%
+# %% tags=["hide-input"]
 findings = scoring.findings(detection, rates, heterogeneous="A+D -> B+C+E")
 claims.write_records(out, "06_scoring", [], findings)
 claims.findings_table(findings)
 
 # %% [markdown]
 # ## Summary
-# - The detection table and figure rank every criterion by how well it separates novel
+# - The detection table and {numref}`fig-detection-scores` rank every criterion by how well it separates novel
 #   from known structures and high-error from low-error ones, on a homogeneous and a
 #   heterogeneous split.
 # - The calibration table says how far the ensemble's spread is from an honest error bar,

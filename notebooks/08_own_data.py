@@ -17,12 +17,29 @@
 #
 # ## Overview
 # You have a training set, a potential and an MD trajectory, and you want to know which
-# atoms extrapolate, with the paper's clustered grade (Sec. 2.3): an atom's gamma is the
-# minimum over clusters of training structures of its D-optimality grade against each
-# cluster's active set. This page does it end to end with the `uqlib` command, on files a
-# user would have:
+# atoms extrapolate, with the paper's clustered grade (Sec. 2.3 of {cite}`shuang2025uq`):
+# an atom's gamma is the minimum over clusters of training structures of its D-optimality
+# grade {cite}`lysogorskiy2023active` against each cluster's active set.
+# {numref}`fig-own-data-gamma` is where this page ends up: the grade of every frame of a
+# hot MD run, with one active set and with the clustered one.
 #
-# 1. `uqlib fit`: a linear ACE model and an ensemble from an extxyz training file; it writes
+# ```{glue:figure} fig-own-data-gamma
+# :name: fig-own-data-gamma
+#
+# The largest extrapolation grade gamma_cfg of each frame of a hot MD run of bcc W with a
+# vacancy (ASE {cite}`larsen2017ase`, the EAM of {cite:t}`zhou2004eam`), graded against a
+# model fitted on a dozen A+B structures: pacemaker's single active set (circles) and the
+# minimum over the active sets of the training clusters (squares), the clustered
+# D-optimality that Fig. 8b of {cite:t}`shuang2025uq` introduces, applied here to a user's
+# own files rather than reproducing a panel of the paper. Dotted line: gamma_lo
+# (interpolation below); dashed: gamma_hi (unreliable above).
+# ```
+#
+# This page does it end to end with the `uqlib` command, on files a user would have; the
+# commands stay visible, the plumbing around them is behind a toggle:
+#
+# 1. `uqlib fit`: a linear ACE model {cite}`drautz2019ace` and an ensemble from an extxyz
+#    training file; it writes
 #    the pacemaker YAML, the `.yace` for LAMMPS, the member YAMLs and a record `fit.json`;
 # 2. `uqlib activeset`: pacemaker's single active set (`.asi`) and a clustered one;
 # 3. an MD trajectory (ase, with the EAM of the data manifest), graded with `uqlib grade`,
@@ -55,9 +72,8 @@ gamma_hi: float = 10.0  # above: unreliable
 n_select: int = 3  # frames to pick for labelling
 seed: int = 0  # seed of the subsample, the ensemble, the clusters and the MD
 
-# %%
+# %% tags=["hide-input"]
 import ase.io
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -117,21 +133,25 @@ clustered.assign(gamma_max_single=single["gamma_max"])
 # %%
 print("".join((work / "graded.extxyz").read_text().splitlines(keepends=True)[:5]))
 
-# %%
-fig, axes = plots.new_figure()
+# %% [markdown]
+# {numref}`fig-own-data-gamma` (in the Overview) plots the `gamma_max` column of the two
+# summaries against the MD step; the next cell draws it.
+
+# %% tags=["hide-input"]
+fig, axes = plots.new_figure(height=3.6)
 axes[0, 0].semilogy(single["frame"] * frame_every, single["gamma_max"], "o-", label="one active set")
 axes[0, 0].semilogy(clustered["frame"] * frame_every, clustered["gamma_max"], "s-", label=f"{n_clusters} clusters (min)")
 axes[0, 0].axhline(gamma_lo, color="grey", ls=":")
 axes[0, 0].axhline(gamma_hi, color="grey", ls="--")
 axes[0, 0].set(xlabel="MD step (fs)", ylabel=r"$\gamma_\mathrm{cfg}$ (dimensionless)", title="Grade of the MD frames")
 axes[0, 0].legend()
-plt.show()
+book.figure(fig, "fig-own-data-gamma")
 
 # %% [markdown]
 # The two grades differ because each cluster's active set spans only its own structures:
 # the minimum over clusters is lower where one cluster matches an atom well and can be
 # higher where none does (a cluster of perfect-crystal cells knows little about a hot
-# vacancy). The paper's argument (Sec. 3.4) is that with heterogeneous training data the
+# vacancy). The paper's argument (Sec. 3.4 of {cite}`shuang2025uq`) is that with heterogeneous training data the
 # clustered grade tracks the error better; `uqlib grade` reports both ways of looking.
 
 # %% [markdown]
@@ -158,8 +178,8 @@ print(f"E = {atoms.get_potential_energy():.3f} eV, max |F| = {np.abs(atoms.get_f
 # %% [markdown]
 # ## LAMMPS
 # `uqlib fit` writes `potential.yaml` (pacemaker's B-basis) and `potential.yace` (the same
-# model in C-tilde form, by pyace's converter, as `pace_yaml2yace`). With LAMMPS built with
-# the ML-PACE package, pacemaker's extrapolation pair style evaluates gamma during the run:
+# model in C-tilde form, by pyace's converter, as `pace_yaml2yace`). With LAMMPS
+# {cite}`thompson2022lammps` built with the ML-PACE package {cite}`lysogorskiy2021pace`, pacemaker's extrapolation pair style evaluates gamma during the run:
 #
 # ```
 # pair_style  pace/extrapolation
