@@ -413,7 +413,7 @@ AL_STYLE = {"random": dict(color=_OI["grey"], ls="--", marker="x"),
 def roc_auc_bars(ax: Axes, detection: pd.DataFrame, title: str) -> Axes:
     """Horizontal ROC-AUC bars, one per (level, criterion) row of a detection table; chance (0.5) dotted."""
     names = detection["level"].str[:4] + " " + detection["criterion"]
-    colors = ["#1f77b4" if level == "configuration" else "#ff7f0e" for level in detection["level"]]
+    colors = [_OI["blue"] if level == "configuration" else _OI["orange"] for level in detection["level"]]
     ax.barh(names, detection["roc_auc"], color=colors)
     ax.axvline(0.5, color="k", ls=":")
     ax.set(xlim=(0, 1), xlabel="ROC-AUC", title=title)
