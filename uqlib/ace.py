@@ -46,7 +46,7 @@ from pyace.atomicenvironment import aseatoms_to_atomicenvironment
 from pyace.multispecies_basisextension import create_multispecies_basis_config
 
 from uqlib import cache
-from uqlib.data import ELEMENT
+from uqlib.data import ELEMENT, atom_offsets, atoms_of
 from uqlib.progress import progress_bar
 
 CUTOFF = 5.0  # Å, as the paper's models
@@ -230,9 +230,7 @@ class DesignMatrix:
     def subset(self, configs: np.ndarray) -> DesignMatrix:
         """The design matrix of the configurations ``configs`` (indices, in that order)."""
         configs = np.asarray(configs, dtype=int)
-        starts = np.concatenate([[0], np.cumsum(self.n_atoms)])
-        atoms = np.concatenate([np.arange(starts[s], starts[s + 1]) for s in configs]) if len(configs) else []
-        atoms = np.asarray(atoms, dtype=int)
+        atoms = atoms_of(configs, self.n_atoms)
         rows = (3 * atoms[:, None] + np.arange(3)).ravel()
         return DesignMatrix(self.preset, self.structure_ids[configs], self.n_atoms[configs],
                             self.energy_rows[configs], self.force_rows[rows],
@@ -364,7 +362,7 @@ def check_features(arrays: dict[str, np.ndarray], n_atoms: np.ndarray, n_functio
             return f"{name} has shape {arrays[name].shape}, expected {shape}"
         if not np.isfinite(arrays[name]).all():
             return f"{name} holds {int((~np.isfinite(arrays[name])).sum())} non-finite values"
-    means = np.add.reduceat(arrays["projections"], np.concatenate([[0], np.cumsum(n_atoms)[:-1]]), axis=0)
+    means = np.add.reduceat(arrays["projections"], atom_offsets(n_atoms)[:-1], axis=0)
     means /= np.asarray(n_atoms)[:, None]
     if not np.allclose(means, arrays["energy_rows"], rtol=1e-10, atol=1e-12):
         return "energy rows are not the per-atom means of the projections"
