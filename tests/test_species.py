@@ -6,6 +6,8 @@ potential and active set; the design matrix against pyace's ``LinearACEDataset``
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -23,7 +25,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from pyace import ACEBBasisSet, ACECTildeBasisSet, PyACECalculator
 from pyace.linearacefit import LinearACEDataset
 
-from uqlib import ace, data, dopt
+from uqlib import ace, cli, data, dopt
 
 ALLOY = ("Au", "Cu")  # pyace orders species alphabetically
 
@@ -49,6 +51,18 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+def run_in_process(*args: str, cwd: Path) -> tuple[int, str]:
+    """``uqlib.cli.main`` in this process (a fresh interpreter costs seconds): exit code and stderr."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        patch.setenv("UQLIB_COMPUTE_CACHE", str(cwd / "cache"))
+        patch.setenv("UQLIB_PROGRESS", "0")
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            code = cli.main(["--quiet", *args])
+    return code, stderr.getvalue()
+
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
     """20 training cells (extxyz), 4 unlabelled frames to grade, then fit + single and clustered active sets."""
@@ -57,15 +71,14 @@ def work(tmp_path_factory) -> Path:
     ase.io.write(folder / "train.extxyz", train)
     ase.io.write(folder / "new.extxyz", [alloy(100 + s, rattle=0.05 + 0.1 * s, gold=0.5, labelled=False)
                                          for s in range(4)])
-    steps = [
-        ("fit", "train.extxyz", "--preset", "Func-33", "--ensemble", "2", "-o", "model"),
-        ("activeset", "train.extxyz", "--potential", "model/potential.yaml", "-o", "model/potential.asi"),
-        ("activeset", "train.extxyz", "--potential", "model/potential.yaml", "--clusters", "kmeans:2",
-         "-o", "model/clusters"),
-    ]
-    for step in steps:
-        result = run(*step, cwd=folder)
-        assert result.returncode == 0, result.stderr
+    # the command as a user runs it; the species come from the training file
+    result = run("fit", "train.extxyz", "--preset", "Func-33", "--ensemble", "2", "-o", "model", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    for step in [("activeset", "train.extxyz", "--potential", "model/potential.yaml", "-o", "model/potential.asi"),
+                 ("activeset", "train.extxyz", "--potential", "model/potential.yaml", "--clusters", "kmeans:2",
+                  "-o", "model/clusters")]:
+        code, err = run_in_process(*step, cwd=folder)
+        assert code == 0, err
     return folder
 
 
@@ -151,9 +164,10 @@ def test_fit_finds_the_species_and_writes_a_model_pyace_loads(work):
 
 def test_grade_reproduces_pyace_gamma_for_the_alloy(work, tmp_path):
     out = tmp_path / "graded.extxyz"
-    result = run("grade", str(work / "new.extxyz"), "--potential", str(work / "model/potential.yaml"),
-                 "--active-set", str(work / "model/potential.asi"), "--gamma-hi", "1e9", "-o", str(out), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    code, err = run_in_process("grade", str(work / "new.extxyz"), "--potential", str(work / "model/potential.yaml"),
+                               "--active-set", str(work / "model/potential.asi"), "--gamma-hi", "1e9", "-o", str(out),
+                               cwd=tmp_path)
+    assert code == 0, err
     ours = np.concatenate([a.arrays["gamma"] for a in ase.io.read(out, ":")])
     frames = ase.io.read(work / "new.extxyz", ":")
     np.testing.assert_allclose(ours, pyace_gammas(work / "model/potential.yaml", work / "model/potential.asi",
@@ -163,9 +177,10 @@ def test_grade_reproduces_pyace_gamma_for_the_alloy(work, tmp_path):
 
 def test_clustered_grade_of_the_alloy_is_the_minimum_over_pyace_clusters(work, tmp_path):
     out = tmp_path / "graded.extxyz"
-    result = run("grade", str(work / "new.extxyz"), "--potential", str(work / "model/potential.yaml"),
-                 "--active-set", str(work / "model/clusters"), "--gamma-hi", "1e9", "-o", str(out), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    code, err = run_in_process("grade", str(work / "new.extxyz"), "--potential", str(work / "model/potential.yaml"),
+                               "--active-set", str(work / "model/clusters"), "--gamma-hi", "1e9", "-o", str(out),
+                               cwd=tmp_path)
+    assert code == 0, err
     graded = ase.io.read(out, ":")
     index = json.loads((work / "model/clusters/index.json").read_text())
     frames = ase.io.read(work / "new.extxyz", ":")
@@ -178,10 +193,10 @@ def test_clustered_grade_of_the_alloy_is_the_minimum_over_pyace_clusters(work, t
 
 
 def test_fit_with_elements_refuses_other_species_by_file_and_frame(work, tmp_path):
-    result = run("fit", str(work / "train.extxyz"), "--preset", "Func-33", "--elements", "Cu", "-o", "out",
-                 cwd=tmp_path)
-    assert result.returncode == 2 and "train.extxyz, frame 0 contains ['Au']" in result.stderr
-    assert result.stderr.count("\n") == 1 and not (tmp_path / "out").exists()
-    result = run("fit", str(work / "train.extxyz"), "--preset", "Func-33", "--elements", "Cu,Qq", "-o", "out",
-                 cwd=tmp_path)
-    assert result.returncode == 2 and "chemical symbols" in result.stderr
+    code, err = run_in_process("fit", str(work / "train.extxyz"), "--preset", "Func-33", "--elements", "Cu",
+                               "-o", "out", cwd=tmp_path)
+    assert code == 2 and "train.extxyz, frame 0 contains ['Au']" in err
+    assert err.count("\n") == 1 and not (tmp_path / "out").exists()
+    code, err = run_in_process("fit", str(work / "train.extxyz"), "--preset", "Func-33", "--elements", "Cu,Qq",
+                               "-o", "out", cwd=tmp_path)
+    assert code == 2 and "chemical symbols" in err
