@@ -1,11 +1,13 @@
-"""Linear ACE models of W: a nested ladder of basis presets, one cached featurization, weighted ridge fits.
+"""Linear ACE models of W (or any species): a nested ladder of basis presets, one cached featurization, ridge fits.
 
 A linear ACE model writes the energy of atom *i* as ``E_i = sum_k c_k B_k(i)``
 (linear embedding, one density). Energies and forces are then linear in the
 coefficients ``c``, so a model is fitted by weighted ridge regression on a design
 matrix with the layout of :class:`pyace.linearacefit.LinearACEDataset`: one row per
 configuration holding the per-atom mean of the B functions (energy per atom),
-then three rows per atom holding the B-function forces.
+then three rows per atom holding the B-function forces. With several species the columns
+are pyace's too: each species' block of functions (rank 1, then higher ranks) in the order
+of ``basis.elements_name``, an atom's B values filling its own species' block.
 
 Featurization happens once per structure: pyace's ``ACECalculator.compute`` with
 projections and B gradients yields, in one call, the per-atom B values (the
@@ -28,8 +30,10 @@ with ``e_s`` the energy per atom (eV/atom) and ``F_i`` the force on atom *i*
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache as cache_in_memory
 from functools import cached_property
@@ -41,12 +45,11 @@ import pyace
 import scipy.linalg
 import scipy.linalg.blas
 from pyace import ACEBBasisSet, ACEBEvaluator, ACECalculator, BBasisConfiguration
-from pyace.activelearning import compute_number_of_functions
 from pyace.atomicenvironment import aseatoms_to_atomicenvironment
 from pyace.multispecies_basisextension import create_multispecies_basis_config
 
 from uqlib import cache
-from uqlib.data import ELEMENT, atom_offsets, atoms_of
+from uqlib.data import ELEMENT, atom_offsets, atoms_of, validate_structures
 from uqlib.progress import progress_bar
 
 CUTOFF = 5.0  # Å, as the paper's models
@@ -57,23 +60,38 @@ DEFAULT_ALPHA = 1e-8  # ridge strength on the normalised loss above
 
 @dataclass(frozen=True)
 class BasisPreset:
-    """A linear ACE basis for W: radial and angular limits per body order."""
+    """A linear ACE basis: radial and angular limits per body order, for the species ``elements`` (W by default).
+
+    The ladder's names count W's functions; :meth:`for_elements` gives the same limits for
+    other species, whose function count :attr:`n_functions` is larger (pyace adds the
+    mixed-species functions of every body order).
+    """
 
     name: str
     nradmax_by_orders: tuple[int, ...]
     lmax_by_orders: tuple[int, ...]
     cutoff: float = CUTOFF
+    elements: tuple[str, ...] = (ELEMENT,)
+
+    def for_elements(self, elements: Sequence[str]) -> BasisPreset:
+        """The same radial and angular limits for the species ``elements`` (in pyace's order: sorted)."""
+        return dataclasses.replace(self, elements=check_elements(elements))
 
     def potential_config(self) -> dict:
-        """The pacemaker ``potential`` section of this basis (linear FS embedding)."""
+        """The pacemaker ``potential`` section of this basis (linear FS embedding).
+
+        One species: the limits apply to its ``UNARY`` functions (W's configuration, unchanged).
+        Several: ``ALL`` applies them to every block pyace builds (unary, binary, ... functions).
+        """
+        block = "UNARY" if len(self.elements) == 1 else "ALL"
         return {
             "deltaSplineBins": 0.001,
-            "elements": [ELEMENT],
+            "elements": list(self.elements),
             "embeddings": {"ALL": {"npot": "FinnisSinclairShiftedScaled", "fs_parameters": [1, 1], "ndensity": 1}},
             "bonds": {"ALL": {"radbase": "SBessel", "radparameters": [5.25], "rcut": self.cutoff,
                               "dcut": 0.01, "NameOfCutoffFunction": "cos"}},
-            "functions": {"UNARY": {"nradmax_by_orders": list(self.nradmax_by_orders),
-                                    "lmax_by_orders": list(self.lmax_by_orders)}},
+            "functions": {block: {"nradmax_by_orders": list(self.nradmax_by_orders),
+                                  "lmax_by_orders": list(self.lmax_by_orders)}},
         }
 
     def basis_configuration(self) -> BBasisConfiguration:
@@ -84,8 +102,20 @@ class BasisPreset:
 
     @cached_property
     def n_functions(self) -> int:
-        """Number of B functions, computed by pyace from the basis (not typed in)."""
-        return int(compute_number_of_functions(self.basis_set())[0])
+        """Number of coefficients (B functions of all species), computed by pyace from the basis (not typed in)."""
+        return len(self.basis_set().basis_coeffs)
+
+
+def check_elements(elements: Sequence[str]) -> tuple[str, ...]:
+    """Chemical symbols as a sorted tuple without repeats (pyace's species order); a clear error otherwise."""
+    from ase.data import chemical_symbols
+
+    if isinstance(elements, str):
+        elements = [e.strip() for e in elements.split(",")]
+    unknown = [e for e in elements if e not in chemical_symbols[1:]]
+    if not elements or unknown:
+        raise ValueError(f"elements must be chemical symbols such as Cu,Au; got {list(elements)}")
+    return tuple(sorted(set(elements)))
 
 
 # The accuracy ladder: six nested presets (same radial basis; each preset's per-order
@@ -139,6 +169,8 @@ def nesting_problem(small: str | BasisPreset, large: str | BasisPreset) -> str |
     ``large`` (:func:`column_map` finds which, from pyace's basis).
     """
     small, large = get_preset(small), get_preset(large)
+    if small.elements != large.elements:
+        return f"the species differ ({list(small.elements)} vs {list(large.elements)})"
     a, b = small.potential_config(), large.potential_config()
     if a["bonds"] != b["bonds"] or a["embeddings"] != b["embeddings"]:
         return "the radial settings or embeddings differ"
@@ -156,13 +188,14 @@ def nesting_problem(small: str | BasisPreset, large: str | BasisPreset) -> str |
 
 
 def function_keys(basis: ACEBBasisSet) -> list[tuple]:
-    """One key per B function of a single-species basis, in the column order of the design matrix.
+    """One key per B function of a basis, in the column order of the design matrix (species by species).
 
-    The key is the function's specification in pyace, ``(rank, mus, ns, ls, LS)``; two
+    The key is the function's specification in pyace, ``(mu0, rank, mus, ns, ls, LS)``; two
     functions with the same key are the same function when the radial basis is shared.
     """
-    functions = list(basis.basis_rank1[0]) + list(basis.basis[0])
-    return [(f.rank, tuple(f.mus), tuple(f.ns), tuple(f.ls), tuple(f.LS)) for f in functions]
+    functions = [f for rank1, higher in zip(basis.basis_rank1, basis.basis, strict=True)
+                 for f in [*rank1, *higher]]
+    return [(f.mu0, f.rank, tuple(f.mus), tuple(f.ns), tuple(f.ls), tuple(f.LS)) for f in functions]
 
 
 def column_map(small: str | BasisPreset, large: str | BasisPreset) -> np.ndarray:
@@ -200,7 +233,9 @@ class DesignMatrix:
     *s* (so ``energy_rows @ c`` is the energy per atom, eV/atom); rows
     ``3*i .. 3*i+2`` of ``force_rows`` give the force on atom *i* (eV/Å);
     ``projections[i]`` are atom *i*'s B values (so ``projections @ c`` is its energy, eV),
-    the rows D-optimality grades.
+    the rows D-optimality grades. With several species, an atom's B values fill its own
+    species' block of columns and the other blocks are zero (pyace's layout); D-optimality
+    grades each species' block on its own (:func:`uqlib.grading.species_projections`).
     """
 
     preset: str
@@ -242,7 +277,9 @@ class DesignMatrix:
 
         Raises :class:`ValueError` if ``preset`` is not nested in this design matrix's preset.
         """
-        preset, own = get_preset(preset), self.basis or get_preset(self.preset)
+        own = self.basis or get_preset(self.preset)
+        # a preset named here has this design matrix's species
+        preset = get_preset(preset).for_elements(own.elements) if isinstance(preset, str) else preset
         if preset == own:
             return self
         columns = column_map(preset, own)
@@ -269,15 +306,24 @@ def _featurize_chunk(atoms_list: list) -> list[tuple[np.ndarray, np.ndarray]]:
 
     ``ACECalculator.compute(compute_projections=True, compute_b_grad=True)`` is the call
     :class:`pyace.linearacefit.LinearACEDataset` makes per structure; it yields the per-atom
-    B values and ``forces_bfuncs`` (``-dE_i/dr`` per function) together.
+    B values and ``forces_bfuncs`` (``-dE_i/dr`` per function) together. An atom's B values
+    (as many as its species has functions) go to its species' block of columns, as
+    ``LinearACEDataset`` places them; ``forces_bfuncs`` already spans all columns.
     """
     basis, calculator = _WORKER["basis"], _WORKER["calculator"]
+    n_functions, block_start = _WORKER["n_functions"], _WORKER["block_start"]
     out = []
     for atoms in atoms_list:
         env = aseatoms_to_atomicenvironment(atoms, cutoff=basis.cutoffmax,
                                             elements_mapper_dict=basis.elements_to_index_map)
         calculator.compute(env, compute_projections=True, compute_b_grad=True)
-        projections = np.array(calculator.projections, dtype=float).reshape(len(atoms), -1)
+        if len(block_start) == 1:  # one species: the projections are the whole row
+            projections = np.array(calculator.projections, dtype=float).reshape(len(atoms), -1)
+        else:
+            projections = np.zeros((len(atoms), n_functions))
+            # species_type also lists the periodic images after the real atoms: zip stops at the real ones
+            for row, species, values in zip(projections, env.species_type, calculator.projections, strict=False):
+                row[block_start[species]:block_start[species] + len(values)] = values
         # forces_bfuncs is [atom][function][xyz]; rows 3i..3i+2 of the design matrix are atom i's x, y, z
         force_rows = np.array(calculator.forces_bfuncs, dtype=float).transpose(0, 2, 1).reshape(3 * len(atoms), -1)
         out.append((projections, force_rows))
@@ -286,8 +332,11 @@ def _featurize_chunk(atoms_list: list) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def _set_worker_basis(basis: ACEBBasisSet) -> None:
     evaluator = ACEBEvaluator(basis)
+    # each species' block of columns starts after the previous species' functions (LinearACEDataset's layout)
+    sizes = [len(rank1) + len(higher) for rank1, higher in zip(basis.basis_rank1, basis.basis, strict=True)]
     # keep all three alive: the calculator holds a raw pointer to the evaluator, the evaluator to the basis
-    _WORKER.update(basis=basis, evaluator=evaluator, calculator=ACECalculator(evaluator))
+    _WORKER.update(basis=basis, evaluator=evaluator, calculator=ACECalculator(evaluator),
+                   n_functions=sum(sizes), block_start=np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int))
 
 
 def featurize(table: pd.DataFrame, preset: str | BasisPreset, *, workers: int = 2,
@@ -297,10 +346,13 @@ def featurize(table: pd.DataFrame, preset: str | BasisPreset, *, workers: int = 
     Returns ``energy_rows`` ``(n_cfg, p)`` (per-atom mean of B, so ``energy_rows @ c`` is
     eV/atom), ``force_rows`` ``(3 n_atom, p)`` (eV/Å per unit coefficient) and
     ``projections`` ``(n_atom, p)``, atoms in table order. Uncached: use :func:`design_matrix`.
-    A failure inside a worker process raises here; nothing is returned or cached.
+    A failure inside a worker process raises here; nothing is returned or cached. Every
+    structure is checked first (:func:`uqlib.data.validate_structures`: at least one atom,
+    finite positions and cell, full or no periodicity, only ``preset.elements``): a bad one
+    raises :class:`uqlib.data.DataError` naming its structure id, before any pyace call.
     """
     preset = get_preset(preset)
-    _check_tungsten(table)
+    validate_structures(table, elements=preset.elements)
     n_atoms = table["n_atoms"].to_numpy()
     p = preset.n_functions
     energy_rows = np.empty((len(table), p))
@@ -369,21 +421,14 @@ def check_features(arrays: dict[str, np.ndarray], n_atoms: np.ndarray, n_functio
     return None
 
 
-def _check_tungsten(table: pd.DataFrame) -> None:
-    for sid, atoms in zip(table["structure_id"], table["atoms"], strict=True):
-        other = set(atoms.get_chemical_symbols()) - {ELEMENT}
-        if other:
-            raise FeaturizationError(f"Structure {sid} contains {sorted(other)}: the W basis cannot featurize it")
-
-
 def _cache_key_parts(top: BasisPreset) -> dict:
     return {"basis": top.potential_config(), "pyace": pyace.__version__, "version": DESIGN_MATRIX_VERSION}
 
 
 def cached_superset(table: pd.DataFrame, preset: str | BasisPreset) -> BasisPreset | None:
-    """The largest ladder preset that nests ``preset`` and has every subset run of ``table`` cached."""
+    """The largest ladder preset (for ``preset``'s species) that nests ``preset`` and has ``table`` cached."""
     preset = get_preset(preset)
-    for top in reversed(LADDER):
+    for top in (rung.for_elements(preset.elements) for rung in reversed(LADDER)):
         if (top.name != preset.name and nesting_problem(preset, top) is None
                 and cache.is_cached(table, "design", top.name, _cache_key_parts(top))):
             return top
@@ -409,7 +454,7 @@ def design_matrix(table: pd.DataFrame, preset: str | BasisPreset, *, largest: st
     if len(table) == 0:
         raise ValueError("Cannot build a design matrix of an empty structure table")
     if largest is not None:
-        top = get_preset(largest)
+        top = get_preset(largest).for_elements(preset.elements) if isinstance(largest, str) else largest
         if nesting_problem(preset, top) is not None:
             raise ValueError(f"Preset {preset.name} is not nested in largest={top.name}: "
                              f"{nesting_problem(preset, top)}")
@@ -541,6 +586,9 @@ class LinearACE:
     def _check_dm(self, dm: DesignMatrix) -> None:
         if dm.preset != self.preset.name:
             raise ValueError(f"Design matrix is for {dm.preset}, the model for {self.preset.name}")
+        if dm.basis is not None and dm.basis.elements != self.preset.elements:
+            raise ValueError(f"Design matrix is for species {list(dm.basis.elements)}, the model for "
+                             f"{list(self.preset.elements)}")
 
     def _coefficients(self) -> np.ndarray:
         if self.coef_ is None:

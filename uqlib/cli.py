@@ -24,7 +24,8 @@ import ase.io
 import numpy as np
 
 EXAMPLES = {
-    "fit": "uqlib fit train.extxyz --preset Func-33 --ensemble 6 -o model/",
+    "fit": ("uqlib fit train.extxyz --preset Func-33 --ensemble 6 -o model/\n"
+            "  uqlib fit alloy.extxyz --preset Func-33 --elements Cu,Au -o alloy-model/"),
     "activeset": ("uqlib activeset train.extxyz --potential model/potential.yaml -o model/potential.asi\n"
                   "  uqlib activeset train.extxyz --potential model/potential.yaml --clusters kmeans:4 "
                   "-o model/clusters/"),
@@ -69,8 +70,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.ensemble is not None and args.ensemble < 2:
         raise UsageError(f"--ensemble needs at least 2 members, got {args.ensemble}")
     preset = ace.get_preset(args.preset)
-    elements = preset.potential_config()["elements"]
-    table = data.read_table(args.train, species_map=args.species_map, labelled=True, elements=elements)
+    chosen = None if args.elements is None else ace.check_elements(args.elements)
+    # with --elements, a structure of another species is an error naming its file and frame
+    table = data.read_table(args.train, species_map=args.species_map, labelled=True, elements=chosen)
+    atom_counts = _species_counts(table)
+    preset = preset.for_elements(chosen or list(atom_counts))
+    elements = list(preset.elements)
     dm = ace.design_matrix(table, preset, workers=args.workers, progress=not args.quiet)
     model = ace.LinearACE(preset, kappa=args.kappa, alpha=args.alpha).fit(dm)
     out = Path(args.output)
@@ -80,6 +85,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         "uqlib": uqlib.__version__, "pyace": pyace.__version__, "preset": preset.name, "elements": elements,
         "n_functions": preset.n_functions, "kappa": args.kappa, "alpha": args.alpha,
         "n_structures": int(len(table)), "n_atoms": int(table["n_atoms"].sum()),
+        "atoms_by_species": {e: atom_counts.get(e, 0) for e in elements},
         "train": [{"path": str(Path(p).resolve()), "sha256": _sha256(Path(p)),
                    "frames": int((table["subset"] == Path(p).name.split(".")[0]).sum())} for p in args.train],
         "train_rmse": model.rmse(dm),
@@ -96,10 +102,19 @@ def cmd_fit(args: argparse.Namespace) -> int:
     record["files"] = {name: path.name for name, path in files.items()}
     (out / "fit.json").write_text(json.dumps(record, indent=2))
     rmse = record["train_rmse"]
-    print(f"fitted {preset.name} on {record['n_structures']} structures ({record['n_atoms']} atoms): "
+    print(f"fitted {preset.name} ({'-'.join(elements)}, {preset.n_functions} functions) on "
+          f"{record['n_structures']} structures ({record['n_atoms']} atoms): "
           f"E {rmse['E_rmse']:.2f} meV/atom, F {rmse['F_rmse']:.1f} meV/Å; wrote {out}/potential.yaml, "
           f"potential.yace" + (f", {args.ensemble} members" if args.ensemble else "") + ", fit.json")
     return 0
+
+
+def _species_counts(table) -> dict[str, int]:
+    """Atoms of each species in a structure table, species sorted (pyace's order)."""
+    from collections import Counter
+
+    counts = Counter(symbol for atoms in table["atoms"] for symbol in atoms.get_chemical_symbols())
+    return {element: int(counts[element]) for element in sorted(counts)}
 
 
 # -- activeset -----------------------------------------------------------------------------------
@@ -340,7 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog=f"example:\n  {EXAMPLES['fit']}\n\nwrites potential.yaml (PyACECalculator, LAMMPS "
                                 f"29Aug2024+), potential.yace (older LAMMPS), members/member-*.yaml, fit.json")
     fit.add_argument("train", nargs="+", help="labelled structures: extxyz with energy and forces, pacemaker pickles")
-    fit.add_argument("--preset", required=True, help=f"basis preset: {', '.join(ace.PRESETS)} (W)")
+    fit.add_argument("--preset", required=True,
+                     help=f"basis preset: {', '.join(ace.PRESETS)} (named by W's function count; the same "
+                          f"limits for other species)")
+    fit.add_argument("--elements", metavar="A,B",
+                     help="species of the potential, e.g. Cu,Au (default: the species in the training files); "
+                          "a training structure of another species is an error")
     fit.add_argument("--kappa", type=float, default=ace.DEFAULT_KAPPA, help="force weight in [0, 1]")
     fit.add_argument("--alpha", type=float, default=ace.DEFAULT_ALPHA, help="ridge strength")
     fit.add_argument("--ensemble", type=int, metavar="K", help="also fit K members")
