@@ -195,3 +195,15 @@ def test_ensemble_stability_table(sets):
     mean4 = ace.rmse(train.dm, pools["bootstrap"].coefficients.mean(axis=0))["F_rmse"]
     assert table.loc[("bootstrap", 4), "mean F_rmse"] == pytest.approx(mean4)
     assert (table["members F_rmse max"] >= table["members F_rmse median"]).all()
+
+
+def test_ensemble_study_chooses_alpha_by_cv_and_compares_with_the_given_one(sets):
+    train, _ = sets
+    study = evaluate.ensemble_study(train, [2, 3], seed=0, kappa=0.01, alpha=1e-8, cv_alphas=[1e-8, 1e-2], cv_folds=3)
+    assert study.alpha == study.cv_curve.loc[study.cv_curve["cv_loss"].idxmin(), "alpha"]
+    assert study.criterion.alpha == study.alpha and study.criterion.ensemble_.n_members == 3
+    alphas = set(study.stability.index.get_level_values("alpha"))
+    assert alphas == ({study.alpha} if study.alpha == 1e-8 else {study.alpha, 1e-8})
+    given = evaluate.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6)
+    assert given.cv_curve is None and given.alpha == 1e-6
+    assert list(given.stability.index) == [(1e-6, "bootstrap", 2), (1e-6, "posterior", 2)]

@@ -515,3 +515,32 @@ def ensemble_stability(dm: ace.DesignMatrix, pools: dict[str, ensemble.Ensemble]
                          "mean E_rmse": mean["E_rmse"], "min distinct structures": first["distinct_structures"].min(),
                          "min rank": first["rank"].min(), "n_functions": dm.n_functions})
     return pd.DataFrame(rows).set_index(["ensemble", "K"])
+
+
+@dataclass
+class EnsembleStudy:
+    """A bootstrap pool fitted at a ridge strength chosen by CV (or given), with its stability table."""
+
+    criterion: EnsembleCriterion  # the pool of max(sizes) bootstrap members at ``alpha``
+    alpha: float  # the ensembles' ridge strength
+    cv_curve: pd.DataFrame | None  # :func:`uqlib.ace.cross_validate_alpha` (None when alpha was given)
+    stability: pd.DataFrame  # :func:`ensemble_stability`, indexed by alpha, pool and K
+
+
+def ensemble_study(train: FeaturizedSet, sizes: list[int], seed: int, kappa: float, alpha: float,
+                   cv_alphas: list[float] | None = None, cv_folds: int = 5) -> EnsembleStudy:
+    """Bootstrap pool of ``max(sizes)`` members and the posterior committee, at ``alpha`` or at the
+    alpha of least K-fold CV loss among ``cv_alphas`` (:func:`uqlib.ace.choose_alpha`); when the
+    chosen alpha differs from ``alpha``, the stability table also has the bootstrap pool at ``alpha``."""
+    chosen, curve = alpha, None
+    if cv_alphas is not None:
+        chosen, curve = ace.choose_alpha(train.dm, cv_alphas, n_folds=cv_folds, seed=seed, kappa=kappa)
+    criterion = EnsembleCriterion(max(sizes), seed=seed, kappa=kappa, alpha=chosen).fit(train)
+    posterior = ensemble.fit_ensemble(train.dm, max(sizes), method="posterior", seed=seed, kappa=kappa, alpha=chosen)
+    tables = {chosen: ensemble_stability(train.dm, {"bootstrap": criterion.ensemble_, "posterior": posterior}, sizes,
+                                         kappa=kappa, alpha=chosen)}
+    if chosen != alpha:
+        before = ensemble.fit_ensemble(train.dm, max(sizes), seed=seed, kappa=kappa, alpha=alpha, progress=False)
+        tables[alpha] = ensemble_stability(train.dm, {"bootstrap": before}, sizes, kappa=kappa, alpha=alpha)
+    stability = pd.concat(tables.values(), keys=list(tables), names=["alpha"])
+    return EnsembleStudy(criterion, chosen, curve, stability)
