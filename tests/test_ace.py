@@ -296,3 +296,37 @@ def test_without_largest_a_preset_is_featurized_on_its_own_unless_a_superset_is_
     before = ace.pyace_passes()
     assert ace.design_matrix(table, "Func-72", progress=False).seconds == 0.0
     assert ace.pyace_passes() == before
+
+
+def test_cv_folds_deal_every_structure_once_and_refuse_bad_counts():
+    folds = ace.cv_folds(10, 3, seed=0)
+    assert sorted(np.bincount(folds)) == [3, 3, 4]
+    assert not np.array_equal(folds, ace.cv_folds(10, 3, seed=1))
+    for bad in (1, 11, 2.5):
+        with pytest.raises(ValueError, match="n_folds"):
+            ace.cv_folds(10, bad, seed=0)
+
+
+def test_cross_validation_scores_each_fold_by_a_fit_without_it(dm72):
+    alphas = np.array([1e-8, 1e-4, 1.0])
+    curve = ace.cross_validate_alpha(dm72, alphas, n_folds=4, seed=3)
+    folds = ace.cv_folds(dm72.n_configs, 4, seed=3)
+    mse_e = mse_f = 0.0
+    for fold in range(4):  # the direct computation: a Cholesky fit on the other folds, errors on this one
+        c = ace.fit_coefficients(dm72, alpha=1e-4, structure_weights=(folds != fold).astype(float))
+        held = ace.rmse(dm72.subset(np.flatnonzero(folds == fold)), c)
+        mse_e, mse_f = mse_e + held["E_rmse"] ** 2 / 4, mse_f + held["F_rmse"] ** 2 / 4
+    row = curve.set_index("alpha").loc[1e-4]
+    np.testing.assert_allclose([row["cv_E_rmse"], row["cv_F_rmse"]], np.sqrt([mse_e, mse_f]), rtol=1e-6)
+    np.testing.assert_allclose(row["cv_loss"], 1e-6 * (0.99 * mse_e + 0.01 * 3 * mse_f), rtol=1e-6)
+    # a huge ridge shrinks c to ~0: the held-out force error is then the reference forces' RMS
+    huge = ace.cross_validate_alpha(dm72, [1e6], n_folds=4, seed=3)
+    assert huge["cv_F_rmse"].iloc[0] > curve["cv_F_rmse"].min()
+
+
+def test_choose_alpha_takes_the_least_cross_validated_loss(dm72):
+    alpha, curve = ace.choose_alpha(dm72, [1e-10, 1e-6, 1e-2, 1e2], n_folds=4, seed=0)
+    assert alpha == curve.loc[curve["cv_loss"].idxmin(), "alpha"]
+    assert list(curve["alpha"]) == [1e-10, 1e-6, 1e-2, 1e2]
+    with pytest.raises(ValueError, match="alphas"):
+        ace.choose_alpha(dm72, [1e-3, 0.0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uqlib import data, evaluate, metrics
+from uqlib import ace, data, ensemble, evaluate, metrics
 from uqlib.criteria import Criterion, DOptimality, EnsembleCriterion, Signal, featurize
 from uqlib.data import per_structure_max
 
@@ -154,3 +154,56 @@ def test_points_are_in_mev_except_dimensionless_grades(sets):
     points = dopt.points("gamma_atom")["train"]
     np.testing.assert_allclose(points[0], gamma)
     np.testing.assert_allclose(points[1], 1e3 * error)
+
+
+def test_member_diagnostics_redraw_the_members_bootstrap_weights(sets):
+    train, _ = sets
+    fitted = ensemble.fit_ensemble(train.dm, 4, seed=2, alpha=1e-6, progress=False)
+    table = evaluate.member_diagnostics(train.dm, fitted, kappa=0.01, alpha=1e-6)
+    weights = evaluate.member_structure_weights(train.dm, fitted)
+    for k in range(4):  # each member is the fit on its redrawn weights, and the table reports that fit
+        refit = ace.fit_coefficients(train.dm, alpha=1e-6, structure_weights=weights[k])
+        np.testing.assert_allclose(refit, fitted.coefficients[k], rtol=1e-6, atol=1e-9)
+        assert table.loc[k, "F_rmse"] == pytest.approx(ace.rmse(train.dm, refit)["F_rmse"], rel=1e-6)
+    assert (table["distinct_structures"] == (weights > 0).sum(axis=1)).all()
+    assert (table["distinct_structures"] < train.dm.n_configs).any()  # a bootstrap leaves structures out
+    assert (table["rank"] <= train.dm.n_functions).all()
+
+
+def test_member_diagnostics_of_grouped_bootstrap_and_posterior(sets):
+    train, _ = sets
+    grouped = ensemble.fit_ensemble(train.dm, 3, seed=1, n_units=4, alpha=1e-6, progress=False)
+    weights = evaluate.member_structure_weights(train.dm, grouped)
+    np.testing.assert_allclose(ace.fit_coefficients(train.dm, alpha=1e-6, structure_weights=weights[1]),
+                               grouped.coefficients[1], rtol=1e-6, atol=1e-9)
+    posterior = ensemble.fit_ensemble(train.dm, 3, method="posterior", alpha=1e-6)
+    table = evaluate.member_diagnostics(train.dm, posterior, kappa=0.01, alpha=1e-6)
+    assert (table["distinct_structures"] == train.dm.n_configs).all() and table["rank"].nunique() == 1
+    with pytest.raises(ValueError, match="functions"):
+        evaluate.member_diagnostics(train.dm, ensemble.Ensemble("x", "bootstrap", 0, np.zeros((2, 5)), 0, 0, 2),
+                                    kappa=0.01, alpha=1e-6)
+
+
+def test_ensemble_stability_table(sets):
+    train, _ = sets
+    pools = {"bootstrap": ensemble.fit_ensemble(train.dm, 4, seed=0, alpha=1e-6, progress=False),
+             "posterior": ensemble.fit_ensemble(train.dm, 4, method="posterior", alpha=1e-6)}
+    table = evaluate.ensemble_stability(train.dm, pools, [2, 4], kappa=0.01, alpha=1e-6)
+    assert list(table.index) == [("bootstrap", 2), ("bootstrap", 4), ("posterior", 2), ("posterior", 4)]
+    single = ace.rmse(train.dm, ace.fit_coefficients(train.dm, alpha=1e-6))["F_rmse"]
+    np.testing.assert_allclose(table["single F_rmse"], single)
+    mean4 = ace.rmse(train.dm, pools["bootstrap"].coefficients.mean(axis=0))["F_rmse"]
+    assert table.loc[("bootstrap", 4), "mean F_rmse"] == pytest.approx(mean4)
+    assert (table["members F_rmse max"] >= table["members F_rmse median"]).all()
+
+
+def test_ensemble_study_chooses_alpha_by_cv_and_compares_with_the_given_one(sets):
+    train, _ = sets
+    study = evaluate.ensemble_study(train, [2, 3], seed=0, kappa=0.01, alpha=1e-8, cv_alphas=[1e-8, 1e-2], cv_folds=3)
+    assert study.alpha == study.cv_curve.loc[study.cv_curve["cv_loss"].idxmin(), "alpha"]
+    assert study.criterion.alpha == study.alpha and study.criterion.ensemble_.n_members == 3
+    alphas = set(study.stability.index.get_level_values("alpha"))
+    assert alphas == ({study.alpha} if study.alpha == 1e-8 else {study.alpha, 1e-8})
+    given = evaluate.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6)
+    assert given.cv_curve is None and given.alpha == 1e-6
+    assert list(given.stability.index) == [(1e-6, "bootstrap", 2), (1e-6, "posterior", 2)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uqlib import ace, claims, data, metrics
+from uqlib import ace, claims, data, ensemble, metrics
 from uqlib.criteria import Criterion, DOptimality, EnsembleCriterion, FeaturizedSet, Scores, Signal, featurize
 from uqlib.data import per_structure_max
 
@@ -448,3 +448,99 @@ def heterogeneity_claims(ensembles: dict[str, Evaluation], variants: dict[str, E
                                   keep_rate["gamma_atom"]),
         claims.p35_core_active_set(gamma_test, variants["core atoms only"].values("test", "gamma_atom")[0]),
     ]
+
+
+# -- are the ensemble members stable? (the A+D ensembles of notebook 04) -------------------------
+
+def member_structure_weights(dm: ace.DesignMatrix, fitted: ensemble.Ensemble) -> np.ndarray:
+    """Weight of each training structure in each member's fit, ``(K, n_cfg)``: the bootstrap counts
+    :func:`uqlib.ensemble.fit_ensemble` drew (redrawn from the ensemble's seed and units), ones for
+    the posterior committee (every member comes from the one fit on all structures)."""
+    if fitted.method == "posterior":
+        return np.ones((fitted.n_members, dm.n_configs))
+    units = fitted.bootstrap_units
+    groups = np.arange(dm.n_configs) if units == dm.n_configs else ensemble.random_groups(dm.n_configs, units,
+                                                                                         fitted.seed)
+    return ensemble.bootstrap_weights(units, fitted.n_members, fitted.seed)[:, groups]
+
+
+def member_diagnostics(dm: ace.DesignMatrix, fitted: ensemble.Ensemble, *, kappa: float, alpha: float
+                       ) -> pd.DataFrame:
+    """One row per member: the training structures it saw, its normal equations and its training errors.
+
+    Columns: ``member``, ``distinct_structures`` (weight > 0), ``rank`` of its ``G``
+    (numerical, :func:`numpy.linalg.matrix_rank`), ``n_below_alpha`` (eigenvalues of ``G``
+    below ``alpha``: directions the ridge, not the data, sets), ``cond`` of ``G + alpha I``,
+    ``E_rmse`` (meV/atom) and ``F_rmse`` (meV/Å) on the whole training set ``dm``, and
+    ``coef_norm`` (|c|). ``dm`` must be the design matrix the ensemble was fitted on.
+    """
+    if dm.n_functions != fitted.coefficients.shape[1]:
+        raise ValueError(f"The ensemble has {fitted.coefficients.shape[1]} functions, the design matrix "
+                         f"{dm.n_functions}: pass the training design matrix the ensemble was fitted on")
+    rows = []
+    for k, weights in enumerate(member_structure_weights(dm, fitted)):
+        if fitted.method == "posterior" and k:  # one G for all posterior members
+            gram_row = {key: rows[0][key] for key in ("rank", "n_below_alpha", "cond")}
+        else:
+            gram, _ = ace.normal_equations(dm, kappa=kappa, structure_weights=weights)
+            eigenvalues = np.linalg.eigvalsh(gram)
+            gram_row = {"rank": int(np.linalg.matrix_rank(gram, hermitian=True)),
+                        "n_below_alpha": int((eigenvalues < alpha).sum()),
+                        "cond": float((eigenvalues.max() + alpha) / (max(eigenvalues.min(), 0.0) + alpha))}
+        rows.append({"member": k, "distinct_structures": int((weights > 0).sum()), **gram_row,
+                     **ace.rmse(dm, fitted.coefficients[k]),
+                     "coef_norm": float(np.linalg.norm(fitted.coefficients[k]))})
+    return pd.DataFrame(rows)
+
+
+def ensemble_stability(dm: ace.DesignMatrix, pools: dict[str, ensemble.Ensemble], sizes: list[int], *,
+                       kappa: float, alpha: float) -> pd.DataFrame:
+    """Training errors of the single fit, of each pool's members and of its first-K ensemble means.
+
+    One row per pool (e.g. ``{"bootstrap": ..., "posterior": ...}``) and ensemble size K:
+    the single ridge fit's F/E RMSE, the members' median and largest F RMSE (meV/Å) and
+    smallest distinct-structure count and rank (over the first K members, :func:`member_diagnostics`),
+    the ensemble mean's F/E RMSE (a mean that fits worse than its members' median, or worse as
+    K grows, marks unstable members). Columns in meV/Å and meV/atom.
+    """
+    single = ace.rmse(dm, ace.fit_coefficients(dm, kappa=kappa, alpha=alpha))
+    rows = []
+    for name, pool in pools.items():
+        members = member_diagnostics(dm, pool, kappa=kappa, alpha=alpha)
+        for k in sorted(sizes):
+            first, mean = members.iloc[:k], ace.rmse(dm, pool.coefficients[:k].mean(axis=0))
+            rows.append({"ensemble": name, "K": k, "single F_rmse": single["F_rmse"],
+                         "members F_rmse median": first["F_rmse"].median(), "members F_rmse max": first["F_rmse"].max(),
+                         "mean F_rmse": mean["F_rmse"], "single E_rmse": single["E_rmse"],
+                         "mean E_rmse": mean["E_rmse"], "min distinct structures": first["distinct_structures"].min(),
+                         "min rank": first["rank"].min(), "n_functions": dm.n_functions})
+    return pd.DataFrame(rows).set_index(["ensemble", "K"])
+
+
+@dataclass
+class EnsembleStudy:
+    """A bootstrap pool fitted at a ridge strength chosen by CV (or given), with its stability table."""
+
+    criterion: EnsembleCriterion  # the pool of max(sizes) bootstrap members at ``alpha``
+    alpha: float  # the ensembles' ridge strength
+    cv_curve: pd.DataFrame | None  # :func:`uqlib.ace.cross_validate_alpha` (None when alpha was given)
+    stability: pd.DataFrame  # :func:`ensemble_stability`, indexed by alpha, pool and K
+
+
+def ensemble_study(train: FeaturizedSet, sizes: list[int], seed: int, kappa: float, alpha: float,
+                   cv_alphas: list[float] | None = None, cv_folds: int = 5) -> EnsembleStudy:
+    """Bootstrap pool of ``max(sizes)`` members and the posterior committee, at ``alpha`` or at the
+    alpha of least K-fold CV loss among ``cv_alphas`` (:func:`uqlib.ace.choose_alpha`); when the
+    chosen alpha differs from ``alpha``, the stability table also has the bootstrap pool at ``alpha``."""
+    chosen, curve = alpha, None
+    if cv_alphas is not None:
+        chosen, curve = ace.choose_alpha(train.dm, cv_alphas, n_folds=cv_folds, seed=seed, kappa=kappa)
+    criterion = EnsembleCriterion(max(sizes), seed=seed, kappa=kappa, alpha=chosen).fit(train)
+    posterior = ensemble.fit_ensemble(train.dm, max(sizes), method="posterior", seed=seed, kappa=kappa, alpha=chosen)
+    tables = {chosen: ensemble_stability(train.dm, {"bootstrap": criterion.ensemble_, "posterior": posterior}, sizes,
+                                         kappa=kappa, alpha=chosen)}
+    if chosen != alpha:
+        before = ensemble.fit_ensemble(train.dm, max(sizes), seed=seed, kappa=kappa, alpha=alpha, progress=False)
+        tables[alpha] = ensemble_stability(train.dm, {"bootstrap": before}, sizes, kappa=kappa, alpha=alpha)
+    stability = pd.concat(tables.values(), keys=list(tables), names=["alpha"])
+    return EnsembleStudy(criterion, chosen, curve, stability)
