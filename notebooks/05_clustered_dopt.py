@@ -90,7 +90,6 @@ for ax, grade, letter in ((axes[1, 0], "global", "e"), (axes[1, 1], "clustered",
                               for kind, part in last.groupby("kind", observed=True)},
                          xlabel=f"gamma_atom, {grade}", ylabel="force error (meV/Å)")
     ax.set_title(f"({letter}) {grade}")
-axes[1, 1].legend(fontsize="small", markerscale=3)
 book.figure(fig, "fig-clustered-gamma")
 
 # %% [markdown]
@@ -129,7 +128,7 @@ clustered_grading.partition_comparison(study.criteria, study.graded, high_error)
 
 # %% tags=["hide-input"]
 rates = clustered_grading.frame_rates(study.graded)
-fig, axes = plots.new_figure(ncols=2)
+fig, axes = plots.new_figure(ncols=2, sharey=True)
 for ax, grade in zip(axes[0], ("global", "clustered"), strict=True):
     for colour, (kind, part) in zip(plots.PALETTE, rates.groupby("kind", sort=False), strict=False):
         ax.plot(part["strain"], part[f"{grade} (%)"], "o-", color=colour, label=kind)
