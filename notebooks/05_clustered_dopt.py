@@ -42,9 +42,10 @@
 # | [MaxVol](03_maxvol) | necessary |
 # | [Heterogeneity](04_heterogeneity) | necessary |
 #
-# Time to run: about two minutes with the fast defaults (a 1,000-atom fracture run); the
-# full profile (19,000 atoms, all of PRM2020, Func-222) takes about a quarter of an hour
-# once the fracture run is cached.
+# Time to run: about 1.5 minutes with the fast defaults (a 1,000-atom fracture run, 12
+# PRM2020 structures per group, Func-33); the full profile (19,000 atoms in 6 frames, all
+# of PRM2020, Func-222) took 23 minutes on a shared 2-core machine with the fracture run
+# cached (most of it featurizing the frames; cached afterwards).
 
 # %% tags=["parameters"]
 from typing import Optional  # papermill parses Optional[int], not int | None
