@@ -2,13 +2,14 @@
 
 The paper grades a fractured W polycrystal labelled with NEP89; neither is
 available, so this module builds a seeded Voronoi polycrystal of BCC W with a
-crack, relaxes it with the Zhou (2004) EAM potential through matscipy, and labels
-structures with the UNEP-v1 NEP model through calorine's ``CPUNEP``.
+crack (pulled apart in LAMMPS by :mod:`uqlib.fracture`), relaxes structures with the
+Zhou (2004) EAM potential through matscipy, classifies the atoms of a fractured
+polycrystal (bulk, grain boundary, free surface) and labels structures with the
+UNEP-v1 NEP model through calorine's ``CPUNEP``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -189,30 +190,6 @@ def structure_table(atoms_list: list[Atoms], subset: str, energies: np.ndarray, 
     frame = pd.DataFrame({"ase_atoms": atoms_list, "energy": energies, "forces": forces})
     return tidy_table(frame, subset)
 
-
-
-def cracked_polycrystal(box: float, n_grains: int, seed: int, *, crack_length: float, crack_opening: float,
-                        relax_steps: int = 200, fmax: float = 0.05, use_cache: bool = True) -> tuple[Atoms, dict]:
-    """A relaxed, cracked Voronoi polycrystal (cached on disk: building and relaxing take minutes).
-
-    The report holds the atom counts, the relaxation steps, whether it converged and
-    the largest remaining force (EAM, eV/Å).
-    """
-    key = cache.cache_key(box=box, grains=n_grains, seed=seed, crack=(crack_length, crack_opening),
-                          steps=relax_steps, fmax=fmax, eam=load_manifest()["eam_zhou04"].sha256,
-                          version=LABELS_VERSION)
-    path = cache.cache_root() / "structures" / f"polycrystal-{key}.npz"
-    stored = cache.load_arrays(path) if use_cache else None
-    if stored is not None:
-        atoms = Atoms(ELEMENT * len(stored["positions"]), positions=stored["positions"], cell=[box] * 3, pbc=True)
-        return atoms, json.loads(str(stored["report"]))
-    grains = voronoi_polycrystal(box, n_grains, seed)
-    cracked = open_crack(grains, crack_length, crack_opening)
-    relaxed, report = relax(cracked, fmax=fmax, steps=relax_steps)
-    report = {"atoms_grains": len(grains), "atoms_removed_by_crack": len(grains) - len(cracked), **report}
-    if use_cache:
-        cache.save_arrays(path, positions=relaxed.positions, report=np.array(json.dumps(report)))
-    return relaxed, report
 
 
 # -- atoms of a fractured polycrystal: bulk, grain boundary, free surface -------------------------
