@@ -288,3 +288,11 @@ def test_race_better_on_average_but_noisy_is_inconclusive():
     random = np.array([100.0, 100.0, 100.0, 100.0])
     _, findings = claims.race_comparison({"random": random, "ABF": random + np.array([-20.0, 15.0, -10.0, 5.0])})
     assert findings[0].verdict == "inconclusive"
+
+
+def test_judge_records_a_run_too_small_for_a_rule_as_not_testable():
+    record = claims.judge("P14", claims.p14_thresholds_fall, [3, 5], {"CBE": [1, 2], "CBF": [1, 2], "ABF": [1, 2]})
+    assert record.verdict == "not testable here" and "not judged in this run" in record.why + record.ours + record.rule
+    judged = claims.judge("P14", claims.p14_thresholds_fall, [3, 5, 10],
+                          {"CBE": [1, 1, 1], "CBF": [3, 2, 1], "ABF": [3, 2, 1]})
+    assert judged.verdict != "not testable here"

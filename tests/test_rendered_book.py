@@ -208,7 +208,6 @@ def test_notebook_pages_show_their_figures(site, browser):
         assert browser.execute_script("return document.images.length") >= 1, f"{name} shows no figure"
 
 
-@pytest.mark.skip(reason="the notebooks do not follow the reader-first recipe yet (issue 17 stays open)")
 def test_analysis_pages_read_as_a_publication(site, reader_window):
     problems = []
     for name in book.notebooks():
@@ -217,7 +216,6 @@ def test_analysis_pages_read_as_a_publication(site, reader_window):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.skip(reason="the notebooks do not follow the reader-first recipe yet (issue 17 stays open)")
 def test_landing_page_answers_does_it_reproduce_in_one_screen(site, reader_window):
     problems = landing_problems(reader_window, site / "book" / "intro.html", min_cards=8)
     reader_window.save_screenshot(str(SCREENSHOTS / "landing_1300px.png"))

@@ -28,7 +28,7 @@ module                      concern
 ``active_learning``         beyond the paper: the active-learning race
 ``maxvol2d``                the paper's 2D MaxVol example and the minimum rule (Figs 7c-d, 8a-b)
 ``structures``, ``fracture``  polycrystals, the LAMMPS fracture run, atom classes, UNEP-v1 labels
-``clustered_grading``       Fig. 8: PRM2020 criteria grading a polycrystal
+``clustered_grading``       Fig. 8: PRM2020 criteria (15 groups, other partitions) grading a LAMMPS fracture run
 ``grading``, ``cli``        the ``uqlib`` command: species-keyed grading of any potential, clustered
                             sets, selection, an ASE calculator
 ``plots``                   figures in one style; they draw and compute nothing

@@ -165,6 +165,17 @@ def _record(pid: str, ours: str, verdict: str, rule: str, why: str) -> ClaimReco
     return ClaimRecord(pid, figure, claim, paper, ours, verdict, rule, why)
 
 
+def judge(pid: str, rule: Callable[..., ClaimRecord], *args, **kwargs) -> ClaimRecord:
+    """``rule(*args, **kwargs)``, or a "not testable here" record when the measured inputs cannot be judged.
+
+    For runs too small for a rule (e.g. a trend over two ensemble sizes); the record says why.
+    """
+    try:
+        return rule(*args, **kwargs)
+    except ClaimInputError as err:
+        return not_testable(pid, f"not judged in this run: {err}")
+
+
 def not_testable(pid: str, reason: str) -> ClaimRecord:
     """A record for a claim this compendium cannot test, with the reason."""
     return _record(pid, "-", "not testable here", "-", reason)

@@ -257,10 +257,10 @@ def ensemble_size_claims(sweep: pd.DataFrame) -> list[claims.ClaimRecord]:
     def series(column: str, stat: str = "mean") -> dict[str, np.ndarray]:
         return {c: np.nan_to_num(stats.loc[c][(column, stat)].to_numpy()) for c in ENSEMBLE_SIGNALS}
 
-    return [claims.p12_rates_settle(k, series("selection_rate"), series("selection_rate", "std")),
-            claims.p13_ensemble_size_effects(k, series("rho_train"), series("rho_test"), series("mean_err_train"),
-                                             series("mean_err_test"), series("mean_U_test")["CBF"]),
-            claims.p14_thresholds_fall(k, series("threshold"))]
+    return [claims.judge("P12", claims.p12_rates_settle, k, series("selection_rate"), series("selection_rate", "std")),
+            claims.judge("P13", claims.p13_ensemble_size_effects, k, series("rho_train"), series("rho_test"),
+                         series("mean_err_train"), series("mean_err_test"), series("mean_U_test")["CBF"]),
+            claims.judge("P14", claims.p14_thresholds_fall, k, series("threshold"))]
 
 
 # -- D-optimality along the ladder, against ensembles (Figs 4, 5) -------------------------------------------
