@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import sys
 from collections.abc import Sequence
@@ -41,14 +40,6 @@ class UsageError(ValueError):
 
 
 # -- fit -----------------------------------------------------------------------------------------
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def write_yace(yaml_path: Path) -> Path:
     """The C-tilde ``.yace`` of a B-basis YAML, by pyace's converter (as ``pace_yaml2yace``), for LAMMPS."""
@@ -86,7 +77,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         "n_functions": preset.n_functions, "kappa": args.kappa, "alpha": args.alpha,
         "n_structures": int(len(table)), "n_atoms": int(table["n_atoms"].sum()),
         "atoms_by_species": {e: atom_counts.get(e, 0) for e in elements},
-        "train": [{"path": str(Path(p).resolve()), "sha256": _sha256(Path(p)),
+        "train": [{"path": str(Path(p).resolve()), "sha256": data.sha256sum(Path(p)),
                    "frames": int((table["subset"] == Path(p).name.split(".")[0]).sum())} for p in args.train],
         "train_rmse": model.rmse(dm),
     }
