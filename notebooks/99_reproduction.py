@@ -45,6 +45,7 @@ tally = claims.tally(table)
 for verdict, count in tally.items():  # the landing page shows these numbers
     glue(f"claims_{verdict.replace(' ', '_').replace('_here', '')}", int(count), display=False)
 glue("claims_total", len(table), display=False)
+glue("claims_pids", table["pid"].nunique(), display=False)
 glue("claims_notebooks_run", len(expected) - len(missing_notebooks), display=False)
 glue("claims_by_notebook", pd.crosstab(table["notebook"], table["verdict"]), display=False)
 display(Markdown(f"**{len(table)} records** of {table['pid'].nunique()} P-numbers from "
