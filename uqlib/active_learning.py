@@ -28,6 +28,7 @@ from uqlib.criteria import (
 )
 from uqlib.data import holdout_split, per_structure_max, subsample
 from uqlib.evaluate import rank_by
+from uqlib.progress import progress_bar
 
 CRITERIA = ("random", "CBF", "gamma", "clustered gamma", "QUESTS")
 
@@ -94,7 +95,7 @@ class Campaign:
         rng = np.random.default_rng(seed)
         train, candidates = self.start.copy(), self.pool.copy()
         test_dm, rows = self.data.dm.subset(self.test), []
-        for r in range(rounds + 1):
+        for r in progress_bar(range(rounds + 1), desc=f"race {criterion}", unit="round"):
             model = self.fit(train)
             rows.append({"criterion": criterion, "seed": seed, "round": r, "labels": len(train) - len(self.start),
                          **model.rmse(test_dm)})

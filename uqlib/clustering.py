@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 
 from uqlib.ace import DesignMatrix
 from uqlib.dopt import ActiveSet, ActiveSetError, build_active_set, spans_basis
+from uqlib.progress import progress_bar
 
 
 def structure_descriptors(dm: DesignMatrix) -> np.ndarray:
@@ -146,7 +147,8 @@ def fit_clustered_active_set(projections: np.ndarray, atom_clusters: np.ndarray,
         atom_clusters = np.where(atom_clusters == victim, target, atom_clusters)
         merged[str(victim)] = f"{target} ({sizes[victim]} atoms of rank {rank} < {p} functions)"
         names.remove(victim)
-    sets = [build_active_set(projections, keep=keep & (atom_clusters == n)) for n in names]
+    sets = [build_active_set(projections, keep=keep & (atom_clusters == n))
+            for n in progress_bar(names, desc="MaxVol per cluster", unit="cluster")]
     return ClusteredActiveSet(names, sets, merged)
 
 

@@ -118,7 +118,9 @@ def relax(atoms: Atoms, *, fmax: float = 0.05, steps: int = 200, calculator=None
     relaxed = atoms.copy()
     relaxed.calc = calculator or eam_calculator()
     optimizer = FIRE(relaxed, logfile=None)
-    converged = optimizer.run(fmax=fmax, steps=steps)
+    with progress_bar(total=steps, desc="relaxation", unit="step") as bar:
+        optimizer.attach(lambda: bar.update(1), interval=1)
+        converged = optimizer.run(fmax=fmax, steps=steps)
     largest = float(np.linalg.norm(relaxed.get_forces(), axis=1).max())
     report = {"steps": optimizer.get_number_of_steps(), "converged": bool(converged), "max_force": largest}
     relaxed.calc = None
@@ -348,5 +350,7 @@ def hot_md_frames(*, repeat: int = 3, vacancy: bool = True, temperature: float =
     frames: list[Atoms] = []
     dynamics.attach(lambda: frames.append(Atoms(md.get_chemical_symbols(), md.positions, cell=md.cell, pbc=True)),
                     interval=every)
-    dynamics.run(steps)
+    with progress_bar(total=steps, desc="MD", unit="step") as bar:
+        dynamics.attach(lambda: bar.update(1), interval=1)
+        dynamics.run(steps)
     return frames
