@@ -207,3 +207,22 @@ def test_ensemble_study_chooses_alpha_by_cv_and_compares_with_the_given_one(sets
     given = evaluate.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6)
     assert given.cv_curve is None and given.alpha == 1e-6
     assert list(given.stability.index) == [(1e-6, "bootstrap", 2), (1e-6, "posterior", 2)]
+
+
+def test_dopt_ladder_records_a_preset_without_an_active_set_and_judges_the_others(monkeypatch):
+    from uqlib.criteria import doptimality
+
+    train, test = data.subsample(data.load_subsets("A+B"), 4, 0), data.subsample(data.load_subsets("C+E"), 2, 0)
+    real_build = doptimality.dopt.build_active_set
+
+    def build(projections, keep=None):
+        if projections.shape[1] > 40:  # as if the data could not span the larger preset
+            raise doptimality.dopt.ActiveSetError("The active set is singular (condition number 1e+15): ...")
+        return real_build(projections, keep=keep)
+
+    monkeypatch.setattr(doptimality.dopt, "build_active_set", build)
+    runs = evaluate.dopt_ladder(train, test, ["Func-33", "Func-72"], ensemble_sizes=[2, 3])
+    assert runs["Func-72"].dopt is None and runs["Func-72"].problem.startswith("The active set is singular")
+    table = evaluate.dopt_ladder_table(runs)
+    assert table.loc["Func-33", "active set"] == "built" and np.isnan(table.loc["Func-72", "D-opt atoms"])
+    assert table.loc["Func-72", "F_RMSE train"] > 0

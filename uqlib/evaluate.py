@@ -19,6 +19,7 @@ import pandas as pd
 from uqlib import ace, claims, data, ensemble, metrics
 from uqlib.criteria import Criterion, DOptimality, EnsembleCriterion, FeaturizedSet, Scores, Signal, featurize
 from uqlib.data import per_structure_max
+from uqlib.dopt import ActiveSetError
 
 
 @dataclass
@@ -267,10 +268,16 @@ def ensemble_size_claims(sweep: pd.DataFrame) -> list[claims.ClaimRecord]:
 
 @dataclass
 class DoptRun:
-    """One preset: D-optimality and nested ensembles (K members each) on the same training set."""
+    """One preset: D-optimality and nested ensembles (K members each) on the same training set.
 
-    dopt: Evaluation
+    ``dopt`` is ``None`` when the training projections cannot span the preset's functions
+    (no active set exists); ``problem`` then says why and ``rmse_train`` is the single fit's.
+    """
+
+    dopt: Evaluation | None
     ensembles: dict[int, Evaluation]
+    rmse_train: dict[str, float]
+    problem: str = ""
 
 
 def dopt_ladder(train: pd.DataFrame, test: pd.DataFrame, presets: list[str], *, ensemble_sizes: list[int],
@@ -280,10 +287,15 @@ def dopt_ladder(train: pd.DataFrame, test: pd.DataFrame, presets: list[str], *, 
     runs, largest = {}, max(presets, key=lambda name: ace.get_preset(name).n_functions)
     for preset in presets:
         train_set, test_set = featurize(train, preset, largest=largest), featurize(test, preset, largest=largest)
-        dopt = evaluate(DOptimality(outliers=outliers, kappa=kappa, alpha=alpha), train_set, test_set)
+        criterion, dopt, problem = DOptimality(outliers=outliers, kappa=kappa, alpha=alpha), None, ""
+        try:
+            dopt = evaluate(criterion, train_set, test_set)
+        except ActiveSetError as err:  # a preset larger than the data can span: recorded, not fatal
+            problem = str(err).split(":")[0]
         pool = EnsembleCriterion(max(ensemble_sizes), seed=seed, kappa=kappa, alpha=alpha).fit(train_set)
         runs[preset] = DoptRun(dopt, {k: evaluate(EnsembleCriterion.from_ensemble(pool.ensemble_.members(
-            slice(0, k))), train_set, test_set, fit=False) for k in ensemble_sizes})
+            slice(0, k))), train_set, test_set, fit=False) for k in ensemble_sizes},
+            criterion.model_.rmse(train_set.dm), problem)
     return runs
 
 
@@ -291,15 +303,17 @@ def dopt_ladder_table(runs: dict[str, DoptRun]) -> pd.DataFrame:
     """Per preset: training RMSEs, outliers excluded, gamma ranges and test shares flagged (%) by each method."""
     rows = []
     for preset, run in runs.items():
-        criterion, gamma_train = run.dopt.criterion, run.dopt.train.atoms["gamma"].to_numpy()
-        gamma_test = run.dopt.test.atoms["gamma"].to_numpy()
-        row = {"preset": preset, "F_RMSE train": run.dopt.rmse_train["F_rmse"],
-               "E_RMSE train": run.dopt.rmse_train["E_rmse"], "outliers excluded": criterion.active_set_.n_excluded,
-               "candidates": criterion.active_set_.n_candidates, "gamma_atom train max": gamma_train.max(),
-               "gamma_atom kept train max": gamma_train[criterion.keep_].max(),
-               "gamma_atom test min": gamma_test.min(), "gamma_atom test max": gamma_test.max(),
-               "D-opt configurations": 100 * run.dopt.summary.loc["gamma_cfg", "selection_rate"],
-               "D-opt atoms": 100 * run.dopt.summary.loc["gamma_atom", "selection_rate"]}
+        row = {"preset": preset, "F_RMSE train": run.rmse_train["F_rmse"], "E_RMSE train": run.rmse_train["E_rmse"],
+               "active set": run.problem or "built"}
+        if run.dopt is not None:
+            criterion, gamma_train = run.dopt.criterion, run.dopt.train.atoms["gamma"].to_numpy()
+            gamma_test = run.dopt.test.atoms["gamma"].to_numpy()
+            row |= {"outliers excluded": criterion.active_set_.n_excluded,
+                    "candidates": criterion.active_set_.n_candidates, "gamma_atom train max": gamma_train.max(),
+                    "gamma_atom kept train max": gamma_train[criterion.keep_].max(),
+                    "gamma_atom test min": gamma_test.min(), "gamma_atom test max": gamma_test.max(),
+                    "D-opt configurations": 100 * run.dopt.summary.loc["gamma_cfg", "selection_rate"],
+                    "D-opt atoms": 100 * run.dopt.summary.loc["gamma_atom", "selection_rate"]}
         for k, ev in run.ensembles.items():
             row[f"ensemble K={k} configurations"] = 100 * ev.summary.loc["CBE or CBF", "selection_rate"]
             row[f"ensemble K={k} atoms"] = 100 * ev.summary.loc["ABF", "selection_rate"]
@@ -308,8 +322,12 @@ def dopt_ladder_table(runs: dict[str, DoptRun]) -> pd.DataFrame:
 
 
 def dopt_ladder_claims(runs: dict[str, DoptRun], table: pd.DataFrame) -> list[claims.ClaimRecord]:
-    """P15-P22 from :func:`dopt_ladder` and its table; least and most accurate presets stand for Func-15/945."""
-    order = table.sort_values("F_RMSE train", ascending=False)
+    """P15-P22 from :func:`dopt_ladder` and its table; least and most accurate presets stand for Func-15/945.
+
+    Only presets with an active set count: a preset whose training projections cannot span its
+    functions has no gamma (its row in the table says so).
+    """
+    order = table[table["active set"] == "built"].sort_values("F_RMSE train", ascending=False)
     worst, best = order.index[0], order.index[-1]
     f = order["F_RMSE train"].to_numpy()
 
