@@ -255,8 +255,8 @@ def p1_training_rmse(f_rmse_func15: float, e_rmse_func15: float, f_rmse_func945:
     verdict = VERDICTS[0] if all(within.values()) else VERDICTS[1] if direction else VERDICTS[2]
     return _record(
         "P1",
-        f"Func-15: F {f_rmse_func15:.2f} meV/Å, E {e_rmse_func15:.2f} meV/atom; "
-        f"Func-945: F {f_rmse_func945:.2f} meV/Å, E {e_rmse_func945:.2f} meV/atom", verdict,
+        f"least accurate (for Func-15): F {f_rmse_func15:.2f} meV/Å, E {e_rmse_func15:.2f} meV/atom; "
+        f"most accurate (for Func-945): F {f_rmse_func945:.2f} meV/Å, E {e_rmse_func945:.2f} meV/atom", verdict,
         "reproduced if all four training RMSEs lie within 25 % of the paper's (a different fitting code cannot "
         "match two decimals); partly if only the direction holds (Func-945 lower in both E and F)",
         f"{sum(within.values())}/4 within 25 %; Func-945 more accurate in E and F: {direction}")
