@@ -174,7 +174,7 @@ evaluate.flagged_fractions(evaluations).round(3).assign(**{"paper (Fig 6)": pd.S
 # %% tags=["hide-input"]
 gammas = evaluate.dopt_variants(train, test, kappa=kappa, alpha=alpha)
 if compare_homogeneous:
-    gammas["A+B -> C+E"] = evaluate.homogeneous_reference(preset, max_test_per_subset, seed, kappa=kappa, alpha=alpha)
+    gammas |= evaluate.homogeneous_reference(preset, max_test_per_subset, seed, kappa=kappa, alpha=alpha)
 
 # %% tags=["hide-input"]
 fig, axes = plots.new_figure(ncols=2)

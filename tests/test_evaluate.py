@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from uqlib import ace, data, ensemble, evaluate, metrics
@@ -226,3 +227,15 @@ def test_dopt_ladder_records_a_preset_without_an_active_set_and_judges_the_other
     table = evaluate.dopt_ladder_table(runs)
     assert table.loc["Func-33", "active set"] == "built" and np.isnan(table.loc["Func-72", "D-opt atoms"])
     assert table.loc["Func-72", "F_RMSE train"] > 0
+
+
+def test_a_variant_without_an_active_set_is_left_out_with_a_warning_and_p35_not_tested(sets):
+    train, test = sets
+    with pytest.warns(UserWarning, match="core atoms only"):
+        variants = evaluate.dopt_variants(train, test, surface_coordination=99)  # no atom is 'core'
+    assert set(variants) == {"outlier filter", "keep all"}
+    records = {r.pid: r for r in evaluate.heterogeneity_claims(
+        {"K = 3": evaluate.evaluate(EnsembleCriterion(3, seed=0), train, test)}, variants,
+        {"novel_rate_union": 0.5, "novel_rate_min": 0.8, "known_rate_single": 1.0, "known_rate_min": 0.1},
+        pd.Series([1.0, 1.0, 2.0, 1.0]))}
+    assert records["P35"].verdict == "not testable here" and records["P27"].verdict == "not testable here"
