@@ -48,8 +48,8 @@
 # profile once the design matrices are cached.
 #
 # **Definitions** (`uqlib.ensemble`, `uqlib.criteria`). For a configuration,
-# U_E,cfg = max_k |E_k - <E>| with E the energy *per atom* (eq 1); for an atom,
-# U_F,atom = max_k |F_k - <F>| (Euclidean norm, eq 2); U_F,cfg is the largest U_F,atom of
+# U_E,cfg = max_k |E_k - ⟨E⟩| with E the energy *per atom* (eq 1); for an atom,
+# U_F,atom = max_k |F_k - ⟨F⟩| (Euclidean norm, eq 2); U_F,cfg is the largest U_F,atom of
 # the configuration (eq 3). Errors are those of the ensemble mean against the reference
 # labels: e_E,cfg (eq 4), e_F,atom (eq 5), e_F,cfg (eq 6). Each criterion's threshold is
 # eps = Q3 + 1.5 IQR of its training errors (eq 7); a test configuration (atom) is flagged
