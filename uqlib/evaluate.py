@@ -478,7 +478,8 @@ def heterogeneity_claims(ensembles: dict[str, Evaluation], variants: dict[str, E
         claims.p26_gamma_weaker(dopt.summary.loc["gamma_cfg", "rho_test"], ens.summary.loc["CBF", "rho_test"],
                                 dopt.summary.loc["gamma_atom", "rho_test"], ens.summary.loc["ABF", "rho_test"]),
         claims.p27_gamma_collapse(gamma_test, gamma_max_homogeneous) if gamma_max_homogeneous is not None
-        else claims.not_testable("P27", "the homogeneous A+B reference was not run (compare_homogeneous=False)"),
+        else claims.not_testable("P27", "no homogeneous A+B reference: not run (compare_homogeneous=False), or the "
+                                        "A+B projections cannot span this preset's functions (no active set)"),
         claims.p28_toy_grades(),
         claims.p29_union_underestimates(areas_2d.iloc[2] / area, areas_2d.iloc[3] / area),
         claims.p30_minimum_grade(**shares_2d),
