@@ -129,9 +129,15 @@ def evaluate(criterion: Criterion, train: FeaturizedSet, test: FeaturizedSet, *,
 def evaluate_ladder(make_criterion: Callable[[], Criterion], train: pd.DataFrame, test: pd.DataFrame,
                     presets: list[str]) -> dict[str, Evaluation]:
     """One criterion per basis preset, fitted on ``train`` and judged on ``test`` (structure tables)."""
-    largest = max(presets, key=lambda name: ace.get_preset(name).n_functions)  # one pass, then column selections
-    return {preset: evaluate(make_criterion(), featurize(train, preset, largest=largest),
-                             featurize(test, preset, largest=largest)) for preset in presets}
+    train_set, test_set = _featurize_largest(train, test, presets)  # read once, then column selections
+    return {preset: evaluate(make_criterion(), train_set.select(preset), test_set.select(preset))
+            for preset in presets}
+
+
+def _featurize_largest(train: pd.DataFrame, test: pd.DataFrame, presets: list[str]
+                       ) -> tuple[FeaturizedSet, FeaturizedSet]:
+    largest = max(presets, key=lambda name: ace.get_preset(name).n_functions)
+    return featurize(train, largest), featurize(test, largest)
 
 
 def ladder_table(evaluations: dict[str, Evaluation]) -> pd.DataFrame:
@@ -285,9 +291,9 @@ def dopt_ladder(train: pd.DataFrame, test: pd.DataFrame, presets: list[str], *, 
                 outliers: str = "global", seed: int = 0, kappa: float = 0.01, alpha: float = 1e-8
                 ) -> dict[str, DoptRun]:
     """Per preset: a D-optimality criterion and ensembles of each size (nested: the first K of one pool)."""
-    runs, largest = {}, max(presets, key=lambda name: ace.get_preset(name).n_functions)
+    runs, (train_full, test_full) = {}, _featurize_largest(train, test, presets)
     for preset in presets:
-        train_set, test_set = featurize(train, preset, largest=largest), featurize(test, preset, largest=largest)
+        train_set, test_set = train_full.select(preset), test_full.select(preset)
         criterion, dopt, problem = DOptimality(outliers=outliers, kappa=kappa, alpha=alpha), None, ""
         try:
             dopt = evaluate(criterion, train_set, test_set)

@@ -68,6 +68,11 @@ class FeaturizedSet:
     def n_atoms(self) -> np.ndarray:
         return self.dm.n_atoms
 
+    def select(self, preset: str) -> FeaturizedSet:
+        """The same structures for a smaller nested preset: a column selection, no pyace pass, no disk read."""
+        dm = self.dm.select(preset)
+        return FeaturizedSet(self.table, dm, dm.projections, self.per_atom_arrays)
+
     def subset(self, configs: np.ndarray) -> FeaturizedSet:
         """The configurations ``configs`` (indices, in that order) with their rows and projections."""
         configs = np.asarray(configs, dtype=int)
