@@ -48,6 +48,8 @@ TREND_RHO = 0.8
 WEAK_RHO = 0.4
 PARTLY_FRACTION = 0.75
 PAPER_CROSSOVER = 100.0  # meV/Å, Fig 3f
+PAPER_F_RMSE = {"Func-15": 171.62, "Func-945": 51.37}  # training force RMSE (meV/Å), Fig 2 caption
+PAPER_E_RMSE = {"Func-15": 9.05, "Func-945": 1.46}  # training energy RMSE (meV/atom), Fig 2 caption
 FIXTURE_PATH = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "claims_list.md"
 
 
@@ -249,7 +251,8 @@ def p1_training_rmse(f_rmse_func15: float, e_rmse_func15: float, f_rmse_func945:
                      e_rmse_func945: float) -> ClaimRecord:
     """P1: training F_RMSE (meV/Å) and E_RMSE (meV/atom) of the smallest and largest models."""
     ours = {"F15": f_rmse_func15, "E15": e_rmse_func15, "F945": f_rmse_func945, "E945": e_rmse_func945}
-    paper = {"F15": 171.62, "E15": 9.05, "F945": 51.37, "E945": 1.46}
+    paper = {"F15": PAPER_F_RMSE["Func-15"], "E15": PAPER_E_RMSE["Func-15"], "F945": PAPER_F_RMSE["Func-945"],
+             "E945": PAPER_E_RMSE["Func-945"]}
     within = {k: abs(ours[k] / paper[k] - 1) <= 0.25 for k in paper}
     direction = f_rmse_func945 < f_rmse_func15 and e_rmse_func945 < e_rmse_func15
     verdict = VERDICTS[0] if all(within.values()) else VERDICTS[1] if direction else VERDICTS[2]
