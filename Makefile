@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml
 data: $(STAMP)  ## resolve and verify every input file of data/manifest.toml
 	$(PY) -m uqlib.data
 
-book: data benchmarks  ## benchmarks, then every notebook with the full profile, then render _build/html
-	$(PY) -m uqlib.book build --profile full
+book: data  ## benchmarks, then every notebook with the full profile, then render _build/html (each step timed)
+	$(PY) -m uqlib.book build --profile full --benchmarks
 
 book-fast: data  ## the same with the notebooks' fast defaults
 	$(PY) -m uqlib.book build --profile fast

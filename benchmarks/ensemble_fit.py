@@ -16,6 +16,8 @@ import argparse
 import resource
 import time
 
+import numpy as np
+import scipy.linalg
 from common import save_result
 
 from uqlib import ace, data, ensemble
@@ -30,21 +32,34 @@ def main() -> None:
     dm = ace.design_matrix(table, args.preset, progress=False)
     loaded_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+    design_matrix_gib = (dm.energy_rows.nbytes + dm.force_rows.nbytes + dm.projections.nbytes) / 2**30
+
     start = time.perf_counter()
     ace.LinearACE(args.preset).fit(dm)
     seconds = {1: time.perf_counter() - start}
-    units = 0
+    fitted = {}
     for k in (6, 30):
         start = time.perf_counter()
-        units = ensemble.fit_ensemble(dm, k, seed=0, progress=False).bootstrap_units
+        fitted[k] = ensemble.fit_ensemble(dm, k, seed=0, progress=False)
         seconds[k] = time.perf_counter() - start
+    units = fitted[30].bootstrap_units
+    # what one member costs at least: the Cholesky of its p x p normal matrix
+    spd = np.cov(np.random.default_rng(0).standard_normal((dm.n_functions, 2 * dm.n_functions)))
+    start = time.perf_counter()
+    scipy.linalg.cholesky(spd + np.eye(dm.n_functions), lower=True)
+    cholesky_seconds = time.perf_counter() - start
     print(f"{args.preset} on A+B ({dm.n_configs} configurations, {int(dm.n_atoms.sum())} atoms), "
           f"{units} bootstrap units:")
     for k, s in seconds.items():
         print(f"  K = {k:2d}: {s:6.1f} s ({s / seconds[1]:.2f}x one model)")
     save_result("ensemble_fit", {"preset": args.preset, "configs": dm.n_configs, "atoms": int(dm.n_atoms.sum()),
-                                 "bootstrap_units": units, "design_matrix_loaded_peak_mib": round(loaded_mib),
+                                 "functions": dm.n_functions, "bootstrap_units": units,
+                                 "design_matrix_loaded_peak_mib": round(loaded_mib),
+                                 "design_matrix_gib": design_matrix_gib,
                                  "seconds": {str(k): s for k, s in seconds.items()},
+                                 "setup_seconds_30": fitted[30].setup_seconds,
+                                 "per_member_seconds_30": fitted[30].member_seconds,
+                                 "cholesky_seconds": cholesky_seconds,
                                  "ratio_30_to_1": seconds[30] / seconds[1]})
 
 

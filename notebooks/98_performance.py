@@ -15,8 +15,10 @@
 # How fast and how lean the compendium is, measured on the machine that built this book:
 # the benchmark scripts in `benchmarks/` (run by `make benchmarks`, and by `make book`
 # before the notebooks) save their figures with the machine and the date, and the book
-# runner records each notebook's wall time and the largest memory of its kernels. This
-# page sets them against the project's goals; where a goal is missed it says so.
+# runner records each step's wall time and the largest memory of its processes, separately
+# for a *cold* build (one that started from an empty compute cache) and a *warm* one. This
+# page sets them against the project's goals; where a goal is missed it says what bounds
+# the figure, from the measured records.
 #
 # ## Prerequisites
 # | Concept | Importance |
@@ -31,27 +33,31 @@ benchmark_dir: str = "../benchmarks/output"  # where the benchmark scripts saved
 # %% tags=["hide-input"]
 import pandas as pd
 
-from uqlib import book
+from uqlib import book, performance
 from uqlib.scale import scale_plan
 
 out = book.setup(globals(), "98_performance")
-records, timings = book.read_records(benchmark_dir, out.parent)
+records, timings = performance.read_records(benchmark_dir, out.parent)
 
 # %% [markdown]
-# ## The notebooks
-# Wall time of each notebook in the latest run of the book runner for this profile, and
-# the largest resident memory of any notebook kernel up to that point. The page cannot tell
-# a cold run (empty `data/cache/`) from a warm one, so the book time is judged against the
-# warm goal; the cold time is measured by a run from an empty cache (README).
+# ## The build, step by step
+# Wall time of each step (the benchmarks, then each notebook) in the latest cold and warm
+# build of this profile, the cache entries (design matrices, labels, active sets,
+# trajectories) each step computed, and the largest resident memory of the step's
+# processes (the notebook kernel and any workers it started), sampled four times a second.
+# A cold step minus the same step warm is what computing its caches cost; a step that is
+# missing from one kind was not run that way with this profile.
 
 # %% tags=["hide-input"]
-pd.DataFrame(timings).T
+performance.step_table(timings)
 
 # %% [markdown]
 # ## The goals
+# Each goal with its measured figure and verdict; for a missed goal, the last column says
+# what bounds the figure, from the records above and the benchmarks' own cost splits.
 
 # %% tags=["hide-input"]
-book.performance_goals(records, timings)
+performance.performance_goals(records, timings)
 
 # %% [markdown]
 # ## Beyond one machine: 1e9 atom-frames on Dask

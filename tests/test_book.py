@@ -117,18 +117,3 @@ def test_a_run_removes_the_old_claim_record_before_it_starts(tmp_path, monkeypat
     with pytest.raises(book.NotebookError):
         book.run_notebook("97_claims", output_dir=tmp_path / "out", progress=False)
     assert not old.exists()
-
-
-def test_performance_goals_judge_a_cold_run_against_the_cold_goal():
-    from uqlib import book as runner
-
-    records = {"ensemble_fit": {"ratio_30_to_1": 2.5, "peak_memory_mib": 7000}}
-    warm = {"01": {"seconds": 200.0, "peak_memory_mib_so_far": 3000, "cache_entries_computed": 0}}
-    cold = {"01": {"seconds": 600.0, "peak_memory_mib_so_far": 3000, "cache_entries_computed": 4}}
-    goals = runner.performance_goals(records, warm).set_index("goal")["verdict"]
-    assert goals["30-member ensemble against one fit (largest preset)"] == "met"
-    assert goals["peak memory of the ensemble benchmark (largest preset, all of A+B)"] == "missed"
-    assert goals["uqlib grading against PyACECalculator"] == "no record"
-    assert any(v == "met" for k, v in goals.items() if k.startswith("book notebooks, warm run"))
-    cold_goals = runner.performance_goals(records, cold).set_index("goal")["verdict"]
-    assert any(v == "met" for k, v in cold_goals.items() if k.startswith("book notebooks, cold run"))

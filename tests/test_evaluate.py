@@ -210,6 +210,19 @@ def test_ensemble_study_chooses_alpha_by_cv_and_compares_with_the_given_one(sets
     assert list(given.stability.index) == [(1e-6, "bootstrap", 2), (1e-6, "posterior", 2)]
 
 
+def test_ensemble_study_uses_the_chosen_pool_and_evaluates_nested_ensembles(sets):
+    train, test = sets
+    study = evaluate.ensemble_study(train, [2, 3], seed=0, kappa=0.01, alpha=1e-6, method="posterior")
+    assert study.criterion is study.pools["posterior"] and study.criterion.ensemble_.method == "posterior"
+    for method, pool in study.pools.items():
+        evaluations = study.evaluations(train, test, [3, 2], method)
+        assert list(evaluations) == ["K = 2", "K = 3"]
+        first_two = evaluations["K = 2"].criterion.ensemble_.coefficients
+        np.testing.assert_array_equal(first_two, pool.ensemble_.coefficients[:2])  # nested: the pool's first K
+    with pytest.raises(ValueError, match="Unknown ensemble method"):
+        evaluate.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6, method="dropout")
+
+
 def test_dopt_ladder_records_a_preset_without_an_active_set_and_judges_the_others(monkeypatch):
     from uqlib.criteria import doptimality
 

@@ -48,7 +48,7 @@ from pyace import ACEBBasisSet, ACEBEvaluator, ACECalculator, BBasisConfiguratio
 from pyace.atomicenvironment import aseatoms_to_atomicenvironment
 from pyace.multispecies_basisextension import create_multispecies_basis_config
 
-from uqlib import cache
+from uqlib import cache, performance
 from uqlib.data import ELEMENT, atom_offsets, atoms_of, validate_structures
 from uqlib.progress import progress_bar
 
@@ -481,7 +481,13 @@ def design_matrix(table: pd.DataFrame, preset: str | BasisPreset, *, largest: st
         seconds=seconds,
         basis=top,
     )
-    return full.select(preset)
+    selected = full.select(preset)
+    # what this design matrix takes in memory, for the book runner's record of the step (uqlib.performance)
+    performance.log_array(f"{len(table)} structures, {int(selected.n_atoms.sum())} atoms, {top.name}"
+                          + (f" selected to {preset.name}" if selected is not full else ""),
+                          sum(a.nbytes for a in (selected.energy_rows, selected.force_rows,
+                                                 selected.projections)))
+    return selected
 
 
 def _check_weights(dm: DesignMatrix, structure_weights: np.ndarray | None) -> np.ndarray:

@@ -10,7 +10,7 @@ jupyter-book (which itself executes nothing).
 
 Command line::
 
-    python -m uqlib.book build [--profile full|fast] [--only 00_data ...] [--no-render]
+    python -m uqlib.book build [--profile full|fast] [--only 00_data ...] [--no-render] [--benchmarks]
     python -m uqlib.book run 00_data [-p name value ...] [--profile fast]
 """
 
@@ -18,23 +18,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import types
 import typing
 from pathlib import Path
 
 import nbformat
-import pandas as pd
 import papermill
 import yaml
 
+from uqlib import performance
 from uqlib.data import PROJECT_ROOT, DataError, one_line, resolve_all
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
@@ -285,26 +284,37 @@ def _cache_entries() -> int:
     return sum(1 for p in root.rglob("*") if p.is_file() and not p.name.endswith(".tmp")) if root.is_dir() else 0
 
 
-def _record_timing(profile: str, notebook: str, seconds: float, computed: int) -> None:
-    """Wall time, the kernels' largest memory so far and the cache entries computed, for the performance page.
+def _timed_step(profile: str, kind: str, step: str, run: typing.Callable[[], object], record: bool) -> None:
+    """Run one step of a build, timing it and sampling its processes' memory (:mod:`uqlib.performance`)."""
+    start, entries = time.perf_counter(), _cache_entries()
+    print(f"[uqlib.book] {step} ({profile} profile, {kind} build)", flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        log = Path(scratch) / "arrays.jsonl"
+        with _environment({performance.ARRAY_LOG: str(log)}), performance.MemorySampler() as memory:
+            run()
+        arrays = performance.read_array_log(log)
+    seconds = time.perf_counter() - start
+    print(f"[uqlib.book] {step} done in {seconds:.0f} s", flush=True)
+    if record:
+        performance.record_step(RESULTS_ROOT / profile / "timings.json", kind, step, seconds, memory.peak_mib,
+                                _cache_entries() - entries, arrays)
 
-    A notebook that computed cache entries ran (partly) cold; one that computed none ran warm.
-    """
-    path = RESULTS_ROOT / profile / "timings.json"
-    timings = json.loads(path.read_text()) if path.is_file() else {}
-    # the kernels are this process's children: their largest resident set so far (KiB on Linux)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    timings[notebook] = {"seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d %H:%M"),
-                         "peak_memory_mib_so_far": round(peak), "cache_entries_computed": computed}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(timings, indent=2))
+
+
+def run_benchmarks() -> None:
+    """``benchmarks/run_all.py`` (every benchmark script) in a subprocess; raises when one fails."""
+    script = PROJECT_ROOT / "benchmarks" / "run_all.py"
+    if subprocess.run([sys.executable, str(script)], cwd=PROJECT_ROOT).returncode != 0:
+        raise NotebookError(f"a benchmark failed: rerun {script.relative_to(PROJECT_ROOT)} to see which")
 
 
 def build(profile: str = "full", only: list[str] | None = None, do_render: bool = True,
-          directory: Path = PROJECT_ROOT) -> Path | None:
-    """Verify the data, execute the notebooks with ``profile``, render the book in ``directory``.
+          directory: Path = PROJECT_ROOT, benchmarks: bool = False) -> Path | None:
+    """Verify the data, run the benchmarks (if asked), execute the notebooks with ``profile``, render the
+    book in ``directory``.
 
-    Only a build of the project's own book records notebook times for the performance page.
+    Only a build of the project's own book records its steps for the performance page, as a cold
+    build when the compute cache was empty at its start and as a warm one otherwise.
     """
     resolve_all()
     overrides = load_profile(profile)
@@ -312,15 +322,13 @@ def build(profile: str = "full", only: list[str] | None = None, do_render: bool 
     if unknown:
         raise KeyError(f"Profile {profile!r} names notebooks not in _toc.yml: {unknown}")
     directory = Path(directory)
+    record = directory == PROJECT_ROOT
+    kind = "cold" if _cache_entries() == 0 else "warm"
+    if benchmarks:
+        _timed_step(profile, kind, "benchmarks", run_benchmarks, record)
     for notebook in only or notebooks():
-        start, entries = time.perf_counter(), _cache_entries()
-        print(f"[uqlib.book] {notebook} ({profile} profile)", flush=True)
-        run_notebook(notebook, overrides.get(notebook, {}), profile=profile,
-                     output_dir=directory / "book" / "notebooks")
-        seconds = time.perf_counter() - start
-        print(f"[uqlib.book] {notebook} done in {seconds:.0f} s", flush=True)
-        if directory == PROJECT_ROOT:
-            _record_timing(profile, notebook, seconds, _cache_entries() - entries)
+        _timed_step(profile, kind, notebook, lambda nb=notebook: run_notebook(
+            nb, overrides.get(nb, {}), profile=profile, output_dir=directory / "book" / "notebooks"), record)
     if not do_render:
         return None
     index = render(directory)
@@ -341,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--profile", default="full")
     b.add_argument("--only", nargs="*", help="execute just these notebooks")
     b.add_argument("--no-render", action="store_true")
+    b.add_argument("--benchmarks", action="store_true", help="run benchmarks/run_all.py first (timed)")
     r = sub.add_parser("run", help="execute one notebook")
     r.add_argument("notebook")
     r.add_argument("--profile", default="fast")
@@ -348,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            build(args.profile, args.only, do_render=not args.no_render)
+            build(args.profile, args.only, do_render=not args.no_render, benchmarks=args.benchmarks)
         else:
             overrides = {**load_profile(args.profile).get(args.notebook, {}),
                          **{name: _parse_value(value) for name, value in args.p}}
@@ -367,52 +376,3 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# -- the performance page -------------------------------------------------------------------------
-
-def read_records(benchmark_dir: Path, profile_dir: Path) -> tuple[dict[str, dict], dict[str, dict]]:
-    """The benchmark records (``*.json`` in ``benchmark_dir``) and the notebook timings of a profile."""
-    records = {p.stem: json.loads(p.read_text()) for p in sorted(Path(benchmark_dir).glob("*.json"))}
-    timings_path = Path(profile_dir) / "timings.json"
-    return records, json.loads(timings_path.read_text()) if timings_path.is_file() else {}
-
-
-# (name, target text, record, key, comparison, bound, unit)
-GOALS = [("pyace passes per structure in a build", "1", "featurization_passes", "cold_passes_per_structure",
-          "<=", 1.0, ""),
-         ("30-member ensemble against one fit (largest preset)", "<= 3x", "ensemble_fit", "ratio_30_to_1", "<=", 3.0,
-          "x"),
-         ("peak memory of the ensemble benchmark (largest preset, all of A+B)", "<= 6144 MiB", "ensemble_fit",
-          "peak_memory_mib", "<=", 6144.0, "MiB"),
-         ("clustered grading against one active set", "<= 1.5x", "clustered_grading", "ratio_k_sets_to_one_set",
-          "<=", 1.5, "x"),
-         ("uqlib grading against PyACECalculator", ">= 1x", "grading_throughput", "speedup", ">=", 1.0, "x"),
-         ("grading throughput, 2 local Dask workers against 1 (K = 5, Func-222)", ">= 1.8x", "distributed_grading",
-          "speedup_2_workers_to_1", ">=", 1.8, "x"),
-         ("peak memory grading 100 frames against 10 (50,000-atom chunks, streaming)", "<= 1.1x",
-          "distributed_grading", "memory_ratio_many_to_few", "<=", 1.1, "x"),
-         ("Dask LocalCluster against the serial path, one worker (fraction slower)", "<= 0.1",
-          "distributed_grading", "dask_1_worker_slowdown_to_serial", "<=", 0.1, ""),
-         ("gamma of the distributed path equal to the serial path (1 = identical)", "1", "distributed_grading",
-          "gamma_identical", ">=", 1.0, "")]
-
-
-def performance_goals(records: dict[str, dict], timings: dict[str, dict]) -> pd.DataFrame:
-    """The project's speed and memory goals against the measured figures (missing records are listed as such)."""
-    rows = []
-    for name, target, record, key, comparison, bound, unit in GOALS:
-        value = records.get(record, {}).get(key)
-        met = None if value is None else (value <= bound if comparison == "<=" else value >= bound)
-        measured = "no record" if value is None else f"{value:.3g} {unit}"
-        rows.append({"goal": name, "target": target, "measured": measured,
-                     "verdict": "no record" if met is None else "met" if met else "missed"})
-    if timings:
-        minutes = sum(t["seconds"] for t in timings.values()) / 60
-        peak = max(t["peak_memory_mib_so_far"] for t in timings.values()) / 1024
-        cold = any(t.get("cache_entries_computed", 0) > 0 for t in timings.values())
-        kind, bound = ("cold", 12) if cold else ("warm", 4)
-        rows += [{"goal": f"book notebooks, {kind} run (cache entries computed: {cold})",
-                  "target": "<= 12 min cold, <= 4 min warm", "measured": f"{minutes:.3g} min",
-                  "verdict": "met" if minutes <= bound else f"missed ({kind} goal)"},
-                 {"goal": "peak memory of any notebook", "target": "<= 6 GiB", "measured": f"{peak:.3g} GiB",
-                  "verdict": "met" if peak <= 6 else "missed"}]
-    return pd.DataFrame(rows)

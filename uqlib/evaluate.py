@@ -566,28 +566,52 @@ def ensemble_stability(dm: ace.DesignMatrix, pools: dict[str, ensemble.Ensemble]
 
 @dataclass
 class EnsembleStudy:
-    """A bootstrap pool fitted at a ridge strength chosen by CV (or given), with its stability table."""
+    """Both ensemble pools on one training set, at a ridge strength chosen by CV (or given), with the
+    stability table that says which of them to trust.
 
-    criterion: EnsembleCriterion  # the pool of max(sizes) bootstrap members at ``alpha``
+    ``pools`` holds a bootstrap pool and a posterior committee of ``max(sizes)`` members each
+    (:mod:`uqlib.ensemble`); ``method`` names the one the figures use (:attr:`criterion`).
+    """
+
+    pools: dict[str, EnsembleCriterion]  # "bootstrap" and "posterior", each fitted at ``alpha``
+    method: str  # the pool the figures and claims use
     alpha: float  # the ensembles' ridge strength
     cv_curve: pd.DataFrame | None  # :func:`uqlib.ace.cross_validate_alpha` (None when alpha was given)
     stability: pd.DataFrame  # :func:`ensemble_stability`, indexed by alpha, pool and K
 
+    @property
+    def criterion(self) -> EnsembleCriterion:
+        """The pool of ``method``."""
+        return self.pools[self.method]
+
+    def evaluations(self, train: FeaturizedSet, test: FeaturizedSet, sizes: list[int],
+                    method: str | None = None) -> dict[str, Evaluation]:
+        """``{"K = k": Evaluation}`` of the first ``k`` members of a pool (default: ``method``), nested as
+        in the paper: each smaller ensemble is the start of the larger one."""
+        pool = self.pools[method or self.method].ensemble_
+        return {f"K = {k}": evaluate(EnsembleCriterion.from_ensemble(pool.members(slice(0, k))), train, test,
+                                     fit=False) for k in sorted(sizes)}
+
 
 def ensemble_study(train: FeaturizedSet, sizes: list[int], seed: int, kappa: float, alpha: float,
-                   cv_alphas: list[float] | None = None, cv_folds: int = 5) -> EnsembleStudy:
-    """Bootstrap pool of ``max(sizes)`` members and the posterior committee, at ``alpha`` or at the
+                   cv_alphas: list[float] | None = None, cv_folds: int = 5,
+                   method: str = "bootstrap") -> EnsembleStudy:
+    """Bootstrap pool and posterior committee of ``max(sizes)`` members, at ``alpha`` or at the
     alpha of least K-fold CV loss among ``cv_alphas`` (:func:`uqlib.ace.choose_alpha`); when the
-    chosen alpha differs from ``alpha``, the stability table also has the bootstrap pool at ``alpha``."""
+    chosen alpha differs from ``alpha``, the stability table also has the bootstrap pool at ``alpha``.
+    ``method`` ("bootstrap" or "posterior") picks the pool the study's :attr:`~EnsembleStudy.criterion` is.
+    """
+    if method not in ensemble.METHODS:
+        raise ValueError(f"Unknown ensemble method {method!r}; choose one of {ensemble.METHODS}")
     chosen, curve = alpha, None
     if cv_alphas is not None:
         chosen, curve = ace.choose_alpha(train.dm, cv_alphas, n_folds=cv_folds, seed=seed, kappa=kappa)
-    criterion = EnsembleCriterion(max(sizes), seed=seed, kappa=kappa, alpha=chosen).fit(train)
-    posterior = ensemble.fit_ensemble(train.dm, max(sizes), method="posterior", seed=seed, kappa=kappa, alpha=chosen)
-    tables = {chosen: ensemble_stability(train.dm, {"bootstrap": criterion.ensemble_, "posterior": posterior}, sizes,
+    pools = {m: EnsembleCriterion(max(sizes), method=m, seed=seed, kappa=kappa, alpha=chosen).fit(train)
+             for m in ensemble.METHODS}
+    tables = {chosen: ensemble_stability(train.dm, {m: c.ensemble_ for m, c in pools.items()}, sizes,
                                          kappa=kappa, alpha=chosen)}
     if chosen != alpha:
         before = ensemble.fit_ensemble(train.dm, max(sizes), seed=seed, kappa=kappa, alpha=alpha, progress=False)
         tables[alpha] = ensemble_stability(train.dm, {"bootstrap": before}, sizes, kappa=kappa, alpha=alpha)
     stability = pd.concat(tables.values(), keys=list(tables), names=["alpha"])
-    return EnsembleStudy(criterion, chosen, curve, stability)
+    return EnsembleStudy(pools, method, chosen, curve, stability)

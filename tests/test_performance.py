@@ -1,0 +1,67 @@
+"""The performance records: step timings per build kind, memory sampling, the goals and their bounds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from uqlib import performance
+
+
+def test_performance_goals_judge_cold_and_warm_builds_and_say_what_bounds_a_missed_goal():
+    records = {"ensemble_fit": {"ratio_30_to_1": 4.0, "peak_memory_mib": 7000, "seconds": {"1": 10.0},
+                                "setup_seconds_30": 9.0, "per_member_seconds_30": 1.0, "cholesky_seconds": 0.8,
+                                "functions": 1561, "preset": "Func-1561", "atoms": 100, "design_matrix_gib": 1.5}}
+    timings = {"cold": {"benchmarks": {"seconds": 300.0, "peak_memory_mib": 900, "cache_entries_computed": 4},
+                        "01": {"seconds": 600.0, "peak_memory_mib": 7168, "cache_entries_computed": 4}},
+               "warm": {"01": {"seconds": 180.0, "peak_memory_mib": 3072, "cache_entries_computed": 0}}}
+    goals = performance.performance_goals(records, timings).set_index("goal")
+    assert goals.loc["30-member ensemble against one fit (largest preset)", "verdict"] == "missed"
+    assert "30 x 1 s per member" in goals.loc["30-member ensemble against one fit (largest preset)",
+                                              "bounded by (measured)"]
+    assert goals.loc["uqlib grading against PyACECalculator", "verdict"] == "no record"
+    cold = goals.loc["book build, cold (2 steps)"]
+    assert cold["measured"] == "15 min" and cold["verdict"] == "missed"
+    assert "7 min more than their warm run" in cold["bounded by (measured)"]
+    assert goals.loc["book build, warm (1 steps)", "verdict"] == "met"
+    memory = goals.loc["peak memory of any notebook"]  # the benchmarks step is not a notebook
+    assert memory["measured"] == "7 GiB" and memory["bounded by (measured)"].startswith("01 (7 GiB, cold run)")
+    table = performance.step_table(timings)
+    assert table.loc["01", "cold - warm s"] == 420.0 and pd.isna(table.loc["benchmarks", "warm s"])
+
+
+def test_step_records_keep_the_latest_cold_and_warm_run_and_read_the_old_layout(tmp_path):
+    path = tmp_path / "timings.json"
+    assert performance.read_timings(path) == {"cold": {}, "warm": {}}
+    performance.record_step(path, "cold", "01", 60.0, 512.0, 3)
+    performance.record_step(path, "warm", "01", 20.0, 256.0, 0)
+    performance.record_step(path, "warm", "01", 10.0, 128.0, 0)
+    timings = performance.read_timings(path)
+    assert timings["cold"]["01"]["seconds"] == 60.0 and timings["warm"]["01"]["seconds"] == 10.0
+    with pytest.raises(ValueError, match="kind"):
+        performance.record_step(path, "tepid", "01", 1.0, 1.0, 0)
+    path.write_text(json.dumps({"01": {"seconds": 5.0, "peak_memory_mib_so_far": 100, "cache_entries_computed": 0}}))
+    assert performance.read_timings(path)["warm"]["01"]["seconds"] == 5.0
+
+
+def test_memory_sampler_sees_a_child_process():
+    code = "import time; block = b\"x\" * (200 * 2**20); time.sleep(1.5)"
+    with performance.MemorySampler(interval=0.05) as memory:
+        subprocess.run([sys.executable, "-c", code], check=True)
+    assert memory.peak_mib > 200
+
+
+def test_array_log_names_the_largest_array_of_a_step_and_is_silent_without_a_runner(tmp_path, monkeypatch):
+    log = tmp_path / "arrays.jsonl"
+    monkeypatch.delenv(performance.ARRAY_LOG, raising=False)
+    performance.log_array("ignored", 2**30)
+    assert not log.exists() and performance.read_array_log(log) == {}
+    monkeypatch.setenv(performance.ARRAY_LOG, str(log))
+    performance.log_array("A+B at Func-33", 2**29)
+    performance.log_array("C+E at Func-1561", 3 * 2**30)
+    assert performance.read_array_log(log) == {"largest_array": "C+E at Func-1561", "largest_array_gib": 3.0,
+                                               "arrays_gib": 3.5}
