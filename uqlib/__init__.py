@@ -32,7 +32,9 @@ module                      concern
 ``grading``, ``cli``        the ``uqlib`` command: species-keyed grading of any potential, clustered
                             sets, selection, an ASE calculator
 ``plots``                   figures in one style; they draw and compute nothing
-``book``                    the notebook runner, parameter checks, the performance page
+``book``                    the notebook runner, parameter checks, rendering
+``performance``             step timings of cold and warm builds, memory sampling, the goals
+                            and what bounds a missed one (the performance page)
 ``progress``                progress bars (off in the book)
 ==========================  ======================================================================
 """

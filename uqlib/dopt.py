@@ -181,13 +181,22 @@ def build_active_set(projections: np.ndarray, *, keep: np.ndarray | None = None,
             f"structures, or merge this cluster with another.")
     active, selected = compute_active_set({0: candidates}, {0: np.arange(n_atoms)},
                                           tol=tolerance, max_iters=max_iterations)
-    matrix = active[0]
+    return ActiveSet(inverse=active_inverse(active[0]), atoms=np.flatnonzero(keep)[selected[0]], candidates=keep)
+
+
+def active_inverse(matrix: np.ndarray) -> np.ndarray:
+    """``A_active^-1`` of a MaxVol active set ``(n_func, n_func)``; raises :class:`ActiveSetError` when
+    the set is not square or is singular (condition number above :data:`SINGULAR_CONDITION`)."""
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ActiveSetError(f"Under-determined active set: {len(matrix)} training atoms for "
+                             f"{matrix.shape[-1]} basis functions. Use a smaller basis preset or more structures.")
     condition = np.linalg.cond(matrix)
     if not np.isfinite(condition) or condition > SINGULAR_CONDITION:
         raise ActiveSetError(
             f"The active set is singular (condition number {condition:.1e}): the training projections do not "
-            f"span all {n_functions} basis functions. Use a smaller basis preset or more varied structures.")
-    return ActiveSet(inverse=np.linalg.inv(matrix), atoms=np.flatnonzero(keep)[selected[0]], candidates=keep)
+            f"span all {len(matrix)} basis functions. Use a smaller basis preset or more varied structures.")
+    return np.linalg.inv(matrix)
 
 
 def extrapolation_grade(projections: np.ndarray, inverse: np.ndarray, block: int = 20000) -> np.ndarray:
@@ -195,7 +204,7 @@ def extrapolation_grade(projections: np.ndarray, inverse: np.ndarray, block: int
     if projections.shape[1] != len(inverse):
         raise ActiveSetError(f"Projections have {projections.shape[1]} functions, the active set {len(inverse)}")
     return np.concatenate([np.abs(projections[s:s + block] @ inverse).max(axis=1)
-                           for s in range(0, len(projections), block)])
+                           for s in range(0, len(projections), block)] or [np.empty(0)])
 
 
 def structure_grade(gamma_atom: np.ndarray, n_atoms: np.ndarray) -> np.ndarray:

@@ -35,7 +35,15 @@ from pyace import ACEBBasisSet, PyACECalculator
 from pyace.activelearning import compute_active_set, compute_B_projections
 
 from uqlib.data import DataError, validate_structures
-from uqlib.dopt import MAXVOL_ITERATIONS, MAXVOL_TOLERANCE, SINGULAR_CONDITION, ActiveSetError, spans_basis
+from uqlib.dopt import (
+    MAXVOL_ITERATIONS,
+    MAXVOL_TOLERANCE,
+    ActiveSetError,
+    active_inverse,
+    build_active_set,
+    extrapolation_grade,
+    spans_basis,
+)
 from uqlib.progress import progress_bar
 
 BANDS = ("below", "between", "above")  # gamma_cfg < lo, lo <= gamma_cfg <= hi, gamma_cfg > hi
@@ -123,24 +131,17 @@ class SpeciesActiveSet:
 def build_species_active_set(projections: dict[str, np.ndarray], *, tolerance: float = MAXVOL_TOLERANCE,
                              max_iterations: int = MAXVOL_ITERATIONS, what: str = "the training set"
                              ) -> SpeciesActiveSet:
-    """MaxVol active set of each species (pyace's :func:`compute_active_set`), as inverses.
+    """MaxVol active set of each species (:func:`uqlib.dopt.build_active_set`, species by species), as inverses.
 
-    Raises :class:`uqlib.dopt.ActiveSetError` when a species has fewer atoms than
-    functions or a singular active set; never falls back to a pseudo-inverse.
+    Raises :class:`uqlib.dopt.ActiveSetError`, naming the species and ``what``, when a species
+    has fewer atoms than functions or a singular active set; never falls back to a pseudo-inverse.
     """
     inverses = {}
     for element, rows in projections.items():
-        n_atoms, n_functions = rows.shape
-        if n_atoms < n_functions:
-            raise ActiveSetError(f"Under-determined active set of {element} in {what}: {n_atoms} atoms for "
-                                 f"{n_functions} basis functions. Give more {element} structures or a smaller basis.")
-        active = compute_active_set({0: np.array(rows, dtype=float)}, tol=tolerance, max_iters=max_iterations)[0]
-        condition = np.linalg.cond(active)
-        if not np.isfinite(condition) or condition > SINGULAR_CONDITION:
-            raise ActiveSetError(f"The {element} active set of {what} is singular (condition number "
-                                 f"{condition:.1e}): its atoms do not span all {n_functions} functions. "
-                                 f"Give more varied structures or a smaller basis.")
-        inverses[element] = np.linalg.inv(active)
+        try:
+            inverses[element] = build_active_set(rows, tolerance=tolerance, max_iterations=max_iterations).inverse
+        except ActiveSetError as err:
+            raise ActiveSetError(f"{element} in {what}: {err} (give more varied {element} structures)") from err
     return SpeciesActiveSet(inverses)
 
 
@@ -194,15 +195,10 @@ def build_active_set_by_batches(basis: ACEBBasisSet, structures: Sequence[Atoms]
     inverses = {}
     for species_type, matrix in active.items():
         element = basis.elements_name[species_type]
-        matrix = np.asarray(matrix, dtype=float)
-        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-            raise ActiveSetError(f"Under-determined active set of {element}: {len(matrix)} atoms for "
-                                 f"{n_functions} basis functions. Give more {element} structures or a smaller basis.")
-        condition = np.linalg.cond(matrix)
-        if not np.isfinite(condition) or condition > SINGULAR_CONDITION:
-            raise ActiveSetError(f"The {element} active set is singular (condition number {condition:.1e}). "
-                                 f"Give more varied structures or a smaller basis.")
-        inverses[element] = np.linalg.inv(matrix)
+        try:
+            inverses[element] = active_inverse(matrix)
+        except ActiveSetError as err:
+            raise ActiveSetError(f"{element}: {err} (give more varied {element} structures)") from err
     return SpeciesActiveSet(inverses)
 
 
@@ -235,9 +231,7 @@ class GradingSet:
                 raise ActiveSetError(f"The {element} active set of cluster {self.clusters[c]} has "
                                      f"{inverse.shape[0]} functions, the potential {projections.shape[1]}: "
                                      f"the active set belongs to another potential")
-            block = 20000  # bounds the product's memory
-            out[:, c] = np.concatenate([np.abs(projections[s:s + block] @ inverse).max(axis=1)
-                                        for s in range(0, len(projections), block)] or [np.empty(0)])
+            out[:, c] = extrapolation_grade(projections, inverse)
         return out
 
     def grade(self, projections: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
