@@ -91,3 +91,12 @@ def test_gamma_agrees_with_pyace_calculator_for_the_reference_potential(graded_t
     calc.set_active_set(asi)
     ours = dopt.ActiveSet.load(asi).grade(dopt.atom_projections(test, ACEBBasisSet(yaml), progress=False))
     np.testing.assert_allclose(ours, dopt.calculator_gammas(calc, test["atoms"]), rtol=1e-6)
+
+
+def test_uncached_projections_skip_the_force_rows_and_equal_the_design_matrix_projections():
+    table = data.subsample(data.load_subsets("A+B"), 2, seed=1)
+    before = ace.pyace_passes()
+    alone = dopt.atom_projections(table, "Func-33", use_cache=False, progress=False, workers=1)
+    assert ace.pyace_passes() == before  # pyace's projections only, not a featurization pass
+    full = ace.design_matrix(table, "Func-33", use_cache=False, progress=False, workers=1).projections
+    np.testing.assert_allclose(alone, full, rtol=1e-10, atol=1e-12)

@@ -89,11 +89,15 @@ def atom_projections(table: pd.DataFrame, basis: str | BasisPreset | ACEBBasisSe
     ``basis`` is a preset (the projections are then those of the cached featurization pass,
     :func:`uqlib.ace.design_matrix`, never a second pyace pass) or any pyace
     ``ACEBBasisSet`` (for example a loaded pacemaker potential; computed here, in
-    ``workers`` forked processes, not cached).
+    ``workers`` forked processes, not cached). With ``use_cache=False`` a preset's projections
+    are computed alone, without the force rows a design matrix also holds: nothing will reuse
+    them, so the B gradients would be wasted work (about six times the cost of the projections).
     """
     if len(table) == 0:
         raise ActiveSetError("The structure table is empty: there is nothing to project")
     _check_tungsten(table)
+    if not use_cache and not isinstance(basis, ACEBBasisSet):
+        basis = ace.get_preset(basis).basis_set()
     if isinstance(basis, ACEBBasisSet):
         return _compute_projections(table, basis, progress, workers)
     return ace.design_matrix(table, basis, workers=workers, use_cache=use_cache, progress=progress).projections
