@@ -37,6 +37,7 @@ from uqlib import book, performance
 from uqlib.scale import scale_plan
 
 out = book.setup(globals(), "98_performance")
+pd.set_option("display.max_colwidth", None)  # the goals' bounds are sentences
 records, timings = performance.read_records(benchmark_dir, out.parent)
 
 # %% [markdown]

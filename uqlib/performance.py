@@ -194,20 +194,20 @@ def _build_rows(records: dict[str, dict], timings: dict[str, dict[str, dict]]) -
                                   f"<= {goal:g} min", None, None, "min"))
             continue
         minutes = sum(r["seconds"] for r in recorded.values()) / 60
-        both = steps.dropna(subset=["cold s", "warm s"])
-        if kind == "cold" and len(both):
-            bound = (f"computing the caches: the cold run of {len(both)} steps took "
-                     f"{both['cold - warm s'].sum() / 60:.3g} min more than their warm run")
+        slowest = pd.Series({s: r["seconds"] for s, r in recorded.items()}).nlargest(3) / 60
+        parts = ["the slowest steps: " + ", ".join(f"{s} {m:.3g} min" for s, m in slowest.items())]
+        if kind == "cold":
+            both = steps[pd.to_numeric(steps["warm s"], errors="coerce").notna() & steps["cold s"].notna()]
+            if len(both):
+                parts.append(f"computing the caches: those {len(both)} steps took "
+                             f"{both['cold - warm s'].sum() / 60:.3g} min more cold than warm")
             throughput = records.get("design_matrix_throughput", {}).get("rows", [])
             if throughput:
                 last = throughput[-1]
-                bound += (f"; featurizing at {last['preset']} runs at {last['atoms_per_s']:.3g} atoms/s "
-                          f"with {records['design_matrix_throughput'].get('workers', '?')} workers")
-        else:
-            slowest = pd.Series({s: r["seconds"] for s, r in recorded.items()}).nlargest(2) / 60
-            bound = "the slowest steps: " + ", ".join(f"{s} {m:.3g} min" for s, m in slowest.items())
+                parts.append(f"featurizing at {last['preset']} runs at {last['atoms_per_s']:.3g} atoms/s "
+                             f"with {records['design_matrix_throughput'].get('workers', '?')} workers")
         rows.append(_goal_row(f"book build, {kind} ({len(recorded)} steps)", f"<= {goal:g} min", minutes,
-                              minutes <= goal, "min", bound))
+                              minutes <= goal, "min", "; ".join(parts)))
     notebooks = [(s, kind, r) for kind in KINDS for s, r in timings.get(kind, {}).items() if s != "benchmarks"]
     # judge the sampler's own measure when there is one; resident-set sums count forked workers' shared pages again
     measured = [n for n in notebooks if n[2].get("memory_measure") == MEMORY_MEASURE] or notebooks
