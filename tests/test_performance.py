@@ -78,8 +78,8 @@ def test_the_memory_goal_prefers_proportional_set_sizes_over_older_resident_set_
 
 def test_a_slow_dask_worker_is_explained_by_the_benchmarks_own_figures():
     record = {"dask_1_worker_slowdown_to_serial": 0.2, "serial_atoms_per_s": 5000.0,
-              "dask_1_worker_atoms_per_s": 4000.0, "frames": 24, "local_cluster_startup_s": 2.5, "scheduler_overhead_s_per_task": 0.002,
-              "load_average_1min": 1.6}
+              "dask_1_worker_atoms_per_s": 4000.0, "frames": 24, "local_cluster_startup_s": 2.5,
+              "scheduler_overhead_s_per_task": 0.002, "load_average_1min": 1.6}
     goals = performance.performance_goals({"distributed_grading": record}, {}).set_index("goal")
     row = goals.loc["Dask LocalCluster against the serial path, one worker (fraction slower)"]
     assert row["verdict"] == "missed" and "starting the LocalCluster took 2.5 s" in row["bounded by (measured)"]

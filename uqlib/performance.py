@@ -182,7 +182,8 @@ def _dask_bound(record: dict) -> str:
     return (f"serial {record['serial_atoms_per_s']:.3g} atoms/s against {record['dask_1_worker_atoms_per_s']:.3g} "
             f"on one Dask worker over {record['frames']} frames: starting the LocalCluster took "
             f"{record['local_cluster_startup_s']:.3g} s and the scheduler "
-            f"{record['scheduler_overhead_s_per_task']:.2g} s per task; load average {record['load_average_1min']:.2g} during the benchmark")
+            f"{record['scheduler_overhead_s_per_task']:.2g} s per task; load average "
+            f"{record['load_average_1min']:.2g} during the benchmark")
 
 
 def _memory_bound(records: dict[str, dict]) -> str:
