@@ -294,6 +294,11 @@ def run_fracture(box: float | Sequence[float], n_grains: int, seed: int, *, crac
               "final_stress_gpa": float(curve["stress_yy"].iloc[-1]), "stress_strain": curve}
     if use_cache:
         _save_run(folder, frames, report)
+        # return the frames as every later run will read them (extxyz precision), so that the first run
+        # and the cached ones grade identical structures and share the caches keyed by their geometry
+        stored = _load_run(folder)
+        if stored is not None:
+            return stored
     return frames[-1], frames, report
 
 
