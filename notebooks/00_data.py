@@ -38,7 +38,8 @@
 # | Atomic Cluster Expansion {cite}`drautz2019ace` | helpful |
 # | [Principal component analysis (scikit-learn)](https://scikit-learn.org/stable/modules/decomposition.html#pca) | helpful |
 #
-# Time to run: under a minute with the fast defaults, a few minutes with the full profile.
+# Time to run: under a minute with the fast defaults; with the full profile 32 s from an
+# empty compute cache and 10 s warm (measured on 2 free cores).
 
 # %% tags=["parameters"]
 from typing import Optional  # papermill parses Optional[int], not int | None

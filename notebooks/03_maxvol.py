@@ -45,8 +45,8 @@
 # | [Ensemble accuracy](01_ensemble_accuracy) | necessary |
 # | Active learning for ACE {cite}`lysogorskiy2023active` | helpful |
 #
-# Time to run: about a minute with the fast defaults; several minutes with the full profile
-# once the design matrices are cached.
+# Time to run: about a minute with the fast defaults; about 3 minutes with the full profile
+# once the design matrices are cached (measured on 2 free cores).
 
 # %% tags=["parameters"]
 from typing import Optional  # papermill parses Optional[int], not int | None

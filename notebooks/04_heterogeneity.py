@@ -51,8 +51,8 @@
 # | [Ensemble accuracy](01_ensemble_accuracy) | necessary |
 # | [MaxVol](03_maxvol) | necessary |
 #
-# Time to run: about a minute with the fast defaults; about 10 minutes with the full
-# profile (largest preset, the whole test set) once design matrices are cached.
+# Time to run: about a minute with the fast defaults; about 4 minutes with the full
+# profile (largest preset, the whole test set) once design matrices are cached (measured on 2 free cores).
 
 # %% tags=["parameters"]
 from typing import Optional  # papermill parses Optional[int], not int | None

@@ -44,8 +44,8 @@
 #
 # Time to run: about 1.5 minutes with the fast defaults (a 1,000-atom fracture run, 12
 # PRM2020 structures per group, Func-33); the full profile (19,000 atoms in 6 frames, all
-# of PRM2020, Func-222) took 23 minutes on a shared 2-core machine with the fracture run
-# cached (most of it featurizing the frames; cached afterwards).
+# of PRM2020, Func-222) takes 13 minutes from an empty compute cache (the fracture run,
+# labels and featurization, all cached afterwards) and 5 minutes warm (measured on 2 free cores).
 
 # %% tags=["parameters"]
 from typing import Optional  # papermill parses Optional[int], not int | None

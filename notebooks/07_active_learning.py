@@ -45,7 +45,8 @@
 # | --- | --- |
 # | [Scoring](06_scoring) | necessary |
 #
-# Time to run: about two minutes with the fast defaults; about 20 minutes with the full profile.
+# Time to run: about two minutes with the fast defaults; 3-4.5 minutes with the full
+# profile (measured on 2 free cores).
 
 # %% tags=["parameters"]
 from typing import Optional  # papermill parses Optional[int], not int | None
