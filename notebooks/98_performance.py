@@ -47,8 +47,8 @@ records, timings = performance.read_records(benchmark_dir, out.parent)
 # trajectories) each step computed, and the largest memory of the step's processes (the
 # notebook kernel and any workers it started), sampled four times a second as the sum of
 # their proportional set sizes, so pages a forked worker shares with its parent count once
-# (records marked "rss sum" come from an older runner that summed resident sets). The
-# design matrices each step built are logged too: the largest, and their sum in GiB.
+# (records marked "rss sum" come from an older runner). The design matrices each step loaded
+# or built are logged too; the goals table names them for the step with the largest memory.
 # A cold step minus the same step warm is what computing its caches cost; a step that is
 # missing from one kind was not run that way with this profile.
 

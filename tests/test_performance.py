@@ -78,8 +78,28 @@ def test_the_memory_goal_prefers_proportional_set_sizes_over_older_resident_set_
 
 def test_a_slow_dask_worker_is_explained_by_the_benchmarks_own_figures():
     record = {"dask_1_worker_slowdown_to_serial": 0.2, "serial_atoms_per_s": 5000.0,
-              "dask_1_worker_atoms_per_s": 4000.0, "frames": 24, "local_cluster_startup_s": 2.5,
+              "dask_1_worker_atoms_per_s": 4000.0, "frames": 24, "atoms_per_frame": 5096,
+              "local_cluster_startup_s": 2.5,
               "scheduler_overhead_s_per_task": 0.002, "load_average_1min": 1.6}
     goals = performance.performance_goals({"distributed_grading": record}, {}).set_index("goal")
     row = goals.loc["Dask LocalCluster against the serial path, one worker (fraction slower)"]
-    assert row["verdict"] == "missed" and "starting the LocalCluster took 2.5 s" in row["bounded by (measured)"]
+    assert row["verdict"] == "missed" and "overhead per task (measured with 2 workers) is 0.002 s" in \
+        row["bounded by (measured)"]
+
+
+def test_a_whole_build_starts_its_kind_afresh_and_a_warm_build_that_computed_entries_says_so(tmp_path):
+    path = tmp_path / "timings.json"
+    performance.record_step(path, "warm", "benchmarks", 300.0, 100.0, 0)
+    performance.record_step(path, "cold", "01", 600.0, 100.0, 3)
+    performance.start_build(path, "warm")
+    assert performance.read_timings(path)["warm"] == {} and "01" in performance.read_timings(path)["cold"]
+    performance.record_step(path, "warm", "05", 300.0, 100.0, 2)  # 5 min: over the warm goal
+    goals = performance.performance_goals({}, performance.read_timings(path)).set_index("goal")
+    warm = goals.loc["book build, warm (1 steps)"]
+    assert warm["verdict"] == "missed" and "partly cold: 05 computed 2 cache entries" in warm["bounded by (measured)"]
+    assert goals.loc["pyace passes per structure in a warm rebuild", "verdict"] == "no record"
+
+
+def test_the_memory_goal_is_listed_without_notebook_timings():
+    goals = performance.performance_goals({}, {"cold": {}, "warm": {}}).set_index("goal")
+    assert goals.loc["peak memory of any notebook", "verdict"] == "no record"

@@ -482,11 +482,10 @@ def design_matrix(table: pd.DataFrame, preset: str | BasisPreset, *, largest: st
         basis=top,
     )
     selected = full.select(preset)
-    # what this design matrix takes in memory, for the book runner's record of the step (uqlib.performance)
-    performance.log_array(f"{len(table)} structures, {int(selected.n_atoms.sum())} atoms, {top.name}"
-                          + (f" selected to {preset.name}" if selected is not full else ""),
-                          sum(a.nbytes for a in (selected.energy_rows, selected.force_rows,
-                                                 selected.projections)))
+    # what the design matrices take in memory, for the book runner's record of the step (uqlib.performance)
+    for held in (full, selected) if selected is not full else (full,):
+        performance.log_array(f"{len(table)} structures, {int(held.n_atoms.sum())} atoms, {held.basis.name}",
+                              sum(a.nbytes for a in (held.energy_rows, held.force_rows, held.projections)))
     return selected
 
 

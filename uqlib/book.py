@@ -324,6 +324,8 @@ def build(profile: str = "full", only: list[str] | None = None, do_render: bool 
     directory = Path(directory)
     record = directory == PROJECT_ROOT
     kind = "cold" if _cache_entries() == 0 else "warm"
+    if record and only is None:  # a whole build: its kind's total is this build's steps alone
+        performance.start_build(RESULTS_ROOT / profile / "timings.json", kind)
     if benchmarks:
         _timed_step(profile, kind, "benchmarks", run_benchmarks, record)
     for notebook in only or notebooks():

@@ -179,10 +179,10 @@ def build_active_set(projections: np.ndarray, *, keep: np.ndarray | None = None,
     candidates = np.array(projections[keep], dtype=float)  # a copy: pyace edits it in place
     n_atoms, n_functions = candidates.shape
     if n_atoms < n_functions:
+        excluded = f" ({int((~keep).sum())} excluded as force outliers)" if (~keep).any() else ""
         raise ActiveSetError(
-            f"Under-determined active set: {n_atoms} training atoms for {n_functions} basis functions "
-            f"({int((~keep).sum())} excluded as force outliers). Use a smaller basis preset, more training "
-            f"structures, or merge this cluster with another.")
+            f"Under-determined active set: {n_atoms} training atoms for {n_functions} basis functions{excluded}. "
+            f"Use a smaller basis preset or more training structures.")
     active, selected = compute_active_set({0: candidates}, {0: np.arange(n_atoms)},
                                           tol=tolerance, max_iters=max_iterations)
     return ActiveSet(inverse=active_inverse(active[0]), atoms=np.flatnonzero(keep)[selected[0]], candidates=keep)

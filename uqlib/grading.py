@@ -141,7 +141,7 @@ def build_species_active_set(projections: dict[str, np.ndarray], *, tolerance: f
         try:
             inverses[element] = build_active_set(rows, tolerance=tolerance, max_iterations=max_iterations).inverse
         except ActiveSetError as err:
-            raise ActiveSetError(f"{element} in {what}: {err} (give more varied {element} structures)") from err
+            raise ActiveSetError(f"{element} in {what}: {err}") from err
     return SpeciesActiveSet(inverses)
 
 
@@ -198,7 +198,7 @@ def build_active_set_by_batches(basis: ACEBBasisSet, structures: Sequence[Atoms]
         try:
             inverses[element] = active_inverse(matrix)
         except ActiveSetError as err:
-            raise ActiveSetError(f"{element}: {err} (give more varied {element} structures)") from err
+            raise ActiveSetError(f"{element}: {err}") from err
     return SpeciesActiveSet(inverses)
 
 

@@ -33,6 +33,8 @@ COLD_BUILD_MINUTES, WARM_BUILD_MINUTES, NOTEBOOK_MEMORY_GIB = 12.0, 4.0, 6.0
 # (name, target text, record, key, comparison, bound, unit)
 GOALS = [("pyace passes per structure in a build", "1", "featurization_passes", "cold_passes_per_structure",
           "<=", 1.0, ""),
+         ("pyace passes per structure in a warm rebuild", "0", "featurization_passes", "warm_passes_per_structure",
+          "<=", 0.0, ""),
          ("30-member ensemble against one fit (largest preset)", "<= 3x", "ensemble_fit", "ratio_30_to_1", "<=", 3.0,
           "x"),
          ("peak memory of the ensemble benchmark (largest preset, all of A+B)", "<= 6144 MiB", "ensemble_fit",
@@ -126,6 +128,16 @@ def read_timings(path: Path) -> dict[str, dict[str, dict]]:
     return {kind: stored.get(kind, {}) for kind in KINDS}
 
 
+def start_build(path: Path, kind: str) -> None:
+    """Forget the records of ``kind`` before a whole build, so its total is that build's steps only."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    timings = read_timings(path)
+    if timings[kind]:
+        timings[kind] = {}
+        Path(path).write_text(json.dumps(timings, indent=2))
+
+
 def record_step(path: Path, kind: str, step: str, seconds: float, peak_mib: float, computed: int,
                 arrays: dict[str, object] | None = None) -> None:
     """Save one step's wall time (s), peak memory (MiB), cache entries computed and arrays built
@@ -177,13 +189,13 @@ def _ensemble_bound(record: dict) -> str:
 
 
 def _dask_bound(record: dict) -> str:
-    if "local_cluster_startup_s" not in record:
+    if "dask_1_worker_atoms_per_s" not in record:
         return ""
     return (f"serial {record['serial_atoms_per_s']:.3g} atoms/s against {record['dask_1_worker_atoms_per_s']:.3g} "
-            f"on one Dask worker over {record['frames']} frames: starting the LocalCluster took "
-            f"{record['local_cluster_startup_s']:.3g} s and the scheduler "
-            f"{record['scheduler_overhead_s_per_task']:.2g} s per task; load average "
-            f"{record['load_average_1min']:.2g} during the benchmark")
+            f"on one Dask worker over {record['frames']} frames of {record['atoms_per_frame']} atoms; the "
+            f"scheduler's overhead per task (measured with 2 workers) is "
+            f"{record['scheduler_overhead_s_per_task']:.2g} s; load average {record['load_average_1min']:.2g} "
+            f"during the benchmark")
 
 
 def _memory_bound(records: dict[str, dict]) -> str:
@@ -206,6 +218,10 @@ def _build_rows(records: dict[str, dict], timings: dict[str, dict[str, dict]]) -
         minutes = sum(r["seconds"] for r in recorded.values()) / 60
         slowest = pd.Series({s: r["seconds"] for s, r in recorded.items()}).nlargest(3) / 60
         parts = ["the slowest steps: " + ", ".join(f"{s} {m:.3g} min" for s, m in slowest.items())]
+        computed = {s: r.get("cache_entries_computed", 0) for s, r in recorded.items()}
+        if kind == "warm" and any(computed.values()):
+            parts.append("partly cold: " + ", ".join(f"{s} computed {n} cache entries"
+                                                    for s, n in computed.items() if n))
         if kind == "cold":
             both = steps[pd.to_numeric(steps["warm s"], errors="coerce").notna() & steps["cold s"].notna()]
             if len(both):
@@ -226,12 +242,15 @@ def _build_rows(records: dict[str, dict], timings: dict[str, dict[str, dict]]) -
         step, kind = max(peaks, key=peaks.get)
         gib = peaks[step, kind] / 1024
         record = timings[kind][step]
-        held = (f"it built design matrices of {record['arrays_gib']:.3g} GiB in all, the largest "
-                f"{record['largest_array_gib']:.3g} GiB ({record['largest_array']})") if "arrays_gib" in record else ""
+        held = (f"it loaded or built design matrices of {record['arrays_gib']:.3g} GiB (cumulative, not all held "
+                f"at once), the largest {record['largest_array_gib']:.3g} GiB ({record['largest_array']})"
+                ) if "arrays_gib" in record else ""
         measure = timings[kind][step].get("memory_measure", "rss")
         bound = "; ".join(filter(None, [f"{step} ({gib:.3g} GiB {measure}, {kind} run)", held, _memory_bound(records)]))
         rows.append(_goal_row("peak memory of any notebook", f"<= {NOTEBOOK_MEMORY_GIB:g} GiB", gib,
                               gib <= NOTEBOOK_MEMORY_GIB, "GiB", bound))
+    else:
+        rows.append(_goal_row("peak memory of any notebook", f"<= {NOTEBOOK_MEMORY_GIB:g} GiB", None, None, "GiB"))
     return rows
 
 
