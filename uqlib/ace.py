@@ -632,14 +632,20 @@ class LinearACE:
         return path
 
 
+def random_deal(n_items: int, n_parts: int, seed: int) -> np.ndarray:
+    """Part label ``(n_items,)`` of each item: a seeded random deal into ``n_parts`` near-equal parts
+    (CV folds here, bootstrap units in :func:`uqlib.ensemble.random_groups`)."""
+    labels = np.empty(n_items, dtype=int)
+    for part, members in enumerate(np.array_split(np.random.default_rng(seed).permutation(n_items), n_parts)):
+        labels[members] = part
+    return labels
+
+
 def cv_folds(n_configs: int, n_folds: int, seed: int) -> np.ndarray:
     """Fold label ``(n_configs,)`` of each structure: a seeded random deal into ``n_folds`` near-equal folds."""
     if not isinstance(n_folds, int | np.integer) or not 2 <= n_folds <= n_configs:
         raise ValueError(f"n_folds must be an integer in [2, {n_configs}] (the number of structures), got {n_folds!r}")
-    labels = np.empty(n_configs, dtype=int)
-    for fold, members in enumerate(np.array_split(np.random.default_rng(seed).permutation(n_configs), n_folds)):
-        labels[members] = fold
-    return labels
+    return random_deal(n_configs, n_folds, seed)
 
 
 def _held_out_errors(dm: DesignMatrix, coefficients: np.ndarray, configs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

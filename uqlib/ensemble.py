@@ -80,11 +80,7 @@ def random_groups(n_configs: int, n_groups: int, seed: int) -> np.ndarray:
     """Group label ``(n_configs,)`` of each structure: a seeded random deal into ``n_groups`` near-equal groups."""
     if not 1 <= n_groups <= n_configs:
         raise ValueError(f"n_groups must lie in [1, {n_configs}] (the number of structures), got {n_groups}")
-    labels = np.empty(n_configs, dtype=int)
-    order = np.random.default_rng(seed).permutation(n_configs)
-    for g, members in enumerate(np.array_split(order, n_groups)):
-        labels[members] = g
-    return labels
+    return ace.random_deal(n_configs, n_groups, seed)
 
 
 class StructureNormalEquations:
