@@ -62,6 +62,8 @@ class Ensemble:
     setup_seconds: float  # shared work: the units' normal equations (bootstrap) or the one fit
     member_seconds: float  # mean wall time per member after the shared work
     bootstrap_units: int = 0  # structures or random groups drawn by the bootstrap (0: posterior)
+    # (K, n_cfg): how often each training structure counts in each member's fit (None: posterior, all once)
+    structure_weights: np.ndarray | None = None
 
     @property
     def n_members(self) -> int:
@@ -72,8 +74,9 @@ class Ensemble:
         coefficients = self.coefficients[indices]
         if coefficients.ndim != 2 or len(coefficients) < 2:
             raise ValueError(f"A sub-ensemble needs at least 2 of the {self.n_members} members, got {indices}")
+        weights = None if self.structure_weights is None else self.structure_weights[indices]
         return Ensemble(self.preset, self.method, self.seed, coefficients, self.setup_seconds, self.member_seconds,
-                        self.bootstrap_units)
+                        self.bootstrap_units, weights)
 
 
 def random_groups(n_configs: int, n_groups: int, seed: int) -> np.ndarray:
@@ -205,7 +208,8 @@ def fit_ensemble(dm: DesignMatrix, n_members: int, *, method: str = "bootstrap",
         gram, rhs = pieces.normal_equations(w, kappa)
         members.append(ace.solve_ridge(gram, rhs, alpha))
     per_member = (time.perf_counter() - start - setup) / n_members
-    return Ensemble(dm.preset, method, seed, np.array(members), setup, per_member, pieces.n_units)
+    return Ensemble(dm.preset, method, seed, np.array(members), setup, per_member, pieces.n_units,
+                    np.stack([pieces.structure_weights(w) for w in weights]))
 
 
 # -- uncertainties (paper eqs 1-3); the errors of eqs 4-6 are in uqlib.criteria.ensemble ----------

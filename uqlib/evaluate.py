@@ -501,14 +501,11 @@ def heterogeneity_claims(ensembles: dict[str, Evaluation], variants: dict[str, E
 
 def member_structure_weights(dm: ace.DesignMatrix, fitted: ensemble.Ensemble) -> np.ndarray:
     """Weight of each training structure in each member's fit, ``(K, n_cfg)``: the bootstrap counts
-    :func:`uqlib.ensemble.fit_ensemble` drew (redrawn from the ensemble's seed and units), ones for
-    the posterior committee (every member comes from the one fit on all structures)."""
-    if fitted.method == "posterior":
+    :func:`uqlib.ensemble.fit_ensemble` recorded, ones for the posterior committee (every member
+    comes from the one fit on all structures)."""
+    if fitted.structure_weights is None:
         return np.ones((fitted.n_members, dm.n_configs))
-    units = fitted.bootstrap_units
-    groups = np.arange(dm.n_configs) if units == dm.n_configs else ensemble.random_groups(dm.n_configs, units,
-                                                                                         fitted.seed)
-    return ensemble.bootstrap_weights(units, fitted.n_members, fitted.seed)[:, groups]
+    return fitted.structure_weights
 
 
 def member_diagnostics(dm: ace.DesignMatrix, fitted: ensemble.Ensemble, *, kappa: float, alpha: float
