@@ -17,13 +17,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 data: $(STAMP)  ## resolve and verify every input file of data/manifest.toml
-	$(PY) -m uqlib.data
+	$(PY) -m uqlib.paper.data
 
 book: data  ## benchmarks, then every notebook with the full profile, then render _build/html (each step timed)
-	$(PY) -m uqlib.book build --profile full --benchmarks
+	$(PY) -m uqlib.paper.book build --profile full --benchmarks
 
 book-fast: data  ## the same with the notebooks' fast defaults
-	$(PY) -m uqlib.book build --profile fast
+	$(PY) -m uqlib.paper.book build --profile fast
 
 test: data  ## unit tests, then every notebook with its fast defaults (nbmake)
 	$(PY) -m pytest tests notebooks --nbmake --nbmake-timeout=1200

@@ -18,7 +18,8 @@ import numpy as np
 from common import save_result
 from pyace import PyACECalculator
 
-from uqlib import ace, clustering, data, dopt
+from uqlib import ace, clustering, dopt, tables
+from uqlib.paper import data
 
 
 def main() -> None:
@@ -30,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
 
     train = data.load_subsets("B")
-    test = data.subsample(data.load_subsets("C+E"), args.structures, args.seed)
+    test = tables.subsample(data.load_subsets("C+E"), args.structures, args.seed)
     n_atoms = int(test["n_atoms"].sum())
     projections = dopt.atom_projections(train, args.preset, progress=False)
     labels = np.random.default_rng(args.seed).integers(0, args.clusters, size=len(projections))
@@ -47,7 +48,7 @@ def main() -> None:
     ours = clustered.grade(test_proj)
     k_seconds = time.perf_counter() - start
 
-    model = ace.LinearACE(args.preset).fit(ace.design_matrix(data.subsample(train, 40, args.seed), args.preset,
+    model = ace.LinearACE(args.preset).fit(ace.design_matrix(tables.subsample(train, 40, args.seed), args.preset,
                                                              progress=False))
     with tempfile.TemporaryDirectory() as tmp:
         folder = clustered.save(Path(tmp) / "sets")

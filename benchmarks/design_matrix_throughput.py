@@ -13,7 +13,8 @@ import argparse
 
 from common import save_result
 
-from uqlib import ace, data
+from uqlib import ace, tables
+from uqlib.paper import data
 
 
 def main() -> None:
@@ -22,7 +23,7 @@ def main() -> None:
     parser.add_argument("--presets", nargs="*", default=list(ace.PRESETS))
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    table = data.subsample(data.load_subsets("A+B"), args.structures, seed=0)
+    table = tables.subsample(data.load_subsets("A+B"), args.structures, seed=0)
     n_atoms = int(table["n_atoms"].sum())
     rows = []
     for name in args.presets:

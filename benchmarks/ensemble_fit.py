@@ -20,7 +20,8 @@ import numpy as np
 import scipy.linalg
 from common import save_result
 
-from uqlib import ace, data, ensemble
+from uqlib import ace, ensemble, tables
+from uqlib.paper import data
 
 
 def main() -> None:
@@ -28,7 +29,7 @@ def main() -> None:
     parser.add_argument("--preset", default=ace.LARGEST)
     parser.add_argument("--max-per-subset", type=int, default=None, help="subsample A+B (default: all)")
     args = parser.parse_args()
-    table = data.subsample(data.load_subsets("A+B"), args.max_per_subset, seed=0)
+    table = tables.subsample(data.load_subsets("A+B"), args.max_per_subset, seed=0)
     dm = ace.design_matrix(table, args.preset, progress=False)
     loaded_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -17,7 +17,8 @@ import time
 
 from common import save_result
 
-from uqlib import ace, data
+from uqlib import ace, tables
+from uqlib.paper import data
 
 
 def build_all(table) -> tuple[int, float]:
@@ -34,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--structures", type=int, default=4, help="structures per subset of A+B")
     args = parser.parse_args()
-    table = data.subsample(data.load_subsets("A+B"), args.structures, seed=0)
+    table = tables.subsample(data.load_subsets("A+B"), args.structures, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["UQLIB_COMPUTE_CACHE"] = tmp  # a cold cache, whatever the environment holds
         cold_passes, cold_seconds = build_all(table)

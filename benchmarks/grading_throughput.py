@@ -17,8 +17,9 @@ import numpy as np
 from common import save_result
 from pyace import PyACECalculator
 
-from uqlib import data, dopt
+from uqlib import dopt, tables
 from uqlib.criteria import DOptimality, featurize
+from uqlib.paper import data
 
 
 def main() -> None:
@@ -28,8 +29,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    train = data.subsample(data.load_subsets("A+B"), 60, args.seed)
-    test = data.subsample(data.load_subsets("C+E"), args.structures, args.seed)
+    train = tables.subsample(data.load_subsets("A+B"), 60, args.seed)
+    test = tables.subsample(data.load_subsets("C+E"), args.structures, args.seed)
     n_atoms = int(test["n_atoms"].sum())
     criterion = DOptimality().fit(featurize(train, args.preset, progress=False))
     model, active = criterion.model_, criterion.active_set_

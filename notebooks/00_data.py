@@ -50,14 +50,15 @@ max_per_subset: Optional[int] = 30  # configurations per subset on the map (None
 seed: int = 0  # seed of the subsample
 
 # %% tags=["hide-input"]
-from uqlib import ace, book, clustering, data, metrics, plots
+from uqlib import ace, clustering, metrics, tables
+from uqlib.paper import book, data, plots
 
 out = book.setup(globals(), "00_data")
 
 # %% [markdown]
 # ## The input files
 # Every file is listed in `data/manifest.toml` with its upstream URL at a pinned commit and
-# its checksum. `uqlib.data.resolve` finds it in the local cache, the mirror named by
+# its checksum. `uqlib.paper.data.resolve` finds it in the local cache, the mirror named by
 # `UQLIB_DATA_MIRROR` or upstream, and refuses a file whose checksum differs. A file that
 # cannot be found anywhere (subset F is published upstream but not in the local mirror)
 # is listed as missing, and the notebooks say which test set they ran on.
@@ -73,7 +74,7 @@ data.manifest_table()
 
 # %% tags=["hide-input"]
 table = data.load_subsets(subsets)
-summary = data.subset_summary(table).rename(index=plots.SUBSET_LABELS)
+summary = tables.subset_summary(table).rename(index=plots.SUBSET_LABELS)
 summary.style.format({"e_min": "{:.3f}", "e_max": "{:.3f}", "max_abs_force": "{:.2f}"}).set_caption(
     "Configurations, atoms (total, min, max per configuration), energy per atom range (eV/atom), "
     "largest force norm (eV/Å)")
@@ -88,7 +89,7 @@ summary.style.format({"e_min": "{:.3f}", "e_max": "{:.3f}", "max_abs_force": "{:
 # {numref}`fig-descriptor-map` at the top of the page.
 
 # %% tags=["hide-input"]
-sample = data.subsample(table, max_per_subset, seed)
+sample = tables.subsample(table, max_per_subset, seed)
 descriptors = clustering.structure_descriptors(ace.design_matrix(sample, descriptor_preset))
 coords, explained = clustering.principal_components(descriptors)
 fig, axes = plots.new_figure(height=5.5)

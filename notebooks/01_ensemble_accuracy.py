@@ -69,8 +69,8 @@ alpha: float = 1e-8  # ridge strength
 seed: int = 0  # seed of the subsample and of the ensembles
 
 # %% tags=["hide-input"]
-from uqlib import book, claims, data, evaluate, plots
 from uqlib.criteria import EnsembleCriterion
+from uqlib.paper import book, claims, data, plots, studies
 
 out = book.setup(globals(), "01_ensemble_accuracy")
 
@@ -81,9 +81,9 @@ out = book.setup(globals(), "01_ensemble_accuracy")
 
 # %% tags=["hide-input"]
 train, test = data.load_split(train_subsets, test_subsets, max_per_subset, seed)
-evaluations = evaluate.evaluate_ladder(
+evaluations = studies.evaluate_ladder(
     lambda: EnsembleCriterion(n_members, method=method, seed=seed, kappa=kappa, alpha=alpha), train, test, presets)
-table = evaluate.ladder_table(evaluations)
+table = studies.ladder_table(evaluations)
 table.to_csv(out / "per_preset.csv")
 extremes = [table["F_RMSE train"].idxmax(), table["F_RMSE train"].idxmin()]
 print(f"train {train_subsets}: {len(train)} configurations, {train.n_atoms.sum()} atoms; "
@@ -135,8 +135,8 @@ table.T.round(3)
 # ({numref}`fig-ensemble-selection-rate`).
 
 # %% tags=["hide-input"]
-fixed_rates, fixed = evaluate.fixed_threshold_rates(evaluations)
-outcomes = evaluate.outcome_table({name: evaluations[name] for name in extremes}, ["CBE", "CBF", "ABF"])
+fixed_rates, fixed = studies.fixed_threshold_rates(evaluations)
+outcomes = studies.outcome_table({name: evaluations[name] for name in extremes}, ["CBE", "CBF", "ABF"])
 fig, axes = plots.new_figure(ncols=2)
 for ax, which, letter in ((axes[0, 0], "train", "a"), (axes[0, 1], "test", "b")):
     plots.metric_vs_x(ax, range(len(table)), {c: table[f"rho {c} {which}"] for c in ("CBE", "CBF", "ABF")},
@@ -213,13 +213,13 @@ book.figure(fig, "fig-ensemble-thresholds")
 # %% [markdown]
 # ## The paper's claims, checked
 # Each of the paper's claims about this section (P1-P11 of the claim ledger) is judged by a
-# rule fixed in advance in `uqlib.claims`; the least and the most accurate preset stand
+# rule fixed in advance in `uqlib.paper.claims`; the least and the most accurate preset stand
 # for the paper's Func-15 and Func-945. The table gives the paper's value beside ours
 # (P1: the training F_RMSE and E_RMSE the paper states). With the fast defaults (small presets, subsampled
 # data) the verdicts describe that small run; the book shows the full profile.
 
 # %% tags=["hide-input"]
-records = evaluate.ensemble_ladder_claims(table, fixed_rates)
+records = studies.ensemble_ladder_claims(table, fixed_rates)
 claims.write_records(out, "01_ensemble_accuracy", records)
 claims.records_table(records)
 

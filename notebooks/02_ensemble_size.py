@@ -53,8 +53,8 @@ alpha: float = 1e-8  # ridge strength
 seed: int = 0  # seed of the subsample and of the members
 
 # %% tags=["hide-input"]
-from uqlib import book, claims, data, evaluate, plots
 from uqlib.criteria import EnsembleCriterion, featurize
+from uqlib.paper import book, claims, data, plots, studies
 
 out = book.setup(globals(), "02_ensemble_size")
 
@@ -68,9 +68,9 @@ out = book.setup(globals(), "02_ensemble_size")
 train_table, test_table = data.load_split(train_subsets, test_subsets, max_per_subset, seed)
 train, test = featurize(train_table, preset), featurize(test_table, preset)
 pool = EnsembleCriterion(max(member_counts) * n_repeats, method=method, seed=seed, kappa=kappa, alpha=alpha)
-sweep = evaluate.ensemble_size_sweep(pool.fit(train), train, test, sorted(member_counts), n_repeats)
+sweep = studies.ensemble_size_sweep(pool.fit(train), train, test, sorted(member_counts), n_repeats)
 sweep.to_csv(out / "ensemble_size.csv", index=False)
-stats = evaluate.sweep_statistics(sweep)
+stats = studies.sweep_statistics(sweep)
 
 # %% [markdown]
 # ## Figure S2
@@ -139,11 +139,11 @@ stats.xs("mean", axis=1, level=1)[["selection_rate", "rho_test", "threshold"]].u
 # ## The paper's claims, checked
 # P12 (rates settle only from about ten members on, CBE at every K), P13 (no trend of rho
 # with K; test error up and training error down; mean test uncertainty up) and P14
-# (thresholds fall with K, except CBE's), each judged by its rule in `uqlib.claims`; the
+# (thresholds fall with K, except CBE's), each judged by its rule in `uqlib.paper.claims`; the
 # table gives the paper's value beside ours.
 
 # %% tags=["hide-input"]
-records = evaluate.ensemble_size_claims(sweep)
+records = studies.ensemble_size_claims(sweep)
 claims.write_records(out, "02_ensemble_size", records)
 claims.records_table(records)
 

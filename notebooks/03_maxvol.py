@@ -62,7 +62,7 @@ alpha: float = 1e-8  # ridge strength
 seed: int = 0  # seed of the subsample and of the ensembles
 
 # %% tags=["hide-input"]
-from uqlib import book, claims, data, evaluate, plots
+from uqlib.paper import book, claims, data, plots, studies
 
 out = book.setup(globals(), "03_maxvol")
 
@@ -74,9 +74,9 @@ out = book.setup(globals(), "03_maxvol")
 
 # %% tags=["hide-input"]
 train, test = data.load_split(train_subsets, test_subsets, max_per_subset, seed)
-runs = evaluate.dopt_ladder(train, test, presets, ensemble_sizes=sorted(ensemble_sizes), outliers=outliers,
+runs = studies.dopt_ladder(train, test, presets, ensemble_sizes=sorted(ensemble_sizes), outliers=outliers,
                             seed=seed, kappa=kappa, alpha=alpha)
-table = evaluate.dopt_ladder_table(runs)
+table = studies.dopt_ladder_table(runs)
 table.to_csv(out / "per_preset.csv")
 graded = table.loc[table["active set"] == "built", "F_RMSE train"]  # presets whose data span their functions
 extremes = [graded.idxmax(), graded.idxmin()]
@@ -152,18 +152,18 @@ best = runs[extremes[1]]
 fig, axes = plots.new_figure(ncols=3, height=4.0)
 for ax, (dopt_signal, ens_signal), letter in zip(axes[0], [("gamma_cfg (energy)", "CBE"), ("gamma_cfg", "CBF"),
                                                            ("gamma_atom", "ABF")], "bcd", strict=True):
-    plots.outcome_bars(ax, evaluate.paired_outcomes({"D-opt": best.dopt, "ensemble": best.ensembles[min(ensemble_sizes)]},
+    plots.outcome_bars(ax, studies.paired_outcomes({"D-opt": best.dopt, "ensemble": best.ensembles[min(ensemble_sizes)]},
                                                     [dopt_signal, ens_signal]),
                        f"({letter}) {extremes[1]}, {ens_signal}")
 book.figure(fig, "fig-maxvol-outcomes")
 
 # %% [markdown]
 # ## The paper's claims, checked
-# P15-P22, each judged by its rule in `uqlib.claims` on the runs above (P21 once for each
+# P15-P22, each judged by its rule in `uqlib.paper.claims` on the runs above (P21 once for each
 # ensemble size); the table gives the paper's value beside ours.
 
 # %% tags=["hide-input"]
-records = evaluate.dopt_ladder_claims(runs, table)
+records = studies.dopt_ladder_claims(runs, table)
 claims.write_records(out, "03_maxvol", records)
 claims.records_table(records)
 

@@ -81,8 +81,9 @@ grid_half_width: float = 7.0  # the scan covers [-w, w] x [-w, w]
 import pandas as pd
 from IPython.display import display
 
-from uqlib import book, claims, data, evaluate, maxvol2d, plots
+from uqlib import tables
 from uqlib.criteria import featurize
+from uqlib.paper import book, claims, data, maxvol2d, plots, studies
 
 out = book.setup(globals(), "04_heterogeneity")
 
@@ -95,11 +96,11 @@ out = book.setup(globals(), "04_heterogeneity")
 # ensembles are nested as in the paper.
 
 # %% tags=["hide-input"]
-train = featurize(data.subsample(data.load_subsets("A+D"), n_per_group, seed), preset)
-test = featurize(data.subsample(data.load_subsets(test_subsets), max_test_per_subset, seed), preset)
+train = featurize(tables.subsample(data.load_subsets("A+D"), n_per_group, seed), preset)
+test = featurize(tables.subsample(data.load_subsets(test_subsets), max_test_per_subset, seed), preset)
 print(f"train: {train.table.groupby('subset').size().to_dict()} configurations, {train.n_atoms.sum()} atoms; "
       f"test {test_subsets}: {len(test.table)} configurations, {test.n_atoms.sum()} atoms; {preset}")
-study = evaluate.ensemble_study(train, ensemble_sizes, seed, kappa, alpha, cv_alphas if alpha_by_cv else None, cv_folds,
+study = studies.ensemble_study(train, ensemble_sizes, seed, kappa, alpha, cv_alphas if alpha_by_cv else None, cv_folds,
                                method=ensemble_method)
 by_method = {method: study.evaluations(train, test, ensemble_sizes, method) for method in study.pools}
 evaluations = by_method[ensemble_method]
@@ -153,7 +154,7 @@ for col, (name, ev) in enumerate(evaluations.items()):
         axes[row, col].axhline(1e3 * ev.summary.loc[signal, "threshold"], color="k", ls=":")
         axes[row, col].set_title(f"({'ab'[row]}) {name}, {signal}:\n"
                                  f"{100 * ev.summary.loc[signal, 'selection_rate']:.2f} % flagged", fontsize=10)
-plots.histograms(axes[0, -1], {k: 1e3 * v for k, v in evaluate.errors_by_subset(next(iter(evaluations.values()))).items()},
+plots.histograms(axes[0, -1], {k: 1e3 * v for k, v in studies.errors_by_subset(next(iter(evaluations.values()))).items()},
                  xlabel="atomic force error (meV/Å)")
 axes[0, -1].set_title("(c) per-atom force errors", fontsize=10)
 axes[1, -1].set_visible(False)
@@ -161,7 +162,7 @@ book.figure(fig, "fig-heterogeneity")
 
 # %% tags=["hide-input"]
 # The paper's values (Fig. 6a-b: 0.076 % of configurations by CBF, 0.265 % of atoms by ABF) beside ours
-evaluate.flagged_fractions(evaluations).round(3).assign(**{"paper (Fig 6)": pd.Series(
+studies.flagged_fractions(evaluations).round(3).assign(**{"paper (Fig 6)": pd.Series(
     {"  by CBF (%)": "0.076", "atoms flagged (%)": "0.265"})}).fillna({"paper (Fig 6)": ""})
 
 # %% [markdown]
@@ -170,7 +171,7 @@ evaluate.flagged_fractions(evaluations).round(3).assign(**{"paper (Fig 6)": pd.S
 # so a pool whose mean fits the training set badly also sets high thresholds.
 
 # %% tags=["hide-input"]
-evaluate.flagged_fractions({f"{method}, {k}": ev for method, evs in by_method.items() for k, ev in evs.items()}).round(3)
+studies.flagged_fractions({f"{method}, {k}": ev for method, evs in by_method.items() for k, ev in evs.items()}).round(3)
 
 # %% [markdown]
 # ## Figure 7a-b: D-optimality on the same split
@@ -195,9 +196,9 @@ evaluate.flagged_fractions({f"{method}, {k}": ev for method, evs in by_method.it
 # ```
 
 # %% tags=["hide-input"]
-gammas = evaluate.dopt_variants(train, test, kappa=kappa, alpha=alpha)
+gammas = studies.dopt_variants(train, test, kappa=kappa, alpha=alpha)
 if compare_homogeneous:
-    gammas |= evaluate.homogeneous_reference(preset, max_test_per_subset, seed, kappa=kappa, alpha=alpha)
+    gammas |= studies.homogeneous_reference(preset, max_test_per_subset, seed, kappa=kappa, alpha=alpha)
 
 # %% tags=["hide-input"]
 fig, axes = plots.new_figure(ncols=2)
@@ -209,7 +210,7 @@ book.figure(fig, "fig-heterogeneity-dopt")
 
 # %% tags=["hide-input"]
 # The paper's values: Fig. 7a-b for A+D (75.4 % / 10 % flagged, gamma about 0.1-10), Fig. 4 for A+B (about 1e6)
-evaluate.gamma_summary(gammas).round(3).assign(**{
+studies.gamma_summary(gammas).round(3).assign(**{
     "paper A+D (Fig 7a-b)": pd.Series({"configurations flagged (%)": "75.4", "atoms flagged (%)": "10",
                                        "gamma_atom test min": "about 0.1", "gamma_atom test max": "about 10"}),
     "paper A+B (Fig 4)": pd.Series({"gamma_atom test max": "about 1e6"})}).fillna("")
@@ -277,13 +278,13 @@ display(scan.areas.round(2).to_frame(), points.round(2), maxvol2d.paper_comparis
 
 # %% [markdown]
 # ## The paper's claims, checked
-# P23-P30, P34 and P35, each judged by its rule in `uqlib.claims`: the smallest ensemble
+# P23-P30, P34 and P35, each judged by its rule in `uqlib.paper.claims`: the smallest ensemble
 # and the three active sets above on the A+D split, and the 2D example (novel cells lie
 # more than two standard deviations from every group, known cells within two of one).
 # The table sets the paper's value of each claim beside ours, with the verdict.
 
 # %% tags=["hide-input"]
-records = evaluate.heterogeneity_claims(evaluations, gammas, maxvol2d.novelty_shares(sets, scan), scan.areas)
+records = studies.heterogeneity_claims(evaluations, gammas, maxvol2d.novelty_shares(sets, scan), scan.areas)
 claims.write_records(out, "04_heterogeneity", records)
 claims.records_table(records)
 

@@ -66,7 +66,7 @@ seed: int = 0  # seed of subsamples, clustering and the fracture run
 # %% tags=["hide-input"]
 from ase.io import write
 
-from uqlib import book, claims, clustered_grading, plots
+from uqlib.paper import book, claims, clustered_grading, plots
 
 out = book.setup(globals(), "05_clustered_dopt")
 
@@ -96,7 +96,7 @@ book.figure(fig, "fig-clustered-gamma")
 # %% [markdown]
 # ## The paper's 15 groups of PRM2020
 # PRM2020 carries no labels; its rows come in 23 contiguous blocks. Each block is named by
-# what its structures are (`uqlib.prm2020`); `agreement` is the share of a block's
+# what its structures are (`uqlib.paper.prm2020`); `agreement` is the share of a block's
 # structures whose own rule gives the block's family. The 15 groups are the clusters of
 # the default clustered grade.
 
@@ -157,7 +157,7 @@ clustered_grading.only_one_grade(study.graded)
 # ## The paper's claims, checked
 # P31 (many more fracture-surface atoms flagged by the clustered grade), P32 (the global
 # grade misses many high-error atoms), P33 (newly flagged atoms have higher errors) and P36
-# (clustering substantially improves detection), by the rules in `uqlib.claims`, on the
+# (clustering substantially improves detection), by the rules in `uqlib.paper.claims`, on the
 # last frame; the spread of each quantity over the loaded frames is added to "ours".
 
 # %% tags=["hide-input"]

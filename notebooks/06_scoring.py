@@ -73,19 +73,20 @@ seed: int = 0  # seed of subsamples, hold-out, ensembles and clusters
 import pandas as pd
 from IPython.display import display
 
-from uqlib import book, claims, data, plots, scoring
+from uqlib import tables
+from uqlib.paper import book, claims, data, plots, scoring
 
 out = book.setup(globals(), "06_scoring")
 
 # %% [markdown]
 # ## The two splits, each with a held-out known part
-# `holdout_fraction` of each training subset is held out (`uqlib.data.holdout_split`) as
+# `holdout_fraction` of each training subset is held out (`uqlib.tables.holdout_split`) as
 # known structures; every criterion is fitted on the rest and scores the held-out and the
-# test structures (`uqlib.scoring.novelty_scores`).
+# test structures (`uqlib.paper.scoring.novelty_scores`).
 
 # %% tags=["hide-input"]
-splits = {name: (data.subsample(data.load_subsets(train), n_train, seed),
-                 data.subsample(data.load_subsets(test), max_per_subset, seed))
+splits = {name: (tables.subsample(data.load_subsets(train), n_train, seed),
+                 tables.subsample(data.load_subsets(test), max_per_subset, seed))
           for name, train, n_train, test in (("A+B -> C+E", "A+B", max_per_subset, "C+E"),
                                              ("A+D -> B+C+E", "A+D", ad_n_per_group, "B+C+E"))}
 results = scoring.score_splits(splits, preset, holdout_fraction=holdout_fraction, seed=seed, n_members=n_members,
@@ -154,7 +155,7 @@ display(summary)
 # %% [markdown]
 # ## Findings, checked and recorded
 # The paper makes no claims about these scores; the findings below have their own verdict
-# words (*supported*, *not supported*, *inconclusive*) and rules stated in `uqlib.scoring`.
+# words (*supported*, *not supported*, *inconclusive*) and rules stated in `uqlib.paper.scoring`.
 
 # %% tags=["hide-input"]
 findings = scoring.findings(detection, rates, heterogeneous="A+D -> B+C+E")

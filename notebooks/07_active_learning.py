@@ -65,7 +65,8 @@ alpha: float = 1e-8  # ridge strength
 # %% tags=["hide-input"]
 from IPython.display import display
 
-from uqlib import active_learning, book, claims, data, plots
+from uqlib import tables
+from uqlib.paper import active_learning, book, claims, data, plots
 
 out = book.setup(globals(), "07_active_learning")
 
@@ -74,12 +75,12 @@ out = book.setup(globals(), "07_active_learning")
 # The starting sets are drawn with the first seed. For each starting set and seed, the
 # C+E candidates are subsampled and split into the pool and the test set with the seed;
 # all design matrices, projections and QUESTS descriptors are computed once per campaign
-# (`uqlib.active_learning.run_races`). Before any pick, each criterion's score of the
+# (`uqlib.paper.active_learning.run_races`). Before any pick, each criterion's score of the
 # pool is set against the pool's errors (largest atomic force error per structure of the
 # starting model): the round-0 Spearman rho.
 
 # %% tags=["hide-input"]
-starts = {name: data.subsample(data.load_subsets(name), start_per_subset, seeds[0]) for name in ("A+B", "A+D")}
+starts = {name: tables.subsample(data.load_subsets(name), start_per_subset, seeds[0]) for name in ("A+B", "A+D")}
 curves, round_zero = active_learning.run_races(starts, data.load_subsets("C+E"), preset, per_subset=pool_per_subset,
                                                test_fraction=test_fraction, budget=budget, rounds=rounds, seeds=seeds,
                                                n_members=n_members, kappa=kappa, alpha=alpha)

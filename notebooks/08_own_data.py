@@ -77,7 +77,8 @@ import ase.io
 import numpy as np
 import pandas as pd
 
-from uqlib import book, cli, data, grading, plots, structures
+from uqlib import cli, grading, io, tables
+from uqlib.paper import book, data, plots, structures
 
 work = book.setup(globals(), "08_own_data")
 
@@ -88,8 +89,8 @@ work = book.setup(globals(), "08_own_data")
 # extxyz as a user's own file would be.
 
 # %%
-table = data.subsample(data.load_subsets("A+B"), max_per_subset, seed=seed)
-print(f"{len(table)} training structures, {table.n_atoms.sum()} atoms -> {data.write_extxyz(table, work / 'train.extxyz')}")
+table = tables.subsample(data.load_subsets("A+B"), max_per_subset, seed=seed)
+print(f"{len(table)} training structures, {table.n_atoms.sum()} atoms -> {io.write_extxyz(table, work / 'train.extxyz')}")
 
 # %% [markdown]
 # ## 1. Fit a model and an ensemble

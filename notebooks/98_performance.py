@@ -33,7 +33,7 @@ benchmark_dir: str = "../benchmarks/output"  # where the benchmark scripts saved
 # %% tags=["hide-input"]
 import pandas as pd
 
-from uqlib import book, performance
+from uqlib.paper import book, performance
 from uqlib.scale import scale_plan
 
 out = book.setup(globals(), "98_performance")

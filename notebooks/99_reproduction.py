@@ -13,7 +13,7 @@
 #
 # ## Overview
 # Every analysis notebook ends by judging the paper's claims for its section with rules
-# fixed in advance (`uqlib.claims`) and writes the records to `claims.json`. This page
+# fixed in advance (`uqlib.paper.claims`) and writes the records to `claims.json`. This page
 # collects them, by P-number (P1-P36 of the paper's claim list): the paper's value and
 # ours side by side, the verdict, the rule. It names every P-number without a record and
 # every notebook that wrote none. Findings of this compendium beyond the paper have their
@@ -34,7 +34,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from uqlib import book, claims
+from uqlib.paper import book, claims
 
 out = book.setup(globals(), "99_reproduction")
 expected = notebooks or [n for n in book.notebooks() if n not in ("98_performance", "99_reproduction")]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from uqlib.data import PROJECT_ROOT
+from uqlib.config import PROJECT_ROOT
 
 # Developers and CI keep the data mirror beside the checkout; an explicit setting wins.
 _mirror = PROJECT_ROOT.parent / "shared" / "data"
@@ -25,7 +25,8 @@ def compute_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def small_table():
     """Eight real configurations: four elastic cells (A) and four AIMD/defect cells (B)."""
-    from uqlib import data
+    from uqlib import tables
+    from uqlib.paper import data
 
     table = data.load_subsets("A+B")
-    return data.subsample(table, 4, seed=1)
+    return tables.subsample(table, 4, seed=1)

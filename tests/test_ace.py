@@ -277,9 +277,10 @@ def test_training_force_error_falls_along_the_ladder():
     # 8 structures per subset of A+B: 817 atoms, 2451 force rows, more than the 1561 functions of the
     # largest preset, so no preset can interpolate the forces. Nested least squares cannot fit worse
     # with more functions; a broken nesting (old Func-945 vs Func-724) or column map would.
-    from uqlib import data
+    from uqlib import tables
+    from uqlib.paper import data
 
-    table = data.subsample(data.load_subsets("A+B"), 8, seed=0)
+    table = tables.subsample(data.load_subsets("A+B"), 8, seed=0)
     assert 3 * table["n_atoms"].sum() > ace.get_preset(ace.LARGEST).n_functions
     full = ace.design_matrix(table, ace.LARGEST, use_cache=False, progress=False)
     errors = [ace.LinearACE(name).fit(full.select(name)).rmse(full.select(name))["F_rmse"] for name in ace.PRESETS]

@@ -4,15 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uqlib import active_learning, data
+from uqlib import tables
 from uqlib.criteria import DOptimality
+from uqlib.paper import active_learning, data
 
 
 @pytest.fixture(scope="module")
 def campaign():
-    start = data.subsample(data.load_subsets("A+B"), 4, seed=0)
-    pool = data.subsample(data.load_subsets("C"), 6, seed=0)
-    test = data.subsample(data.load_subsets("E"), 3, seed=0)
+    start = tables.subsample(data.load_subsets("A+B"), 4, seed=0)
+    pool = tables.subsample(data.load_subsets("C"), 6, seed=0)
+    test = tables.subsample(data.load_subsets("E"), 3, seed=0)
     return active_learning.Campaign(start, pool, test, "Func-33")
 
 

@@ -4,8 +4,8 @@ import nbformat
 import papermill
 import pytest
 
-from uqlib import book
-from uqlib.book import ParameterError
+from uqlib.paper import book
+from uqlib.paper.book import ParameterError
 
 
 def test_every_toc_notebook_has_a_parameters_cell_and_no_outputs():

@@ -1,4 +1,4 @@
-"""uqlib.book.figure: glue a figure for a numbered {glue:figure} and close it (the rendered check builds one)."""
+"""uqlib.paper.book.figure: glue a figure for a numbered {glue:figure} and close it (the rendered check builds one)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from IPython.core.pylabtools import select_figure_formats  # noqa: E402
 from IPython.utils.capture import capture_output  # noqa: E402
 
-from uqlib import book  # noqa: E402
+from uqlib.paper import book  # noqa: E402
 
 
 @pytest.mark.parametrize("name", ["ensemble", "Fig-ladder", "fig_ladder", "fig-", "fig-ladder ", "fig--x", 3])

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uqlib import claims
-from uqlib.claims import ClaimInputError
+from uqlib.paper import claims
+from uqlib.paper.claims import ClaimInputError
 
 R, PART, NOT = "reproduced", "partly", "not reproduced"
 F = [170.0, 140.0, 110.0, 90.0, 70.0, 50.0]  # training F_RMSE (meV/Å), least to most accurate

@@ -19,11 +19,12 @@ from ase.calculators.eam import EAM
 from ase.calculators.singlepoint import SinglePointCalculator
 from pyace import ACECTildeBasisSet, PyACECalculator
 
-from uqlib import cli, data, dopt
+from uqlib import cli, config, dopt
 from uqlib.cli import EXAMPLES
 from uqlib.ensemble import atom_force_uncertainty
+from uqlib.paper import data
 
-ROOT = data.PROJECT_ROOT
+ROOT = config.PROJECT_ROOT
 
 
 def run_in_process(*args: str, cache: Path, cwd: Path, monkeypatch, capsys) -> tuple[int, str]:
@@ -247,7 +248,7 @@ def test_user_errors_exit_2_with_one_line(work, tmp_path, args, message, monkeyp
 def test_python_m_uqlib_data_reports_a_missing_mirror_in_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "UQLIB_CACHE": str(tmp_path / "cache"),
            "UQLIB_DATA_MIRROR": str(tmp_path / "nowhere")}
-    result = subprocess.run([sys.executable, "-m", "uqlib.data"], env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "uqlib.paper.data"], env=env, capture_output=True, text=True)
     assert result.returncode == 2 and "not a directory" in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uqlib import clustered_grading, dopt, fracture, structures
+from uqlib import dopt
 from uqlib.criteria import featurize
+from uqlib.paper import clustered_grading, fracture, structures
 
 PRESET = "Func-33"
 

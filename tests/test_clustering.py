@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uqlib import ace, clustering, data, dopt
+from uqlib import ace, clustering, dopt, tables
+from uqlib.paper import data
 
 
 def test_descriptors_are_standardised_structure_means(small_table):
@@ -86,12 +87,12 @@ def test_small_clusters_are_merged_and_reported(tmp_path):
 def test_clustered_grade_matches_pyace_calculator_cluster_by_cluster(tmp_path):
     from pyace import PyACECalculator
 
-    table = data.subsample(data.load_subsets("B+D"), 8, seed=0)
-    test = data.subsample(data.load_subsets("E"), 2, seed=0)
+    table = tables.subsample(data.load_subsets("B+D"), 8, seed=0)
+    test = tables.subsample(data.load_subsets("E"), 2, seed=0)
     dm = ace.design_matrix(table, "Func-33", use_cache=False, progress=False)
     model = ace.LinearACE("Func-33").fit(dm)
     projections = dopt.atom_projections(table, "Func-33", use_cache=False, progress=False)
-    atom_clusters = data.per_atom(table["subset"], table["n_atoms"])
+    atom_clusters = tables.per_atom(table["subset"], table["n_atoms"])
     clustered = clustering.fit_clustered_active_set(projections, atom_clusters)
     folder = clustered.save(tmp_path / "sets")
     calc = PyACECalculator(str(model.to_yaml(tmp_path / "m.yaml")))

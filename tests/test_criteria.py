@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uqlib import ace, data, dopt, ensemble
+from uqlib import ace, dopt, ensemble, tables
 from uqlib.criteria import (
     ClusteredDOptimality,
     DOptimality,
@@ -14,12 +14,13 @@ from uqlib.criteria import (
     QuestsEntropy,
     featurize,
 )
+from uqlib.paper import data
 
 
 @pytest.fixture(scope="module")
 def sets():
-    train = data.subsample(data.load_subsets("A+B"), 6, seed=0)
-    test = data.subsample(data.load_subsets("C+E"), 2, seed=0)
+    train = tables.subsample(data.load_subsets("A+B"), 6, seed=0)
+    test = tables.subsample(data.load_subsets("C+E"), 2, seed=0)
     return featurize(train, "Func-33", progress=False), featurize(test, "Func-33", progress=False)
 
 
@@ -93,7 +94,7 @@ def test_per_cluster_outlier_policy_uses_each_clusters_own_model(sets):
     train, _ = sets
     criterion = ClusteredDOptimality("column:subset", outliers="per-cluster").fit(train)
     keep = np.ones(train.dm.n_atoms.sum(), bool)
-    atom_subset = data.per_atom(train.table["subset"], train.dm.n_atoms)
+    atom_subset = tables.per_atom(train.table["subset"], train.dm.n_atoms)
     for name in ("A", "B"):
         part = train.dm.subset(np.flatnonzero(train.table["subset"] == name))
         model = ace.LinearACE("Func-33").fit(part)
@@ -114,7 +115,7 @@ def test_subset_keeps_rows_projections_and_per_atom_arrays_together(sets):
     train.per_atom_arrays["marker"] = np.arange(train.dm.n_atoms.sum())
     part = train.subset(np.array([3, 1]))
     assert list(part.table["structure_id"]) == list(train.table["structure_id"].iloc[[3, 1]])
-    atoms = data.atoms_of(np.array([3, 1]), train.dm.n_atoms)
+    atoms = tables.atoms_of(np.array([3, 1]), train.dm.n_atoms)
     np.testing.assert_array_equal(part.projections, train.projections[atoms])
     np.testing.assert_array_equal(part.per_atom_arrays["marker"], atoms)
     del train.per_atom_arrays["marker"]

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from ase import Atoms
 
-from uqlib import data
-from uqlib.data import DataError
+from uqlib import io, tables
+from uqlib.io import DataError
+from uqlib.paper import data
 
 
 def test_manifest_lists_every_subset_with_pinned_url_and_checksum():
@@ -73,7 +74,7 @@ def test_unreadable_pickle_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.pckl.gzip"
     bad.write_bytes(gzip.compress(b"definitely not a pickle"))
     with pytest.raises(DataError, match=r"Cannot read data file 'bad'"):
-        data.read_pacemaker_pickle(bad, "bad")
+        io.read_pacemaker_pickle(bad, "bad")
 
 
 def _frame(atoms, energy=-10.0, forces=None):
@@ -84,24 +85,24 @@ def _frame(atoms, energy=-10.0, forces=None):
 def test_non_tungsten_structure_is_rejected_by_name():
     frame = _frame(Atoms("WMo", positions=[[0, 0, 0], [1.5, 1.5, 1.5]], cell=[3, 3, 3], pbc=True))
     with pytest.raises(DataError, match=r"Structure X-0000 contains \['Mo'\]"):
-        data.tidy_table(frame, "X")
+        io.tidy_table(frame, "X")
 
 
 def test_nan_labels_and_bad_force_shapes_are_rejected():
     atoms = Atoms("W2", positions=[[0, 0, 0], [1.5, 1.5, 1.5]], cell=[3, 3, 3], pbc=True)
     with pytest.raises(DataError, match="X-0000 has a NaN"):
-        data.tidy_table(_frame(atoms, energy=np.nan), "X")
+        io.tidy_table(_frame(atoms, energy=np.nan), "X")
     forces = np.zeros((2, 3))
     forces[1, 2] = np.nan
     with pytest.raises(DataError, match="X-0000 has a NaN"):
-        data.tidy_table(_frame(atoms, forces=forces), "X")
+        io.tidy_table(_frame(atoms, forces=forces), "X")
     with pytest.raises(DataError, match=r"shape \(1, 3\), expected \(2, 3\)"):
-        data.tidy_table(_frame(atoms, forces=np.zeros((1, 3))), "X")
+        io.tidy_table(_frame(atoms, forces=np.zeros((1, 3))), "X")
 
 
 def test_load_subsets_concatenates_with_stable_ids():
     table = data.load_subsets("A+B")
-    assert list(table.columns) == data.TABLE_COLUMNS
+    assert list(table.columns) == io.TABLE_COLUMNS
     counts = table.groupby("subset")["n_atoms"].agg(["size", "sum"])
     assert counts.loc["A"].tolist() == [121, 242] and counts.loc["B"].tolist() == [557, 48519]
     assert table["structure_id"].is_unique and table["structure_id"].iloc[0] == "A-0000"
@@ -119,18 +120,18 @@ def test_bad_subset_expressions(spec, match):
 
 def test_subsample_is_seeded_and_keeps_order():
     table = data.load_subsets("A+D")
-    first, again = data.subsample(table, 5, seed=3), data.subsample(table, 5, seed=3)
-    other = data.subsample(table, 5, seed=4)
+    first, again = tables.subsample(table, 5, seed=3), tables.subsample(table, 5, seed=3)
+    other = tables.subsample(table, 5, seed=4)
     assert first["structure_id"].tolist() == again["structure_id"].tolist()
     assert first["structure_id"].tolist() != other["structure_id"].tolist()
     assert first.groupby("subset").size().tolist() == [5, 5]
     assert first["structure_id"].tolist() == sorted(first["structure_id"])
     with pytest.raises(DataError, match="at least 1"):
-        data.subsample(table, 0, seed=0)
+        tables.subsample(table, 0, seed=0)
 
 
 def test_subset_summary_counts_and_ranges():
-    summary = data.subset_summary(data.load_subsets("A+D"))
+    summary = tables.subset_summary(data.load_subsets("A+D"))
     assert summary.loc["D", "configs"] == 31 and summary.loc["D", "atoms"] == 3503
     assert summary.loc["A", "atoms_min"] == summary.loc["A", "atoms_max"] == 2
     assert summary.loc["A", "e_min"] < summary.loc["A", "e_max"] < 0
@@ -138,7 +139,7 @@ def test_subset_summary_counts_and_ranges():
 
 def test_subset_runs_split_consecutive_subsets():
     table = data.load_subsets("A+D")
-    runs = data.subset_runs(table)
+    runs = tables.subset_runs(table)
     assert [(r.start, r.stop) for r in runs] == [(0, 121), (121, 152)]
 
 
@@ -148,7 +149,7 @@ def test_prm2020_blocks_follow_the_atom_counts():
     assert blocks.nunique() == 23 and blocks.iloc[0] == "P00" and (blocks.iloc[:1996] == "P00").all()
     per_block = table.groupby(blocks)["n_atoms"].nunique()
     assert (per_block == 1).all()
-    sample = data.subsample(table.assign(group=blocks), 2, seed=0, by="group")
+    sample = tables.subsample(table.assign(group=blocks), 2, seed=0, by="group")
     assert sample.groupby("group").size().max() == 2 and sample["group"].nunique() == 23
     with pytest.raises(DataError, match="PRM2020 structures only"):
         data.prm2020_blocks(data.load_subsets("A"))
@@ -156,28 +157,28 @@ def test_prm2020_blocks_follow_the_atom_counts():
 
 def test_per_atom_is_the_inverse_of_per_structure_max():
     n_atoms = np.array([2, 1, 3])
-    spread = data.per_atom(np.array(["a", "b", "c"]), n_atoms)
+    spread = tables.per_atom(np.array(["a", "b", "c"]), n_atoms)
     assert spread.tolist() == ["a", "a", "b", "c", "c", "c"]
     values = np.array([1.0, 5.0, 2.0])
-    np.testing.assert_array_equal(data.per_structure_max(data.per_atom(values, n_atoms), n_atoms), values)
+    np.testing.assert_array_equal(tables.per_structure_max(tables.per_atom(values, n_atoms), n_atoms), values)
     with pytest.raises(ValueError, match="2 values for 3 configurations"):
-        data.per_atom(values[:2], n_atoms)
+        tables.per_atom(values[:2], n_atoms)
 
 
 def test_holdout_split_keeps_every_subset_fitted():
-    table = data.subsample(data.load_subsets("A+D"), 5, seed=0)
-    fit, held = data.holdout_split(table, 0.2, seed=1)
+    table = tables.subsample(data.load_subsets("A+D"), 5, seed=0)
+    fit, held = tables.holdout_split(table, 0.2, seed=1)
     assert len(fit) + len(held) == 10 and set(fit["subset"]) == {"A", "D"} and len(held) == 2
     assert not set(fit["structure_id"]) & set(held["structure_id"])
-    with pytest.raises(data.DataError, match="holdout_fraction"):
-        data.holdout_split(table, 1.0, seed=0)
+    with pytest.raises(io.DataError, match="holdout_fraction"):
+        tables.holdout_split(table, 1.0, seed=0)
 
 
 def test_atom_offsets_and_atoms_of():
     n_atoms = np.array([2, 3, 1])
-    np.testing.assert_array_equal(data.atom_offsets(n_atoms), [0, 2, 5, 6])
-    np.testing.assert_array_equal(data.atoms_of(np.array([2, 0]), n_atoms), [5, 0, 1])
-    assert data.atoms_of(np.array([], int), n_atoms).size == 0
+    np.testing.assert_array_equal(tables.atom_offsets(n_atoms), [0, 2, 5, 6])
+    np.testing.assert_array_equal(tables.atoms_of(np.array([2, 0]), n_atoms), [5, 0, 1])
+    assert tables.atoms_of(np.array([], int), n_atoms).size == 0
 
 
 def test_git_blob_hash_is_the_hash_git_records(tmp_path):
@@ -250,62 +251,62 @@ def _nan(atoms: Atoms) -> Atoms:
 ])
 def test_validate_structures_names_the_file_and_frame(spoil, message):
     with pytest.raises(DataError, match=message):
-        data.validate_structures([_w2(), spoil(_w2())], "md.extxyz", elements=["W"])
+        io.validate_structures([_w2(), spoil(_w2())], "md.extxyz", elements=["W"])
 
 
 def test_validate_structures_names_the_structure_id_of_a_table():
-    table = data.table_from_atoms([_w2(), _w2()], subset="mine")
+    table = io.table_from_atoms([_w2(), _w2()], subset="mine")
     table.at[1, "atoms"] = _nan(_w2())
     with pytest.raises(DataError, match="structure mine-0001 has non-finite"):
-        data.validate_structures(table)
+        io.validate_structures(table)
     with pytest.raises(DataError, match="holds no structures"):
-        data.validate_structures([], "empty.extxyz")
+        io.validate_structures([], "empty.extxyz")
 
 
 def test_table_from_atoms_with_and_without_labels():
-    labelled = data.table_from_atoms([_labelled(_w2()), _labelled(_w2(), energy=-26.0)], subset="mine")
-    assert list(labelled.columns) == data.TABLE_COLUMNS and labelled.attrs["labelled"]
+    labelled = io.table_from_atoms([_labelled(_w2()), _labelled(_w2(), energy=-26.0)], subset="mine")
+    assert list(labelled.columns) == io.TABLE_COLUMNS and labelled.attrs["labelled"]
     assert labelled["energy_per_atom"].tolist() == [-12.5, -13.0] and labelled["structure_id"][1] == "mine-0001"
-    unlabelled = data.table_from_atoms([_labelled(_w2()), _w2()])
+    unlabelled = io.table_from_atoms([_labelled(_w2()), _w2()])
     assert not unlabelled.attrs["labelled"] and np.isnan(unlabelled["energy"]).all()
     assert np.isnan(unlabelled["forces"][0]).all() and unlabelled["forces"][0].shape == (2, 3)
     with pytest.raises(DataError, match="train.extxyz, frame 1 has no energy and forces"):
-        data.table_from_atoms([_labelled(_w2()), _w2()], source="train.extxyz", labelled=True)
+        io.table_from_atoms([_labelled(_w2()), _w2()], source="train.extxyz", labelled=True)
     with pytest.raises(DataError, match="frame 0 has a NaN or infinite energy"):
-        data.table_from_atoms([_labelled(_w2(), energy=np.nan)], source="t.extxyz")
+        io.table_from_atoms([_labelled(_w2(), energy=np.nan)], source="t.extxyz")
 
 
 def test_read_structures_reads_extxyz_pickles_and_lammps_dumps(tmp_path):
     import ase.io
 
     ase.io.write(tmp_path / "a.extxyz", [_labelled(_w2(), energy=-20.0), _labelled(_w2())])
-    frames = data.read_structures(tmp_path / "a.extxyz")
+    frames = io.read_structures(tmp_path / "a.extxyz")
     assert len(frames) == 2 and frames[0].get_potential_energy() == -20.0
     pd.DataFrame({"ase_atoms": [_w2()], "energy": [-21.0], "forces": [np.ones((2, 3))]}).to_pickle(
         tmp_path / "b.pckl.gzip", compression="gzip")
-    table = data.read_table([tmp_path / "b.pckl.gzip"], labelled=True)
+    table = io.read_table([tmp_path / "b.pckl.gzip"], labelled=True)
     assert table["energy"].tolist() == [-21.0] and table["subset"][0] == "b"
     dump = ("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n2\nITEM: BOX BOUNDS pp pp pp\n0 3.16\n0 3.16\n0 3.16\n"
             "ITEM: ATOMS id type x y z\n1 1 0 0 0\n2 2 1.58 1.58 1.58\n")
     (tmp_path / "md.lammpstrj").write_text(dump)
     with pytest.raises(DataError, match="without an element column: give the species map"):
-        data.read_structures(tmp_path / "md.lammpstrj")
-    assert data.read_structures(tmp_path / "md.lammpstrj", "1=W,2=Mo")[0].get_chemical_symbols() == ["W", "Mo"]
+        io.read_structures(tmp_path / "md.lammpstrj")
+    assert io.read_structures(tmp_path / "md.lammpstrj", "1=W,2=Mo")[0].get_chemical_symbols() == ["W", "Mo"]
     with pytest.raises(DataError, match="must name every LAMMPS type from 1"):
-        data.read_structures(tmp_path / "md.lammpstrj", "2=W")
+        io.read_structures(tmp_path / "md.lammpstrj", "2=W")
     with pytest.raises(DataError, match="not chemical elements"):
-        data.read_structures(tmp_path / "md.lammpstrj", "1=W,2=Xx")
+        io.read_structures(tmp_path / "md.lammpstrj", "1=W,2=Xx")
 
 
 def test_unreadable_and_missing_structure_files_are_named(tmp_path):
     (tmp_path / "junk.extxyz").write_text("this is not\nan extxyz file\n")
     with pytest.raises(DataError, match="Cannot read .*junk.extxyz as a structure file"):
-        data.read_structures(tmp_path / "junk.extxyz")
+        io.read_structures(tmp_path / "junk.extxyz")
     with pytest.raises(DataError, match="No such file: .*nope.extxyz"):
-        data.read_structures(tmp_path / "nope.extxyz")
+        io.read_structures(tmp_path / "nope.extxyz")
     (tmp_path / "empty.extxyz").write_text("")
     with pytest.raises(DataError, match="empty.extxyz"):
-        data.read_structures(tmp_path / "empty.extxyz")
+        io.read_structures(tmp_path / "empty.extxyz")
 
 
 def test_main_reports_a_corrupt_file_in_one_line_with_exit_code_2(tmp_path, monkeypatch, capsys):

@@ -17,7 +17,7 @@ from pyace import ACEBBasisSet
 from pyace.multispecies_basisextension import create_multispecies_basis_config
 
 from uqlib import distributed, grading
-from uqlib.data import DataError
+from uqlib.io import DataError
 
 # A small two-species basis (gamma needs no fitted coefficients): species order must survive the chunks.
 ALLOY_BASIS = {

@@ -5,8 +5,9 @@ import pytest
 from ase import Atoms
 from pyace import ACEBBasisSet, PyACECalculator
 
-from uqlib import ace, data, dopt
+from uqlib import ace, dopt, io, tables
 from uqlib.dopt import ActiveSetError
+from uqlib.paper import data
 
 
 def test_maxvol_finds_the_known_maximum_volume_rows():
@@ -55,7 +56,7 @@ def test_structure_grade_is_the_largest_atom_grade():
 
 
 def test_non_tungsten_structures_cannot_be_graded():
-    table = data.tidy_table(data.load_subsets("A").iloc[:1][["atoms", "energy", "forces"]]
+    table = io.tidy_table(data.load_subsets("A").iloc[:1][["atoms", "energy", "forces"]]
                             .rename(columns={"atoms": "ase_atoms"}), "A")
     table.at[0, "atoms"] = Atoms("Mo2", positions=[[0, 0, 0], [1.6, 1.6, 1.6]], cell=[3.2] * 3, pbc=True)
     with pytest.raises(ActiveSetError, match=r"A-0000 contains \['Mo'\]"):
@@ -66,8 +67,8 @@ def test_non_tungsten_structures_cannot_be_graded():
 
 @pytest.fixture(scope="module")
 def graded_tables():
-    train = data.subsample(data.load_subsets("A+B"), 12, seed=0)
-    test = data.subsample(data.load_subsets("C+E"), 2, seed=0)
+    train = tables.subsample(data.load_subsets("A+B"), 12, seed=0)
+    test = tables.subsample(data.load_subsets("C+E"), 2, seed=0)
     return train, test
 
 
@@ -94,7 +95,7 @@ def test_gamma_agrees_with_pyace_calculator_for_the_reference_potential(graded_t
 
 
 def test_uncached_projections_skip_the_force_rows_and_equal_the_design_matrix_projections():
-    table = data.subsample(data.load_subsets("A+B"), 2, seed=1)
+    table = tables.subsample(data.load_subsets("A+B"), 2, seed=1)
     before = ace.pyace_passes()
     alone = dopt.atom_projections(table, "Func-33", use_cache=False, progress=False, workers=1)
     assert ace.pyace_passes() == before  # pyace's projections only, not a featurization pass

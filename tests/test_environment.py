@@ -9,7 +9,7 @@ import tomllib
 import pytest
 import yaml
 
-from uqlib.data import PROJECT_ROOT
+from uqlib.config import PROJECT_ROOT
 
 # Lines of environment.yml that are not packages of pyproject.toml: the interpreter, pip itself, the project.
 NOT_DEPENDENCIES = {"python", "pip", "-e ."}
@@ -140,5 +140,5 @@ def test_citation_cff_is_valid_cff_1_2_with_the_paper_as_preferred_citation():
 
 
 def test_seaborn_is_used_since_it_is_a_dependency():
-    sources = "".join(p.read_text() for p in (PROJECT_ROOT / "uqlib").glob("*.py"))
+    sources = "".join(p.read_text() for p in (PROJECT_ROOT / "uqlib").rglob("*.py"))
     assert re.search(r"^\s*import seaborn", sources, re.M)

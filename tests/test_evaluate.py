@@ -6,15 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uqlib import ace, data, ensemble, evaluate, metrics
+from uqlib import ace, ensemble, metrics, tables
 from uqlib.criteria import Criterion, DOptimality, EnsembleCriterion, Signal, featurize
-from uqlib.data import per_structure_max
+from uqlib.paper import data, studies
+from uqlib.tables import per_structure_max
 
 
 @pytest.fixture(scope="module")
 def sets():
-    train = data.subsample(data.load_subsets("A+B"), 6, seed=0)
-    test = data.subsample(data.load_subsets("C+E"), 3, seed=0)
+    train = tables.subsample(data.load_subsets("A+B"), 6, seed=0)
+    test = tables.subsample(data.load_subsets("C+E"), 3, seed=0)
     return featurize(train, "Func-33", progress=False), featurize(test, "Func-33", progress=False)
 
 
@@ -40,7 +41,7 @@ class Coordination(Criterion):
 
 def test_a_toy_criterion_runs_through_evaluation(sets):
     train, test = sets
-    ev = evaluate.evaluate(Coordination(), train, test)
+    ev = studies.evaluate(Coordination(), train, test)
     row = ev.summary.loc["missing neighbours"]
     # no model: no errors, so rho is NaN, but the rates are computed against the fixed threshold
     assert row["threshold"] == 0.0 and row["train_rate"] == 0.0 and 0 < row["selection_rate"] < 1
@@ -49,7 +50,7 @@ def test_a_toy_criterion_runs_through_evaluation(sets):
 
 def test_ensemble_evaluation_thresholds_rates_and_rule(sets):
     train, test = sets
-    ev = evaluate.evaluate(EnsembleCriterion(4, seed=0), train, test)
+    ev = studies.evaluate(EnsembleCriterion(4, seed=0), train, test)
     for signal in ("CBE", "CBF", "ABF"):
         u_tr, e_tr = ev.values("train", signal)
         u_te, e_te = ev.values("test", signal)
@@ -66,7 +67,7 @@ def test_ensemble_evaluation_thresholds_rates_and_rule(sets):
 
 def test_dopt_evaluation_uses_gamma_one_and_eq7_for_high_error(sets):
     train, test = sets
-    ev = evaluate.evaluate(DOptimality(), train, test)
+    ev = studies.evaluate(DOptimality(), train, test)
     assert ev.summary.loc["gamma_atom", "threshold"] == 1.0
     gamma, error = ev.values("test", "gamma_atom")
     expected = metrics.confusion(gamma, error, 1.0, metrics.tukey_threshold(ev.values("train", "gamma_atom")[1]))
@@ -75,36 +76,36 @@ def test_dopt_evaluation_uses_gamma_one_and_eq7_for_high_error(sets):
 
 def test_ladder_table_and_fixed_thresholds(sets):
     train, test = sets
-    evaluations = {"a": evaluate.evaluate(EnsembleCriterion(3, seed=0), train, test),
-                   "b": evaluate.evaluate(EnsembleCriterion(3, seed=1), train, test)}
-    table = evaluate.ladder_table(evaluations)
+    evaluations = {"a": studies.evaluate(EnsembleCriterion(3, seed=0), train, test),
+                   "b": studies.evaluate(EnsembleCriterion(3, seed=1), train, test)}
+    table = studies.ladder_table(evaluations)
     assert list(table.index) == ["a", "b"] and table.loc["a", "eps CBF"] == 1e3 * evaluations["a"].summary.loc[
         "CBF", "threshold"]
-    rates, fixed = evaluate.fixed_threshold_rates(evaluations)
+    rates, fixed = studies.fixed_threshold_rates(evaluations)
     assert fixed["CBF"] == pytest.approx(np.mean([ev.summary.loc["CBF", "threshold"] for ev in evaluations.values()]))
     u = evaluations["a"].test.configs["U_F"]
     assert rates.loc["a", "CBF"] == pytest.approx(100 * np.mean(u > fixed["CBF"]))
-    outcomes = evaluate.outcome_table(evaluations, ["CBF"])
+    outcomes = studies.outcome_table(evaluations, ["CBF"])
     assert outcomes.sum(axis=1).to_numpy() == pytest.approx(100)
 
 
 def test_ensemble_size_sweep_uses_disjoint_repeats_and_settling(sets):
     train, test = sets
     pool = EnsembleCriterion(8, seed=0).fit(train)
-    sweep = evaluate.ensemble_size_sweep(pool, train, test, [2, 4], n_repeats=2)
+    sweep = studies.ensemble_size_sweep(pool, train, test, [2, 4], n_repeats=2)
     assert set(sweep["K"]) == {2, 4} and set(sweep["repeat"]) == {0, 1}
     second = EnsembleCriterion.from_ensemble(pool.ensemble_.members(slice(4, 6)))
-    expected = evaluate.evaluate(second, train, test, fit=False).summary.loc["CBF", "selection_rate"]
+    expected = studies.evaluate(second, train, test, fit=False).summary.loc["CBF", "selection_rate"]
     got = sweep.query("repeat == 1 and K == 2 and criterion == 'CBF'")["selection_rate"].item()
     assert got == expected
     with pytest.raises(ValueError, match="repeats are needed"):
-        evaluate.ensemble_size_sweep(pool, train, test, [2, 4], n_repeats=3)
+        studies.ensemble_size_sweep(pool, train, test, [2, 4], n_repeats=3)
 
 
 def test_rank_by_takes_the_largest_atom_value_for_atom_signals(sets):
     train, test = sets
     criterion = DOptimality().fit(train)
-    np.testing.assert_allclose(evaluate.rank_by(criterion, test, "gamma_atom"),
+    np.testing.assert_allclose(studies.rank_by(criterion, test, "gamma_atom"),
                                per_structure_max(criterion.score(test).atoms["gamma"].to_numpy(), test.dm.n_atoms))
 
 
@@ -113,9 +114,9 @@ def test_rank_by_takes_the_largest_atom_value_for_atom_signals(sets):
 def test_flagged_fractions_are_the_summary_rates_in_percent(sets):
     train, test = sets
     pool = EnsembleCriterion(4, seed=0).fit(train)
-    evaluations = {f"K = {k}": evaluate.evaluate(EnsembleCriterion.from_ensemble(pool.ensemble_.members(slice(0, k))),
+    evaluations = {f"K = {k}": studies.evaluate(EnsembleCriterion.from_ensemble(pool.ensemble_.members(slice(0, k))),
                                                  train, test, fit=False) for k in (2, 4)}
-    table = evaluate.flagged_fractions(evaluations)
+    table = studies.flagged_fractions(evaluations)
     assert list(table.columns) == ["K = 2", "K = 4"]
     u, _ = evaluations["K = 2"].values("test", "ABF")
     eps = evaluations["K = 2"].summary.loc["ABF", "threshold"]
@@ -125,8 +126,8 @@ def test_flagged_fractions_are_the_summary_rates_in_percent(sets):
 
 def test_gamma_summary_counts_grades_above_one(sets):
     train, test = sets
-    ev = evaluate.evaluate(DOptimality(outliers="global"), train, test)
-    table = evaluate.gamma_summary({"A+B": ev})
+    ev = studies.evaluate(DOptimality(outliers="global"), train, test)
+    table = studies.gamma_summary({"A+B": ev})
     gamma = ev.criterion.score(test).atoms["gamma"].to_numpy()
     assert table.loc["atoms flagged (%)", "A+B"] == pytest.approx(100 * np.mean(gamma > 1))
     assert table.loc["gamma_atom test max", "A+B"] == pytest.approx(gamma.max())
@@ -136,8 +137,8 @@ def test_gamma_summary_counts_grades_above_one(sets):
 
 def test_errors_by_subset_splits_every_atom_once(sets):
     train, test = sets
-    ev = evaluate.evaluate(EnsembleCriterion(3, seed=0), train, test)
-    samples = evaluate.errors_by_subset(ev, "ABF")
+    ev = studies.evaluate(EnsembleCriterion(3, seed=0), train, test)
+    samples = studies.errors_by_subset(ev, "ABF")
     assert {"train A", "train B", "test C", "test E"} <= set(samples)
     assert sum(len(v) for k, v in samples.items() if k.startswith("test")) == len(ev.test.atoms)
     np.testing.assert_allclose(np.sort(np.concatenate([samples["train A"], samples["train B"]])),
@@ -146,11 +147,11 @@ def test_errors_by_subset_splits_every_atom_once(sets):
 
 def test_points_are_in_mev_except_dimensionless_grades(sets):
     train, test = sets
-    ensemble = evaluate.evaluate(EnsembleCriterion(3, seed=0), train, test)
+    ensemble = studies.evaluate(EnsembleCriterion(3, seed=0), train, test)
     u, e = ensemble.values("test", "CBF")
     np.testing.assert_allclose(ensemble.points("CBF")["test"][0], 1e3 * u)
     np.testing.assert_allclose(ensemble.points("CBF")["test"][1], 1e3 * e)
-    dopt = evaluate.evaluate(DOptimality(), train, test)
+    dopt = studies.evaluate(DOptimality(), train, test)
     gamma, error = dopt.values("train", "gamma_atom")
     points = dopt.points("gamma_atom")["train"]
     np.testing.assert_allclose(points[0], gamma)
@@ -160,8 +161,8 @@ def test_points_are_in_mev_except_dimensionless_grades(sets):
 def test_member_diagnostics_redraw_the_members_bootstrap_weights(sets):
     train, _ = sets
     fitted = ensemble.fit_ensemble(train.dm, 4, seed=2, alpha=1e-6, progress=False)
-    table = evaluate.member_diagnostics(train.dm, fitted, kappa=0.01, alpha=1e-6)
-    weights = evaluate.member_structure_weights(train.dm, fitted)
+    table = studies.member_diagnostics(train.dm, fitted, kappa=0.01, alpha=1e-6)
+    weights = studies.member_structure_weights(train.dm, fitted)
     for k in range(4):  # each member is the fit on its redrawn weights, and the table reports that fit
         refit = ace.fit_coefficients(train.dm, alpha=1e-6, structure_weights=weights[k])
         np.testing.assert_allclose(refit, fitted.coefficients[k], rtol=1e-6, atol=1e-9)
@@ -174,14 +175,14 @@ def test_member_diagnostics_redraw_the_members_bootstrap_weights(sets):
 def test_member_diagnostics_of_grouped_bootstrap_and_posterior(sets):
     train, _ = sets
     grouped = ensemble.fit_ensemble(train.dm, 3, seed=1, n_units=4, alpha=1e-6, progress=False)
-    weights = evaluate.member_structure_weights(train.dm, grouped)
+    weights = studies.member_structure_weights(train.dm, grouped)
     np.testing.assert_allclose(ace.fit_coefficients(train.dm, alpha=1e-6, structure_weights=weights[1]),
                                grouped.coefficients[1], rtol=1e-6, atol=1e-9)
     posterior = ensemble.fit_ensemble(train.dm, 3, method="posterior", alpha=1e-6)
-    table = evaluate.member_diagnostics(train.dm, posterior, kappa=0.01, alpha=1e-6)
+    table = studies.member_diagnostics(train.dm, posterior, kappa=0.01, alpha=1e-6)
     assert (table["distinct_structures"] == train.dm.n_configs).all() and table["rank"].nunique() == 1
     with pytest.raises(ValueError, match="functions"):
-        evaluate.member_diagnostics(train.dm, ensemble.Ensemble("x", "bootstrap", 0, np.zeros((2, 5)), 0, 0, 2),
+        studies.member_diagnostics(train.dm, ensemble.Ensemble("x", "bootstrap", 0, np.zeros((2, 5)), 0, 0, 2),
                                     kappa=0.01, alpha=1e-6)
 
 
@@ -189,7 +190,7 @@ def test_ensemble_stability_table(sets):
     train, _ = sets
     pools = {"bootstrap": ensemble.fit_ensemble(train.dm, 4, seed=0, alpha=1e-6, progress=False),
              "posterior": ensemble.fit_ensemble(train.dm, 4, method="posterior", alpha=1e-6)}
-    table = evaluate.ensemble_stability(train.dm, pools, [2, 4], kappa=0.01, alpha=1e-6)
+    table = studies.ensemble_stability(train.dm, pools, [2, 4], kappa=0.01, alpha=1e-6)
     assert list(table.index) == [("bootstrap", 2), ("bootstrap", 4), ("posterior", 2), ("posterior", 4)]
     single = ace.rmse(train.dm, ace.fit_coefficients(train.dm, alpha=1e-6))["F_rmse"]
     np.testing.assert_allclose(table["single F_rmse"], single)
@@ -200,19 +201,19 @@ def test_ensemble_stability_table(sets):
 
 def test_ensemble_study_chooses_alpha_by_cv_and_compares_with_the_given_one(sets):
     train, _ = sets
-    study = evaluate.ensemble_study(train, [2, 3], seed=0, kappa=0.01, alpha=1e-8, cv_alphas=[1e-8, 1e-2], cv_folds=3)
+    study = studies.ensemble_study(train, [2, 3], seed=0, kappa=0.01, alpha=1e-8, cv_alphas=[1e-8, 1e-2], cv_folds=3)
     assert study.alpha == study.cv_curve.loc[study.cv_curve["cv_loss"].idxmin(), "alpha"]
     assert study.criterion.alpha == study.alpha and study.criterion.ensemble_.n_members == 3
     alphas = set(study.stability.index.get_level_values("alpha"))
     assert alphas == ({study.alpha} if study.alpha == 1e-8 else {study.alpha, 1e-8})
-    given = evaluate.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6)
+    given = studies.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6)
     assert given.cv_curve is None and given.alpha == 1e-6
     assert list(given.stability.index) == [(1e-6, "bootstrap", 2), (1e-6, "posterior", 2)]
 
 
 def test_ensemble_study_uses_the_chosen_pool_and_evaluates_nested_ensembles(sets):
     train, test = sets
-    study = evaluate.ensemble_study(train, [2, 3], seed=0, kappa=0.01, alpha=1e-6, method="posterior")
+    study = studies.ensemble_study(train, [2, 3], seed=0, kappa=0.01, alpha=1e-6, method="posterior")
     assert study.criterion is study.pools["posterior"] and study.criterion.ensemble_.method == "posterior"
     for method, pool in study.pools.items():
         evaluations = study.evaluations(train, test, [3, 2], method)
@@ -220,13 +221,13 @@ def test_ensemble_study_uses_the_chosen_pool_and_evaluates_nested_ensembles(sets
         first_two = evaluations["K = 2"].criterion.ensemble_.coefficients
         np.testing.assert_array_equal(first_two, pool.ensemble_.coefficients[:2])  # nested: the pool's first K
     with pytest.raises(ValueError, match="Unknown ensemble method"):
-        evaluate.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6, method="dropout")
+        studies.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6, method="dropout")
 
 
 def test_dopt_ladder_records_a_preset_without_an_active_set_and_judges_the_others(monkeypatch):
     from uqlib.criteria import doptimality
 
-    train, test = data.subsample(data.load_subsets("A+B"), 4, 0), data.subsample(data.load_subsets("C+E"), 2, 0)
+    train, test = tables.subsample(data.load_subsets("A+B"), 4, 0), tables.subsample(data.load_subsets("C+E"), 2, 0)
     real_build = doptimality.dopt.build_active_set
 
     def build(projections, keep=None):
@@ -235,9 +236,9 @@ def test_dopt_ladder_records_a_preset_without_an_active_set_and_judges_the_other
         return real_build(projections, keep=keep)
 
     monkeypatch.setattr(doptimality.dopt, "build_active_set", build)
-    runs = evaluate.dopt_ladder(train, test, ["Func-33", "Func-72"], ensemble_sizes=[2, 3])
+    runs = studies.dopt_ladder(train, test, ["Func-33", "Func-72"], ensemble_sizes=[2, 3])
     assert runs["Func-72"].dopt is None and runs["Func-72"].problem.startswith("The active set is singular")
-    table = evaluate.dopt_ladder_table(runs)
+    table = studies.dopt_ladder_table(runs)
     assert table.loc["Func-33", "active set"] == "built" and np.isnan(table.loc["Func-72", "D-opt atoms"])
     assert table.loc["Func-72", "F_RMSE train"] > 0
 
@@ -245,10 +246,10 @@ def test_dopt_ladder_records_a_preset_without_an_active_set_and_judges_the_other
 def test_a_variant_without_an_active_set_is_left_out_with_a_warning_and_p35_not_tested(sets):
     train, test = sets
     with pytest.warns(UserWarning, match="core atoms only"):
-        variants = evaluate.dopt_variants(train, test, surface_coordination=99)  # no atom is 'core'
+        variants = studies.dopt_variants(train, test, surface_coordination=99)  # no atom is 'core'
     assert set(variants) == {"outlier filter", "keep all"}
-    records = {r.pid: r for r in evaluate.heterogeneity_claims(
-        {"K = 3": evaluate.evaluate(EnsembleCriterion(3, seed=0), train, test)}, variants,
+    records = {r.pid: r for r in studies.heterogeneity_claims(
+        {"K = 3": studies.evaluate(EnsembleCriterion(3, seed=0), train, test)}, variants,
         {"novel_rate_union": 0.5, "novel_rate_min": 0.8, "known_rate_single": 1.0, "known_rate_min": 0.1},
         pd.Series([1.0, 1.0, 2.0, 1.0]))}
     assert records["P35"].verdict == "not testable here" and records["P27"].verdict == "not testable here"

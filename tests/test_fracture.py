@@ -6,7 +6,8 @@ import ase.io
 import numpy as np
 import pytest
 
-from uqlib import cache, fracture, structures
+from uqlib import cache
+from uqlib.paper import fracture, structures
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pyace.multispecies_basisextension import create_multispecies_basis_config
 
 from uqlib import dopt, grading
 from uqlib.clustering import ClusteredActiveSet
-from uqlib.data import DataError
+from uqlib.io import DataError
 
 # A two-species linear ACE basis, built with pyace directly (uqlib's presets are W only).
 ALLOY_BASIS = {

@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uqlib import dopt, maxvol2d, plots
-from uqlib.maxvol2d import ToyExampleError
+from uqlib import dopt
+from uqlib.paper import maxvol2d, plots
+from uqlib.paper.maxvol2d import ToyExampleError
 
 # The notebook's defaults (three groups around these centres).
 CENTRES = [[3.0, 0.6], [1.6, 2.4], [-1.2, 2.2]]

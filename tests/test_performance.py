@@ -9,7 +9,8 @@ import sys
 import pandas as pd
 import pytest
 
-from uqlib import performance
+from uqlib import progress
+from uqlib.paper import performance
 
 
 def test_performance_goals_judge_cold_and_warm_builds_and_say_what_bounds_a_missed_goal():
@@ -57,12 +58,12 @@ def test_memory_sampler_sees_a_child_process():
 
 def test_array_log_names_the_largest_array_of_a_step_and_is_silent_without_a_runner(tmp_path, monkeypatch):
     log = tmp_path / "arrays.jsonl"
-    monkeypatch.delenv(performance.ARRAY_LOG, raising=False)
-    performance.log_array("ignored", 2**30)
+    monkeypatch.delenv(progress.ARRAY_LOG, raising=False)
+    progress.log_array("ignored", 2**30)
     assert not log.exists() and performance.read_array_log(log) == {}
-    monkeypatch.setenv(performance.ARRAY_LOG, str(log))
-    performance.log_array("A+B at Func-33", 2**29)
-    performance.log_array("C+E at Func-1561", 3 * 2**30)
+    monkeypatch.setenv(progress.ARRAY_LOG, str(log))
+    progress.log_array("A+B at Func-33", 2**29)
+    progress.log_array("C+E at Func-1561", 3 * 2**30)
     assert performance.read_array_log(log) == {"largest_array": "C+E at Func-1561", "largest_array_gib": 3.0,
                                                "arrays_gib": 3.5}
 

@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from uqlib import plots  # noqa: E402
+from uqlib.paper import plots  # noqa: E402
 
 
 def test_descriptor_map_draws_one_labelled_series_per_subset():

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from ase.build import bcc110, bulk
 
-from uqlib import data, prm2020
+from uqlib import io
+from uqlib.paper import data, prm2020
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def test_blocks_agree_with_their_own_structures(prm):
     assert {"n_atoms", "volume_per_atom", "energy_median", "shell_coordination", "reason"} <= set(evidence.columns)
     one_atom = evidence.set_index("block").loc[["P00", "P02", "P04"], "family"].tolist()
     assert one_atom == ["bcc_primitive_distorted", "fcc", "sc"]
-    with pytest.raises(data.DataError, match="full PRM2020"):
+    with pytest.raises(io.DataError, match="full PRM2020"):
         prm2020.block_evidence(table.iloc[:100])
 
 

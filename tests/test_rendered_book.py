@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from uqlib import book
+from uqlib.paper import book
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 if not (CHROMIUM and DRIVER):
@@ -327,7 +327,7 @@ def test_the_bibliography_and_the_landing_pattern(pattern_site, reader_window):
 
 def test_every_paper_claim_has_a_record_in_the_fast_build(site):
     """Each P-number of the fixture copy of the paper's claim list has a record (or a 'not testable here')."""
-    from uqlib import claims
+    from uqlib.paper import claims
 
     expected = [n for n in book.notebooks() if n not in ("98_performance", "99_reproduction")]
     table, _, missing_notebooks, missing_pids = claims.collect(book.RESULTS_ROOT / "fast", expected)

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from uqlib import book
+from uqlib.paper import book
 
 TINY = {"preset": "Func-33", "member_counts": [3, 5], "n_repeats": 2, "max_per_subset": 8}
 

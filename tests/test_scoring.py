@@ -3,15 +3,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uqlib import data, metrics, scoring
+from uqlib import metrics, tables
 from uqlib.criteria import featurize, quests_delta_entropy, quests_descriptors
+from uqlib.paper import data, scoring
 
 
 @pytest.fixture(scope="module")
 def novelty():
-    train = data.subsample(data.load_subsets("A+B"), 8, seed=0)
-    fit, holdout = data.holdout_split(train, 0.25, seed=0)
-    test = data.subsample(data.load_subsets("D"), 2, seed=0)
+    train = tables.subsample(data.load_subsets("A+B"), 8, seed=0)
+    fit, holdout = tables.holdout_split(train, 0.25, seed=0)
+    test = tables.subsample(data.load_subsets("D"), 2, seed=0)
     sets = [featurize(t, "Func-33", progress=False) for t in (fit, holdout, test)]
     return sets, scoring.novelty_scores(*sets, n_members=3, seed=0, max_clusters=3)
 
@@ -24,7 +25,7 @@ def test_novelty_scores_hold_every_criterion_for_held_out_and_test_rows(novelty)
     assert {"ABF", "gamma", "clustered gamma", "QUESTS"} <= set(scores.atoms)
     # a structure's gamma is the largest of its atoms'
     atoms = scores.atoms[scores.atoms["test"]]
-    gamma_cfg = data.per_structure_max(atoms["gamma"].to_numpy(), test.dm.n_atoms)
+    gamma_cfg = tables.per_structure_max(atoms["gamma"].to_numpy(), test.dm.n_atoms)
     np.testing.assert_allclose(scores.structures[scores.structures["test"]]["gamma"], gamma_cfg)
     assert set(scores.structures["cluster"]) <= set(scores.clusterwise_cbf.index)
     assert scores.calibration["scale"] > 0
@@ -48,8 +49,8 @@ def test_clusterwise_rates_are_percentages_of_each_part(novelty):
 
 
 def test_quests_entropy_is_higher_for_unseen_environments():
-    bulk = data.subsample(data.load_subsets("B"), 3, seed=0)
-    spheres = data.subsample(data.load_subsets("D"), 1, seed=0)
+    bulk = tables.subsample(data.load_subsets("B"), 3, seed=0)
+    spheres = tables.subsample(data.load_subsets("D"), 1, seed=0)
     train = quests_descriptors(bulk["atoms"].iloc[:2])
     same = quests_delta_entropy(quests_descriptors(bulk["atoms"].iloc[2:]), train)
     other = quests_delta_entropy(quests_descriptors(spheres["atoms"]), train)
@@ -60,8 +61,8 @@ def test_quests_entropy_is_higher_for_unseen_environments():
 
 def test_score_splits_hold_out_part_of_each_training_set_and_tabulate_by_split(novelty):
     _, expected = novelty
-    train = data.subsample(data.load_subsets("A+B"), 8, seed=0)
-    test = data.subsample(data.load_subsets("D"), 2, seed=0)
+    train = tables.subsample(data.load_subsets("A+B"), 8, seed=0)
+    test = tables.subsample(data.load_subsets("D"), 2, seed=0)
     results = scoring.score_splits({"A+B -> D": (train, test)}, "Func-33", holdout_fraction=0.25, seed=0,
                                    n_members=3, max_clusters=3)
     # the same as fitting the hold-out split by hand (the fixture)

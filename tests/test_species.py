@@ -25,7 +25,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from pyace import ACEBBasisSet, ACECTildeBasisSet, PyACECalculator
 from pyace.linearacefit import LinearACEDataset
 
-from uqlib import ace, cli, data, dopt
+from uqlib import ace, cli, config, dopt
+from uqlib import io as uqlib_io
 
 ALLOY = ("Au", "Cu")  # pyace orders species alphabetically
 
@@ -45,7 +46,7 @@ def alloy(seed: int, rattle: float, gold: float, labelled: bool = True) -> Atoms
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """``python -m uqlib ...`` in a fresh process, this checkout first on the path, an isolated compute cache."""
-    env = {**os.environ, "PYTHONPATH": str(data.PROJECT_ROOT), "UQLIB_COMPUTE_CACHE": str(cwd / "cache"),
+    env = {**os.environ, "PYTHONPATH": str(config.PROJECT_ROOT), "UQLIB_COMPUTE_CACHE": str(cwd / "cache"),
            "UQLIB_PROGRESS": "0"}
     return subprocess.run([sys.executable, "-m", "uqlib", *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300)
@@ -105,7 +106,7 @@ def test_w_ladder_is_unchanged_and_other_species_keep_its_limits():
 def test_alloy_design_matrix_is_pyaces_linear_dataset(tmp_path, monkeypatch):
     monkeypatch.setenv("UQLIB_COMPUTE_CACHE", str(tmp_path))
     cells = [alloy(seed, rattle=0.1, gold=0.3 + 0.2 * seed) for seed in range(3)]
-    table = data.table_from_atoms(cells)
+    table = uqlib_io.table_from_atoms(cells)
     preset = ace.get_preset("Func-33").for_elements(ALLOY)
     dm = ace.design_matrix(table, preset, workers=1, progress=False)
     frame = pd.DataFrame({"ase_atoms": cells, "energy": table["energy"], "forces": table["forces"]})
@@ -127,15 +128,15 @@ def test_alloy_design_matrix_is_pyaces_linear_dataset(tmp_path, monkeypatch):
 ])
 def test_featurize_refuses_bad_structures_by_id_before_pyace(spoil, message, monkeypatch):
     cells = [alloy(seed, rattle=0.1, gold=0.5) for seed in range(2)]
-    table = data.table_from_atoms(cells)
+    table = uqlib_io.table_from_atoms(cells)
     spoil(table["atoms"].iloc[1])
     monkeypatch.setattr(ace, "_set_worker_basis", lambda basis: pytest.fail("pyace was called"))
-    with pytest.raises(data.DataError) as err:
+    with pytest.raises(uqlib_io.DataError) as err:
         ace.featurize(table, ace.get_preset("Func-33").for_elements(ALLOY), workers=1, progress=False)
     assert message in str(err.value)
     empty = table.copy()
     empty.loc[1, "atoms"] = Atoms()
-    with pytest.raises(data.DataError, match="user-0001 has no atoms"):
+    with pytest.raises(uqlib_io.DataError, match="user-0001 has no atoms"):
         ace.featurize(empty, ace.get_preset("Func-33").for_elements(ALLOY), workers=1, progress=False)
 
 

@@ -5,7 +5,8 @@ import pytest
 from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
-from uqlib import data, structures
+from uqlib import io, neighbours, tables
+from uqlib.paper import data, structures
 
 
 def test_polycrystal_is_seeded_tungsten_without_close_pairs():
@@ -25,10 +26,10 @@ def test_polycrystal_is_seeded_tungsten_without_close_pairs():
 
 def test_bulk_coordination_and_crack():
     crystal = bulk("W", "bcc", a=structures.LATTICE_CONSTANT, cubic=True).repeat(5)
-    assert (structures.coordination(crystal) == 14).all()
+    assert (neighbours.coordination(crystal) == 14).all()
     cracked = structures.open_crack(crystal, length=8.0, opening=3.0)
     assert 0 < len(crystal) - len(cracked) < len(crystal) / 5
-    assert (structures.coordination(cracked) < 14).any()
+    assert (neighbours.coordination(cracked) < 14).any()
 
 
 def test_relaxation_with_the_eam_potential_lowers_forces():
@@ -43,7 +44,7 @@ def test_relaxation_with_the_eam_potential_lowers_forces():
 
 
 def test_nep_labels_match_the_calculator_and_are_cached(compute_cache):
-    table = data.subsample(data.load_subsets("D+E"), 1, seed=0)
+    table = tables.subsample(data.load_subsets("D+E"), 1, seed=0)
     labelled = structures.label_with_nep(table, progress=False)
     atoms = table["atoms"].iloc[1].copy()
     atoms.calc = structures.nep_calculator()
@@ -123,7 +124,7 @@ def test_a_cleaved_crystal_counts_its_new_free_surface_atoms():
 def test_frames_get_nep_labels_in_a_structure_table(compute_cache):
     frames = [structures.voronoi_polycrystal(14.0, 2, seed=s) for s in (0, 1)]
     table = structures.label_frames(frames, progress=False)
-    assert list(table.columns) == data.TABLE_COLUMNS
+    assert list(table.columns) == io.TABLE_COLUMNS
     assert list(table["structure_id"]) == ["fracture-0000", "fracture-0001"]
     probe = frames[1].copy()
     probe.calc = structures.nep_calculator()

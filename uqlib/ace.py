@@ -48,9 +48,11 @@ from pyace import ACEBBasisSet, ACEBEvaluator, ACECalculator, BBasisConfiguratio
 from pyace.atomicenvironment import aseatoms_to_atomicenvironment
 from pyace.multispecies_basisextension import create_multispecies_basis_config
 
-from uqlib import cache, performance
-from uqlib.data import ELEMENT, atom_offsets, atoms_of, validate_structures
-from uqlib.progress import progress_bar
+from uqlib import cache
+from uqlib.config import ELEMENT
+from uqlib.io import validate_structures
+from uqlib.progress import log_array, progress_bar
+from uqlib.tables import atom_offsets, atoms_of
 
 CUTOFF = 5.0  # Å, as the paper's models
 DESIGN_MATRIX_VERSION = 2  # bump when the computation of design matrices changes
@@ -347,9 +349,9 @@ def featurize(table: pd.DataFrame, preset: str | BasisPreset, *, workers: int = 
     eV/atom), ``force_rows`` ``(3 n_atom, p)`` (eV/Å per unit coefficient) and
     ``projections`` ``(n_atom, p)``, atoms in table order. Uncached: use :func:`design_matrix`.
     A failure inside a worker process raises here; nothing is returned or cached. Every
-    structure is checked first (:func:`uqlib.data.validate_structures`: at least one atom,
+    structure is checked first (:func:`uqlib.io.validate_structures`: at least one atom,
     finite positions and cell, full or no periodicity, only ``preset.elements``): a bad one
-    raises :class:`uqlib.data.DataError` naming its structure id, before any pyace call.
+    raises :class:`uqlib.io.DataError` naming its structure id, before any pyace call.
     """
     preset = get_preset(preset)
     validate_structures(table, elements=preset.elements)
@@ -482,9 +484,9 @@ def design_matrix(table: pd.DataFrame, preset: str | BasisPreset, *, largest: st
         basis=top,
     )
     selected = full.select(preset)
-    # what the design matrices take in memory, for the book runner's record of the step (uqlib.performance)
+    # what the design matrices take in memory, for the book runner's record of the step (uqlib.progress.log_array)
     for held in (full, selected) if selected is not full else (full,):
-        performance.log_array(f"{len(table)} structures, {int(held.n_atoms.sum())} atoms, {held.basis.name}",
+        log_array(f"{len(table)} structures, {int(held.n_atoms.sum())} atoms, {held.basis.name}",
                               sum(a.nbytes for a in (held.energy_rows, held.force_rows, held.projections)))
     return selected
 

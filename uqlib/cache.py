@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from uqlib.data import PROJECT_ROOT, subset_runs
+from uqlib.config import PROJECT_ROOT
+from uqlib.tables import subset_runs
 
 
 class CacheError(ValueError):

@@ -54,7 +54,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     import pyace
 
     import uqlib
-    from uqlib import ace, data, ensemble
+    from uqlib import ace, ensemble, io
 
     if not 0.0 <= args.kappa <= 1.0:
         raise UsageError(f"--kappa must lie in [0, 1] (the force weight of the loss), got {args.kappa}")
@@ -63,7 +63,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     preset = ace.get_preset(args.preset)
     chosen = None if args.elements is None else ace.check_elements(args.elements)
     # with --elements, a structure of another species is an error naming its file and frame
-    table = data.read_table(args.train, species_map=args.species_map, labelled=True, elements=chosen)
+    table = io.read_table(args.train, species_map=args.species_map, labelled=True, elements=chosen)
     atom_counts = _species_counts(table)
     preset = preset.for_elements(chosen or list(atom_counts))
     elements = list(preset.elements)
@@ -77,7 +77,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         "n_functions": preset.n_functions, "kappa": args.kappa, "alpha": args.alpha,
         "n_structures": int(len(table)), "n_atoms": int(table["n_atoms"].sum()),
         "atoms_by_species": {e: atom_counts.get(e, 0) for e in elements},
-        "train": [{"path": str(Path(p).resolve()), "sha256": data.sha256sum(Path(p)),
+        "train": [{"path": str(Path(p).resolve()), "sha256": io.sha256sum(Path(p)),
                    "frames": int((table["subset"] == Path(p).name.split(".")[0]).sum())} for p in args.train],
         "train_rmse": model.rmse(dm),
     }
@@ -161,7 +161,7 @@ def _force_inliers(potential: str, structures: list) -> tuple[dict[str, np.ndarr
 
 
 def cmd_activeset(args: argparse.Namespace) -> int:
-    from uqlib import data, grading
+    from uqlib import grading, io
 
     basis = grading.load_potential(args.potential)
     if args.batch_size is not None or args.memory_limit is not None:
@@ -170,10 +170,10 @@ def cmd_activeset(args: argparse.Namespace) -> int:
     projections: dict[str, list] = {}
     labelled = True
     for path in args.train:
-        frames = data.read_structures(path, args.species_map)
+        frames = io.read_structures(path, args.species_map)
         for element, rows in grading.species_projections(basis, frames, source=str(path)).items():
             projections.setdefault(element, []).append(rows)
-        labelled &= data.table_from_atoms(frames, source=str(path)).attrs["labelled"]
+        labelled &= io.table_from_atoms(frames, source=str(path)).attrs["labelled"]
         structures.extend(frames)
     stacked = {e: np.vstack(rows) for e, rows in projections.items() if sum(len(r) for r in rows)}
     owners = grading.structure_indices(structures, stacked)
@@ -199,14 +199,14 @@ def cmd_activeset(args: argparse.Namespace) -> int:
 
 def _activeset_by_batches(args: argparse.Namespace, basis) -> int:
     """One active set by pyace's batched MaxVol: only one batch of projections in memory at once."""
-    from uqlib import data, grading
+    from uqlib import grading, io
 
     if args.clusters is not None:
         raise UsageError("--batch-size/--memory-limit build one active set; drop --clusters (or them)")
     out = Path(args.output)
     if out.suffix != ".asi":
         raise UsageError(f"-o {out}: a single active set is a pacemaker .asi file; name it *.asi")
-    structures = [atoms for path in args.train for atoms in data.read_structures(path, args.species_map)]
+    structures = [atoms for path in args.train for atoms in io.read_structures(path, args.species_map)]
     active = grading.build_active_set_by_batches(basis, structures, batch_size=args.batch_size,
                                                  memory_limit=args.memory_limit, source=", ".join(args.train))
     active.save(out)
@@ -270,7 +270,7 @@ def _grade_to(target: Path, summary: Path, args: argparse.Namespace, grades, gra
               ) -> dict[str, int]:
     """Grade every frame of ``args.frames``, writing each as it comes to the extxyz ``target`` and the CSV
     ``summary`` (memory bounded by one chunk); returns the number of frames in each band."""
-    from uqlib import data, grading
+    from uqlib import grading, io
     from uqlib.ensemble import atom_force_uncertainty
 
     columns = ["file", "frame", "n_atoms", "gamma_max", "cluster_of_max", *(["force_spread_max"] if members else []),
@@ -280,7 +280,7 @@ def _grade_to(target: Path, summary: Path, args: argparse.Namespace, grades, gra
         writer = csv.DictWriter(summary_fh, fieldnames=columns)
         writer.writeheader()
         for path in args.frames:
-            for g in grades(data.iter_structures(path, args.species_map), str(path)):
+            for g in grades(io.iter_structures(path, args.species_map), str(path)):
                 atoms = g.atoms.copy()
                 atoms.arrays["gamma"] = g.gamma
                 atoms.arrays["gamma_cluster"] = g.cluster
@@ -301,13 +301,13 @@ def _grade_to(target: Path, summary: Path, args: argparse.Namespace, grades, gra
 # -- select --------------------------------------------------------------------------------------
 
 def cmd_select(args: argparse.Namespace) -> int:
-    from uqlib import data, grading
+    from uqlib import grading, io
 
     basis = grading.load_potential(args.potential)
     grading_set = grading.load_grading_set(args.active_set)
     candidates, origin = [], []
     for path in args.frames:
-        for g in grading.iter_grades(data.iter_structures(path, args.species_map), basis, grading_set,
+        for g in grading.iter_grades(io.iter_structures(path, args.species_map), basis, grading_set,
                                      source=str(path), progress=not args.quiet):
             if g.gamma_max > args.gamma_lo:  # only extrapolating frames are worth labelling
                 atoms = g.atoms.copy()
@@ -408,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``uqlib`` console script; returns the exit code (module docstring)."""
-    from uqlib.data import DataError, one_line
+    from uqlib.io import DataError, one_line
 
     args = build_parser().parse_args(argv)
     if args.quiet:

@@ -172,7 +172,7 @@ def soap_descriptors(atoms_list: list, *, r_cut: float = SOAP_SETTINGS["r_cut"],
     from dscribe.descriptors import SOAP
 
     from uqlib import cache
-    from uqlib.data import ELEMENT
+    from uqlib.config import ELEMENT
     from uqlib.progress import progress_bar
 
     if not len(atoms_list):

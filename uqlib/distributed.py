@@ -35,8 +35,8 @@ from ase import Atoms
 from distributed import Client, Future, LocalCluster
 
 from uqlib import grading
-from uqlib.data import DataError
 from uqlib.grading import FrameGrade, GradingSet, frame_chunks, load_potential
+from uqlib.io import DataError
 from uqlib.progress import progress_bar
 
 SCHEDULER_ENV = "UQLIB_SCHEDULER"  # address of an existing Dask scheduler, e.g. tcp://10.0.0.1:8786

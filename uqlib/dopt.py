@@ -35,9 +35,10 @@ from pyace.activelearning import (
 
 from uqlib import ace
 from uqlib.ace import BasisPreset
-from uqlib.data import ELEMENT, per_structure_max
+from uqlib.config import ELEMENT
 from uqlib.metrics import tukey_threshold
 from uqlib.progress import progress_bar
+from uqlib.tables import per_structure_max
 
 MAXVOL_TOLERANCE = 1.01  # pace_activeset's default: MaxVol stops when no candidate has gamma above it
 MAXVOL_ITERATIONS = 300  # pace_activeset's default

@@ -43,8 +43,8 @@ import scipy.linalg
 
 from uqlib import ace
 from uqlib.ace import DesignMatrix
-from uqlib.data import per_structure_max
 from uqlib.progress import progress_bar
+from uqlib.tables import per_structure_max
 
 ENERGY_UNIT = "eV/atom"  # CBE works with energies per atom (see module docstring)
 METHODS = ("bootstrap", "posterior")

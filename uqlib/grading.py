@@ -34,7 +34,6 @@ from ase.calculators.calculator import Calculator, all_changes
 from pyace import ACEBBasisSet, PyACECalculator
 from pyace.activelearning import compute_active_set, compute_B_projections
 
-from uqlib.data import DataError, validate_structures
 from uqlib.dopt import (
     MAXVOL_ITERATIONS,
     MAXVOL_TOLERANCE,
@@ -44,6 +43,7 @@ from uqlib.dopt import (
     extrapolation_grade,
     spans_basis,
 )
+from uqlib.io import DataError, validate_structures
 from uqlib.progress import progress_bar
 
 BANDS = ("below", "between", "above")  # gamma_cfg < lo, lo <= gamma_cfg <= hi, gamma_cfg > hi

@@ -27,7 +27,7 @@ def scale_plan(records: dict[str, dict], atom_frames: float = TARGET_ATOM_FRAMES
                worker_counts: tuple[int, ...] = WORKER_COUNTS) -> pd.DataFrame:
     """Per number of workers: chunk size, task time, scheduler load, wall hours and memory per worker.
 
-    ``records`` are the benchmark records (``{name: dict}``, as :func:`uqlib.performance.read_records`
+    ``records`` are the benchmark records (``{name: dict}``, as :func:`uqlib.paper.performance.read_records`
     returns). Columns: ``workers``, ``chunk_atoms``, ``task_s``, ``scheduler_load``,
     ``wall_hours``, ``worker_hours``, ``memory_per_worker_gib``. An empty table when the
     benchmark has not been run.

@@ -9,7 +9,7 @@ criterion                  signals                                     threshold
 :class:`QuestsEntropy`       dH of the environment (model-free)          dH > 0
 =========================  ==========================================  ==============================
 
-See :mod:`uqlib.criteria.base` for the interface and :mod:`uqlib.evaluate` for judging
+See :mod:`uqlib.criteria.base` for the interface and :mod:`uqlib.paper.studies` for judging
 a criterion on a training and a test set.
 """
 

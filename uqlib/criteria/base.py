@@ -10,7 +10,7 @@ criterion's own model (eqs 4-6).
 What a criterion reports is declared by its :class:`Signal` s: which column of which
 table is an uncertainty, which error it should track, and whether it is judged against
 a fixed threshold (gamma > 1) or against eq 7 on the training errors. Evaluation
-(:mod:`uqlib.evaluate`) reads nothing else, so a new criterion is one class.
+(:mod:`uqlib.paper.studies`) reads nothing else, so a new criterion is one class.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pandas as pd
 
 from uqlib import ace
 from uqlib.ace import DesignMatrix
-from uqlib.data import atoms_of, per_atom, per_structure_max
+from uqlib.tables import atoms_of, per_atom, per_structure_max
 
 LEVELS = ("config", "atom")
 Columns = dict[str, np.ndarray]  # named columns of one table: uncertainties per configuration or per atom

@@ -20,9 +20,9 @@ from typing import Self
 
 import numpy as np
 
-from uqlib import ace, clustering, dopt, structures
+from uqlib import ace, clustering, dopt, neighbours
 from uqlib.criteria.base import Columns, Criterion, FeaturizedSet, Signal
-from uqlib.data import per_atom, per_structure_max
+from uqlib.tables import per_atom, per_structure_max
 
 OUTLIER_POLICIES = ("none", "global", "per-cluster")
 GAMMA_SIGNALS = (Signal("gamma_cfg", "config", "gamma", "err_F", threshold=1.0),
@@ -71,7 +71,7 @@ class DOptimality(_SingleModel):
         self.keep_ = (dopt.force_outlier_mask(self.model_.predict_forces(train.dm), train.dm.forces)
                       if self.outliers == "global" else np.ones(len(train.projections), bool))
         if self.core_only:
-            coordination = np.concatenate([structures.coordination(atoms) for atoms in train.table["atoms"]])
+            coordination = np.concatenate([neighbours.coordination(atoms) for atoms in train.table["atoms"]])
             self.keep_ &= coordination >= self.surface_coordination
         self.active_set_ = dopt.build_active_set(train.projections, keep=self.keep_)
         return self

@@ -14,8 +14,8 @@ import numpy as np
 
 from uqlib import ace
 from uqlib.criteria.base import Columns, Criterion, FeaturizedSet, Signal
-from uqlib.data import per_structure_max
 from uqlib.progress import progress_bar
+from uqlib.tables import per_structure_max
 
 
 def quests_descriptors(structures, *, k: int = 32, cutoff: float = 5.0, progress: bool = False) -> np.ndarray:

@@ -10,8 +10,8 @@ jupyter-book (which itself executes nothing).
 
 Command line::
 
-    python -m uqlib.book build [--profile full|fast] [--only 00_data ...] [--no-render] [--benchmarks]
-    python -m uqlib.book run 00_data [-p name value ...] [--profile fast]
+    python -m uqlib.paper.book build [--profile full|fast] [--only 00_data ...] [--no-render] [--benchmarks]
+    python -m uqlib.paper.book run 00_data [-p name value ...] [--profile fast]
 """
 
 from __future__ import annotations
@@ -33,8 +33,11 @@ import nbformat
 import papermill
 import yaml
 
-from uqlib import performance
-from uqlib.data import PROJECT_ROOT, DataError, one_line, resolve_all
+from uqlib import progress
+from uqlib.config import PROJECT_ROOT
+from uqlib.io import DataError, one_line
+from uqlib.paper import performance
+from uqlib.paper.data import resolve_all
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 EXECUTED_DIR = PROJECT_ROOT / "book" / "notebooks"
@@ -140,7 +143,7 @@ def setup(namespace: dict, notebook: str) -> Path:
 
     ``namespace`` is the notebook's ``globals()``; the parameters are its annotated names.
     """
-    from uqlib import plots
+    from uqlib.paper import plots
 
     check_parameters(namespace)
     plots.apply_style()
@@ -285,16 +288,16 @@ def _cache_entries() -> int:
 
 
 def _timed_step(profile: str, kind: str, step: str, run: typing.Callable[[], object], record: bool) -> None:
-    """Run one step of a build, timing it and sampling its processes' memory (:mod:`uqlib.performance`)."""
+    """Run one step of a build, timing it and sampling its processes' memory (:mod:`uqlib.paper.performance`)."""
     start, entries = time.perf_counter(), _cache_entries()
-    print(f"[uqlib.book] {step} ({profile} profile, {kind} build)", flush=True)
+    print(f"[uqlib.paper.book] {step} ({profile} profile, {kind} build)", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "arrays.jsonl"
-        with _environment({performance.ARRAY_LOG: str(log)}), performance.MemorySampler() as memory:
+        with _environment({progress.ARRAY_LOG: str(log)}), performance.MemorySampler() as memory:
             run()
         arrays = performance.read_array_log(log)
     seconds = time.perf_counter() - start
-    print(f"[uqlib.book] {step} done in {seconds:.0f} s", flush=True)
+    print(f"[uqlib.paper.book] {step} done in {seconds:.0f} s", flush=True)
     if record:
         performance.record_step(RESULTS_ROOT / profile / "timings.json", kind, step, seconds, memory.peak_mib,
                                 _cache_entries() - entries, arrays)
@@ -334,7 +337,7 @@ def build(profile: str = "full", only: list[str] | None = None, do_render: bool 
     if not do_render:
         return None
     index = render(directory)
-    print(f"[uqlib.book] book rendered: {index}")
+    print(f"[uqlib.paper.book] book rendered: {index}")
     return index
 
 
@@ -343,9 +346,9 @@ def _parse_value(text: str) -> object:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m uqlib.book``: exit 0 on success, 1 when a notebook fails (its executed copy holds the
+    """``python -m uqlib.paper.book``: exit 0 on success, 1 when a notebook fails (its executed copy holds the
     traceback), 2 for a user error (unknown notebook, profile or parameter, missing data), one line each."""
-    parser = argparse.ArgumentParser(prog="python -m uqlib.book", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m uqlib.paper.book", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="execute all notebooks and render the book")
     b.add_argument("--profile", default="full")

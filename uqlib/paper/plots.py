@@ -131,7 +131,7 @@ def outcome_bars(ax: Axes, outcomes, title: str) -> Axes:
     """Stacked bars of the four outcomes of :func:`uqlib.metrics.confusion`, one bar per model.
 
     ``outcomes``: a table with one row per model and the outcomes as columns, in % (as
-    :func:`uqlib.evaluate.outcome_table` gives), or a dict ``{model: {outcome: fraction}}``.
+    :func:`uqlib.paper.studies.outcome_table` gives), or a dict ``{model: {outcome: fraction}}``.
     """
     import pandas as pd
 
@@ -149,8 +149,8 @@ def outcome_bars(ax: Axes, outcomes, title: str) -> Axes:
 def rates_vs_accuracy(ax: Axes, table, fixed_rates, signals: list[str]) -> Axes:
     """Test selection rates (%) against training F_RMSE: adaptive thresholds solid, fixed ones dotted.
 
-    ``table`` is :func:`uqlib.evaluate.ladder_table` (columns ``rate <signal> (%)``), ``fixed_rates``
-    the first result of :func:`uqlib.evaluate.fixed_threshold_rates`.
+    ``table`` is :func:`uqlib.paper.studies.ladder_table` (columns ``rate <signal> (%)``), ``fixed_rates``
+    the first result of :func:`uqlib.paper.studies.fixed_threshold_rates`.
     """
     x = table["F_RMSE train"].to_numpy()
     for signal in signals:
@@ -309,7 +309,7 @@ def grade_map_2d(ax: Axes, extent: tuple[float, float, float, float], gamma: np.
 
 def sweep_panel(ax: Axes, stats, column: str, criteria: list[str], *, scale: float = 1.0, ylabel: str,
                 title: str = "") -> Axes:
-    """One quantity of :func:`uqlib.evaluate.sweep_statistics` against K: mean line, +-1 std band per criterion."""
+    """One quantity of :func:`uqlib.paper.studies.sweep_statistics` against K: mean line, +-1 std band per criterion."""
     for name in criteria:
         part = stats.loc[name]
         mean, std = scale * part[(column, "mean")].to_numpy(), scale * np.nan_to_num(part[(column, "std")].to_numpy())

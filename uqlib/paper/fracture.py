@@ -1,8 +1,8 @@
 """A mode-I fracture simulation of a W polycrystal in LAMMPS (the structure of the paper's Fig. 8).
 
 The paper grades a fractured W polycrystal. This module builds one: a periodic
-Voronoi polycrystal (:func:`uqlib.structures.voronoi_polycrystal`) with a
-through-thickness slit along z (:func:`uqlib.structures.open_crack`), minimised and
+Voronoi polycrystal (:func:`uqlib.paper.structures.voronoi_polycrystal`) with a
+through-thickness slit along z (:func:`uqlib.paper.structures.open_crack`), minimised and
 equilibrated at zero pressure, then pulled along y at a constant engineering strain
 rate (``fix deform``) at low temperature while x and z relax to zero stress
 (``fix npt``), so the slit opens in mode I and runs through the grains. LAMMPS
@@ -32,9 +32,10 @@ import pandas as pd
 from ase import Atoms
 
 from uqlib import cache
-from uqlib.data import ELEMENT, load_manifest, resolve
+from uqlib.config import ELEMENT
+from uqlib.paper.data import load_manifest, resolve
+from uqlib.paper.structures import box_lengths, open_crack, voronoi_polycrystal
 from uqlib.progress import progress_bar
-from uqlib.structures import box_lengths, open_crack, voronoi_polycrystal
 
 W_MASS = 183.84  # g/mol
 BAR_TO_GPA = 1e-4
@@ -248,7 +249,7 @@ def run_fracture(box: float | Sequence[float], n_grains: int, seed: int, *, crac
                  use_cache: bool = True, progress: bool = True) -> tuple[Atoms, list[Atoms], dict]:
     """Mode-I fracture of a pre-cracked W polycrystal (LAMMPS, Zhou EAM); cached on disk.
 
-    Builds :func:`~uqlib.structures.voronoi_polycrystal` (``box`` Å, ``n_grains``,
+    Builds :func:`~uqlib.paper.structures.voronoi_polycrystal` (``box`` Å, ``n_grains``,
     ``seed``), removes a slit of ``crack_length`` × ``crack_opening`` Å through the
     thickness (z) at mid-height, minimises, equilibrates ``equilibration_steps`` MD
     steps at ``temperature`` K and zero pressure, then strains the box along y at

@@ -4,7 +4,7 @@ The paper's clustered grade (Fig. 8) splits PRM2020, the W GAP data set of
 Byggmästar et al., Phys. Rev. Materials 4, 093802 (2020), by its own group labels
 into 15 subsets (authors' ``Code/README.md``). The pickle of the paper's repository
 carries no labels, but its rows come in 23 contiguous blocks of equal atom count
-(:func:`uqlib.data.prm2020_blocks`). This module names each block's structures by
+(:func:`uqlib.paper.data.prm2020_blocks`). This module names each block's structures by
 what they are (cell, vacuum, atoms per bcc site, first-shell coordination, closest
 pair, energy), in the families of the group's W data set: its 2019 release
 (PRB 100, 144105; config types slice_sample, bcc_distorted, sc, fcc, hcp, dia,
@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
-from uqlib.data import DataError, prm2020_blocks
-from uqlib.structures import fast_neighbour_list
+from uqlib.io import DataError
+from uqlib.paper.data import prm2020_blocks
+from uqlib.paper.structures import fast_neighbour_list
 
 BCC_VOLUME = 16.2  # Å^3 per atom, W near equilibrium (a = 3.19 Å)
 VACUUM_GAP = 5.0  # Å: an empty band this wide across the cell means a slab in vacuum

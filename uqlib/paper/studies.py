@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uqlib import ace, claims, data, ensemble, metrics
+from uqlib import ace, ensemble, metrics, tables
 from uqlib.criteria import Criterion, DOptimality, EnsembleCriterion, FeaturizedSet, Scores, Signal, featurize
-from uqlib.data import per_structure_max
 from uqlib.dopt import ActiveSetError
+from uqlib.paper import claims, data
+from uqlib.tables import per_structure_max
 
 
 @dataclass
@@ -215,7 +216,7 @@ def rank_by(criterion: Criterion, data: FeaturizedSet, signal: str) -> np.ndarra
     return values if spec.level == "config" else per_structure_max(values, data.dm.n_atoms)
 
 
-# -- the paper's claims from these tables (rules in uqlib.claims) ---------------------------------------
+# -- the paper's claims from these tables (rules in uqlib.paper.claims) ---------------------------------------
 
 ENSEMBLE_SIGNALS = ("CBE", "CBF", "ABF")
 
@@ -457,7 +458,7 @@ def homogeneous_reference(preset: str, per_subset: int | None, seed: int, *, kap
     Returns ``{"A+B -> C+E": evaluation}``, or ``{}`` with a warning when the A+B projections
     cannot span the preset's functions (no active set: see the MaxVol notebook's table).
     """
-    train, test = (featurize(data.subsample(data.load_subsets(s), per_subset, seed), preset) for s in ("A+B", "C+E"))
+    train, test = (featurize(tables.subsample(data.load_subsets(s), per_subset, seed), preset) for s in ("A+B", "C+E"))
     try:
         return {"A+B -> C+E": evaluate(DOptimality(kappa=kappa, alpha=alpha), train, test)}
     except ActiveSetError as err:
@@ -469,7 +470,7 @@ def heterogeneity_claims(ensembles: dict[str, Evaluation], variants: dict[str, E
                          shares_2d: dict[str, float], areas_2d: pd.Series) -> list[claims.ClaimRecord]:
     """P23-P30, P34, P35 from the A+D split: the smallest ensemble, :func:`dopt_variants` (with the
     :func:`homogeneous_reference` under ``"A+B -> C+E"`` when it was run) and the 2D example
-    (:func:`uqlib.maxvol2d.novelty_shares` and the scan's areas)."""
+    (:func:`uqlib.paper.maxvol2d.novelty_shares` and the scan's areas)."""
     ens, dopt = next(iter(ensembles.values())), variants["outlier filter"]
     reference = variants.get("A+B -> C+E")
     gamma_max_homogeneous = reference.values("train", "gamma_atom")[0].max() if reference else None

@@ -50,7 +50,7 @@ PARTLY_FRACTION = 0.75
 PAPER_CROSSOVER = 100.0  # meV/Å, Fig 3f
 PAPER_F_RMSE = {"Func-15": 171.62, "Func-945": 51.37}  # training force RMSE (meV/Å), Fig 2 caption
 PAPER_E_RMSE = {"Func-15": 9.05, "Func-945": 1.46}  # training energy RMSE (meV/atom), Fig 2 caption
-FIXTURE_PATH = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "claims_list.md"
+FIXTURE_PATH = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "claims_list.md"
 
 
 class ClaimInputError(ValueError):
@@ -982,7 +982,7 @@ def write_records(directory: Path, notebook: str, records: Sequence[ClaimRecord]
     """Write a notebook's claim records and findings to ``directory/claims.json``."""
     for r in records:
         if not isinstance(r, ClaimRecord):
-            raise ClaimInputError(f"{notebook}: records must be ClaimRecord objects from uqlib.claims, got {r!r}")
+            raise ClaimInputError(f"{notebook}: records must be ClaimRecord objects from uqlib.paper.claims, got {r!r}")
     path = Path(directory) / "claims.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"notebook": notebook, "claims": [asdict(r) for r in records],

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
-from uqlib import ace, claims, metrics
+from uqlib import ace, metrics
 from uqlib.criteria import (
     ClusteredDOptimality,
     DOptimality,
@@ -27,7 +27,8 @@ from uqlib.criteria import (
     QuestsEntropy,
     featurize,
 )
-from uqlib.data import holdout_split, per_atom
+from uqlib.paper import claims
+from uqlib.tables import holdout_split, per_atom
 
 # score name -> (criterion key, configuration signal, atom signal or None)
 SCORES = {"CBE": ("ensemble", "CBE", None), "CBF": ("ensemble", "CBF", None), "ABF": ("ensemble", None, "ABF"),
@@ -138,7 +139,7 @@ def score_splits(splits: dict[str, tuple[pd.DataFrame, pd.DataFrame]], preset: s
                  seed: int, **options) -> dict[str, NoveltyScores]:
     """:func:`novelty_scores` of each split ``name -> (training table, test table)``.
 
-    Each training table is cut by :func:`uqlib.data.holdout_split` into the structures fitted
+    Each training table is cut by :func:`uqlib.tables.holdout_split` into the structures fitted
     on and the held-out known ones (``holdout_fraction`` of each subset); ``options`` go to
     :func:`novelty_scores` (``n_members``, ``kappa``, ``alpha``, ``quests_bandwidth``, ...).
     """

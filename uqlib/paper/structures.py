@@ -2,7 +2,7 @@
 
 The paper grades a fractured W polycrystal labelled with NEP89; neither is
 available, so this module builds a seeded Voronoi polycrystal of BCC W with a
-crack (pulled apart in LAMMPS by :mod:`uqlib.fracture`), relaxes structures with the
+crack (pulled apart in LAMMPS by :mod:`uqlib.paper.fracture`), relaxes structures with the
 Zhou (2004) EAM potential through matscipy, classifies the atoms of a fractured
 polycrystal (bulk, grain boundary, free surface) and labels structures with the
 UNEP-v1 NEP model through calorine's ``CPUNEP``.
@@ -21,7 +21,10 @@ from ase.optimize import FIRE
 from scipy.spatial.transform import Rotation
 
 from uqlib import cache
-from uqlib.data import ELEMENT, TABLE_COLUMNS, load_manifest, resolve, tidy_table
+from uqlib.config import ELEMENT
+from uqlib.io import TABLE_COLUMNS, tidy_table
+from uqlib.neighbours import coordination, fast_neighbour_list
+from uqlib.paper.data import load_manifest, resolve
 from uqlib.progress import progress_bar
 
 LATTICE_CONSTANT = 3.165  # Å, BCC W
@@ -127,18 +130,6 @@ def relax(atoms: Atoms, *, fmax: float = 0.05, steps: int = 200, calculator=None
     return relaxed, report
 
 
-def fast_neighbour_list(quantities: str, atoms: Atoms, cutoff: float):
-    """matscipy's neighbour list (same interface as ase's ``neighbor_list``, an order of magnitude faster)."""
-    from matscipy.neighbours import neighbour_list
-
-    return neighbour_list(quantities, atoms, cutoff)
-
-
-def coordination(atoms: Atoms, cutoff: float = 3.3) -> np.ndarray:
-    """Neighbours within ``cutoff`` Å (14 for bulk BCC W at 3.3 Å: 8 first and 6 second neighbours)."""
-    return np.bincount(fast_neighbour_list("i", atoms, cutoff), minlength=len(atoms))
-
-
 # -- reference labels -----------------------------------------------------------------------------
 
 def nep_calculator(model_key: str = "unep_v1"):
@@ -188,7 +179,7 @@ def label_frames(frames: list[Atoms], subset: str = "fracture", model_key: str =
 
 def structure_table(atoms_list: list[Atoms], subset: str, energies: np.ndarray, forces: list[np.ndarray]
                     ) -> pd.DataFrame:
-    """A structure table (see :mod:`uqlib.data`) of new structures, e.g. a built polycrystal."""
+    """A structure table (see :mod:`uqlib.paper.data`) of new structures, e.g. a built polycrystal."""
     frame = pd.DataFrame({"ase_atoms": atoms_list, "energy": energies, "forces": forces})
     return tidy_table(frame, subset)
 

@@ -2,16 +2,16 @@
 
 PRM2020 (Byggmästar et al. 2020) is relabelled with UNEP-v1 (the stand-in for the
 paper's NEP89) and partitioned four ways: its 15 structure groups (the paper's choice,
-:func:`uqlib.prm2020.prm2020_groups`, the default), its 23 contiguous blocks, the
+:func:`uqlib.paper.prm2020.prm2020_groups`, the default), its 23 contiguous blocks, the
 authors' unsupervised route (structure-averaged SOAP, PCA, BIRCH into 5 clusters,
 :func:`uqlib.clustering.soap_birch_clusters`) and k-means on the ACE descriptor. A global
 :class:`~uqlib.criteria.DOptimality` (one active set) and one
 :class:`~uqlib.criteria.ClusteredDOptimality` per partition (one model, outlier filter
 and active set per cluster; gamma_atom = minimum over the clusters, the paper's Fig. 8b)
 grade every atom of every frame of a mode-I fracture run of a W polycrystal
-(:func:`uqlib.fracture.run_profile`, LAMMPS + Zhou EAM), labelled with UNEP-v1. Each
+(:func:`uqlib.paper.fracture.run_profile`, LAMMPS + Zhou EAM), labelled with UNEP-v1. Each
 atom is classed bulk / grain boundary / free surface
-(:func:`uqlib.structures.fracture_atom_table`). Force errors are those of the global
+(:func:`uqlib.paper.structures.fracture_atom_table`). Force errors are those of the global
 model (all PRM2020) against UNEP-v1, in eV/Å.
 """
 
@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
-from uqlib import claims, clustering, data, fracture, prm2020, structures
+from uqlib import clustering, tables
 from uqlib.criteria import ClusteredDOptimality, DOptimality, FeaturizedSet, featurize
+from uqlib.paper import claims, data, fracture, prm2020, structures
 
 PARTITIONS = ("groups", "blocks", "soap-birch", "kmeans")
 GRADES = ("global", "clustered")
@@ -47,7 +48,7 @@ def load_prm2020(per_group: int | None, seed: int) -> tuple[pd.DataFrame, pd.Dat
     """UNEP-v1-labelled PRM2020, at most ``per_group`` structures of each of the 15 groups (None: all).
 
     Returns the structure table (extra columns ``group``, ``family`` and ``block``) and the
-    group mapping (:func:`uqlib.prm2020.block_evidence`: what each block holds, its family
+    group mapping (:func:`uqlib.paper.prm2020.block_evidence`: what each block holds, its family
     and group, and the share of its structures whose own rule agrees).
     """
     full = data.load_subsets("PRM2020")
@@ -56,7 +57,7 @@ def load_prm2020(per_group: int | None, seed: int) -> tuple[pd.DataFrame, pd.Dat
     full["block"] = blocks.to_numpy()
     for level in ("group", "family"):
         full[level] = blocks.map(dict(zip(evidence["block"], evidence[level], strict=True)))
-    table = structures.label_with_nep(data.subsample(full, per_group, seed, by="group").reset_index(drop=True))
+    table = structures.label_with_nep(tables.subsample(full, per_group, seed, by="group").reset_index(drop=True))
     return table, evidence
 
 

@@ -1,6 +1,6 @@
 """Speed and memory of the book: what the book runner records and what the performance page judges.
 
-The runner (:func:`uqlib.book.build`) times each *step* of a build (the benchmarks, when the
+The runner (:func:`uqlib.paper.book.build`) times each *step* of a build (the benchmarks, when the
 build runs them, then each notebook) and samples the resident memory of the step's processes
 (:class:`MemorySampler`). A build that starts from an empty compute cache is **cold**; any other
 is **warm**. The latest record of each step is kept per kind in ``results/<profile>/timings.json``::
@@ -16,7 +16,6 @@ the figure, from measured records only (:func:`performance_goals`).
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -27,7 +26,6 @@ import psutil
 
 KINDS = ("cold", "warm")
 MEMORY_MEASURE = "pss"  # what MemorySampler sums over a step's processes (older records: "rss")
-ARRAY_LOG = "UQLIB_ARRAY_LOG"  # file to which a step's processes append the design matrices they build
 COLD_BUILD_MINUTES, WARM_BUILD_MINUTES, NOTEBOOK_MEMORY_GIB = 12.0, 4.0, 6.0
 
 # (name, target text, record, key, comparison, bound, unit)
@@ -91,15 +89,6 @@ class MemorySampler:
                  trace: TracebackType | None) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def log_array(what: str, nbytes: int) -> None:
-    """Append ``{"what", "gib"}`` to the file named by ``$UQLIB_ARRAY_LOG`` (set by the book runner
-    for each step), so the runner can say which arrays a step's memory went to; no-op otherwise."""
-    path = os.environ.get(ARRAY_LOG)
-    if path:
-        with open(path, "a") as log:
-            log.write(json.dumps({"what": what, "gib": nbytes / 2**30}) + "\n")
 
 
 def read_array_log(path: Path) -> dict[str, object]:

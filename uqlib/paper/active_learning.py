@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from uqlib import ace, claims, metrics
+from uqlib import ace, metrics
 from uqlib.criteria import (
     ClusteredDOptimality,
     Criterion,
@@ -26,9 +26,10 @@ from uqlib.criteria import (
     QuestsEntropy,
     featurize,
 )
-from uqlib.data import holdout_split, per_structure_max, subsample
-from uqlib.evaluate import rank_by
+from uqlib.paper import claims
+from uqlib.paper.studies import rank_by
 from uqlib.progress import progress_bar
+from uqlib.tables import holdout_split, per_structure_max, subsample
 
 CRITERIA = ("random", "CBF", "gamma", "clustered gamma", "QUESTS")
 
@@ -149,7 +150,7 @@ def run_races(starts: dict[str, pd.DataFrame], candidates: pd.DataFrame, preset:
 
 
 def mean_curves(curves: pd.DataFrame, start: str, column: str = "F_rmse") -> dict[str, object]:
-    """One start's learning curves for :func:`uqlib.plots.metric_vs_x`: mean and standard deviation over seeds.
+    """One start's learning curves for :func:`uqlib.paper.plots.metric_vs_x`: mean and standard deviation over seeds.
 
     Returns ``x`` (labels used, sorted), ``series`` and ``spread`` (criterion -> array over ``x``
     of the mean and the standard deviation of ``column``, e.g. F_rmse in meV/Å; a single
@@ -168,7 +169,7 @@ def mean_curves(curves: pd.DataFrame, start: str, column: str = "F_rmse") -> dic
 def race_findings(curves: pd.DataFrame) -> tuple[pd.DataFrame, list[claims.Finding]]:
     """Does each criterion end below random picking? A paired test across seeds, per start.
 
-    :func:`uqlib.claims.race_comparison` on the final test F_RMSE of every seed; returns its
+    :func:`uqlib.paper.claims.race_comparison` on the final test F_RMSE of every seed; returns its
     tables (one ``start`` column) and its findings.
     """
     tables, found = [], []
