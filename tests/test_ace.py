@@ -8,6 +8,7 @@ from pyace.activelearning import compute_B_projections
 from pyace.linearacefit import LinearACEDataset
 
 from uqlib import ace, cache
+from uqlib.exceptions import NotFittedError
 
 
 @pytest.mark.parametrize("name", list(ace.PRESETS))
@@ -263,7 +264,7 @@ def test_subset_selects_matching_rows(dm72):
 
 
 def test_bad_use_is_a_clear_error(small_table, dm72):
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         ace.LinearACE("Func-72").predict_forces(dm72)
     with pytest.raises(ValueError, match=f"for Func-72, the model for {SMALL}"):
         ace.LinearACE(SMALL).fit(dm72)

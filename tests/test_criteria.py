@@ -14,6 +14,7 @@ from uqlib.criteria import (
     QuestsEntropy,
     featurize,
 )
+from uqlib.exceptions import NotFittedError
 from uqlib.paper import data
 
 
@@ -43,7 +44,7 @@ def test_every_criterion_scores_through_the_interface(sets, make):
 
 
 def test_unfitted_criterion_and_unknown_signal_are_clear_errors(sets):
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         DOptimality().score(sets[0])
     with pytest.raises(KeyError, match="no signal 'gamma'"):
         DOptimality().signal("gamma")

@@ -50,6 +50,7 @@ from pyace.multispecies_basisextension import create_multispecies_basis_config
 
 from uqlib import cache
 from uqlib.config import ELEMENT
+from uqlib.exceptions import FeaturizationError, NotFittedError
 from uqlib.io import validate_structures
 from uqlib.progress import log_array, progress_bar
 from uqlib.tables import atom_offsets, atoms_of
@@ -396,9 +397,6 @@ def featurize(table: pd.DataFrame, preset: str | BasisPreset, *, workers: int = 
     return arrays
 
 
-class FeaturizationError(ValueError):
-    """pyace returned features that are not what they claim (wrong shape, not finite)."""
-
 
 def check_features(arrays: dict[str, np.ndarray], n_atoms: np.ndarray, n_functions: int) -> str | None:
     """What is wrong with featurized arrays of structures with ``n_atoms`` atoms (``None`` if nothing).
@@ -599,7 +597,7 @@ class LinearACE:
 
     def _coefficients(self) -> np.ndarray:
         if self.coef_ is None:
-            raise RuntimeError("LinearACE is not fitted yet: call .fit(design_matrix) first")
+            raise NotFittedError("LinearACE is not fitted yet: call .fit(design_matrix) first")
         return self.coef_
 
     def fit(self, dm: DesignMatrix, structure_weights: np.ndarray | None = None) -> LinearACE:

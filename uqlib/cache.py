@@ -20,17 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from uqlib.config import PROJECT_ROOT
+from uqlib import config
+from uqlib.exceptions import CacheError
 from uqlib.tables import subset_runs
-
-
-class CacheError(ValueError):
-    """A computed result is not what it claims to be, so it is not cached."""
 
 
 def cache_root() -> Path:
     """Where computed artefacts go: ``$UQLIB_COMPUTE_CACHE`` or ``data/cache``."""
-    return Path(os.environ.get("UQLIB_COMPUTE_CACHE", PROJECT_ROOT / "data" / "cache"))
+    return config.compute_cache_dir()
 
 
 def geometry_fingerprint(structures: pd.DataFrame | list) -> str:

@@ -22,6 +22,8 @@ from pathlib import Path
 import ase.io
 import numpy as np
 
+from uqlib.exceptions import UsageError
+
 EXAMPLES = {
     "fit": ("uqlib fit train.extxyz --preset Func-33 --ensemble 6 -o model/\n"
             "  uqlib fit alloy.extxyz --preset Func-33 --elements Cu,Au -o alloy-model/"),
@@ -34,9 +36,6 @@ EXAMPLES = {
                "--n 10 -o picked.extxyz"),
 }
 
-
-class UsageError(ValueError):
-    """A command-line option is invalid."""
 
 
 # -- fit -----------------------------------------------------------------------------------------
@@ -408,12 +407,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``uqlib`` console script; returns the exit code (module docstring)."""
+    from uqlib import config
     from uqlib.io import DataError, one_line
 
     args = build_parser().parse_args(argv)
     if args.quiet:
-        import os
-        os.environ["UQLIB_PROGRESS"] = "0"
+        config.set_progress(False)
     try:
         return args.run(args)
     except (DataError, UsageError, ValueError, KeyError, OSError) as err:

@@ -24,7 +24,6 @@ potential once and keeps it in a module-level cache keyed by path.
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -34,7 +33,7 @@ import numpy as np
 from ase import Atoms
 from distributed import Client, Future, LocalCluster
 
-from uqlib import grading
+from uqlib import config, grading
 from uqlib.grading import FrameGrade, GradingSet, frame_chunks, load_potential
 from uqlib.io import DataError
 from uqlib.progress import progress_bar
@@ -47,7 +46,7 @@ _WORKER_POTENTIALS: dict[str, object] = {}  # potential path -> ACEBBasisSet, on
 
 def scheduler_address(scheduler: str | None = None) -> str | None:
     """The scheduler to use: the argument, else ``$UQLIB_SCHEDULER``, else ``None`` (a local cluster)."""
-    address = scheduler or os.environ.get(SCHEDULER_ENV) or None
+    address = scheduler or config.scheduler_address()
     if address is not None and "://" not in address and ":" not in address:
         raise DataError(f"Scheduler address {address!r} has no port: give it as tcp://HOST:PORT "
                         f"(what `dask scheduler` prints), via --scheduler or {SCHEDULER_ENV}")

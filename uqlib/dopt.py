@@ -36,6 +36,7 @@ from pyace.activelearning import (
 from uqlib import ace
 from uqlib.ace import BasisPreset
 from uqlib.config import ELEMENT
+from uqlib.exceptions import ActiveSetError
 from uqlib.metrics import tukey_threshold
 from uqlib.progress import progress_bar
 from uqlib.tables import per_structure_max
@@ -44,9 +45,6 @@ MAXVOL_TOLERANCE = 1.01  # pace_activeset's default: MaxVol stops when no candid
 MAXVOL_ITERATIONS = 300  # pace_activeset's default
 SINGULAR_CONDITION = 1e14  # an active set this ill-conditioned is treated as singular
 
-
-class ActiveSetError(ValueError):
-    """An active set cannot be built or used (too few atoms, singular, wrong basis)."""
 
 
 def _check_tungsten(table: pd.DataFrame) -> None:

@@ -32,12 +32,10 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from uqlib.config import ELEMENT
+from uqlib.exceptions import DataError
 
 TABLE_COLUMNS = ["structure_id", "subset", "atoms", "n_atoms", "energy", "energy_per_atom", "forces"]
 
-
-class DataError(ValueError):
-    """A data file is missing, corrupt, or holds a structure uqlib cannot use."""
 
 
 def read_pacemaker_pickle(path: Path, key: str) -> pd.DataFrame:

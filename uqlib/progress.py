@@ -14,22 +14,23 @@ can say which arrays a step's memory went to); it does nothing otherwise.
 from __future__ import annotations
 
 import json
-import os
 
 from tqdm.auto import tqdm
+
+from uqlib import config
 
 ARRAY_LOG = "UQLIB_ARRAY_LOG"  # file to which a process appends the design matrices it builds
 
 
 def progress_bar(iterable=None, **kwargs) -> tqdm:
     """:class:`tqdm.auto.tqdm`, disabled when ``UQLIB_PROGRESS=0`` or ``disable=True``."""
-    disable = kwargs.pop("disable", False) or os.environ.get("UQLIB_PROGRESS") == "0"
+    disable = kwargs.pop("disable", False) or not config.progress_enabled()
     return tqdm(iterable, disable=disable, **kwargs)
 
 
 def log_array(what: str, nbytes: int) -> None:
     """Append ``{"what", "gib"}`` to the file named by ``$UQLIB_ARRAY_LOG``; no-op when it is unset."""
-    path = os.environ.get(ARRAY_LOG)
+    path = config.array_log_path()
     if path:
         with open(path, "a") as log:
             log.write(json.dumps({"what": what, "gib": nbytes / 2**30}) + "\n")

@@ -24,6 +24,7 @@ import pandas as pd
 
 from uqlib import ace
 from uqlib.ace import DesignMatrix
+from uqlib.exceptions import NotFittedError
 from uqlib.tables import atoms_of, per_atom, per_structure_max
 
 LEVELS = ("config", "atom")
@@ -162,7 +163,7 @@ class Criterion(ABC):
 
     def _check_fitted(self) -> None:
         if not any(key.endswith("_") and not key.startswith("_") for key in vars(self)):
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call .fit(train) first")
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call .fit(train) first")
 
     def score(self, data: FeaturizedSet) -> Scores:
         """The criterion's uncertainties of ``data``, with the errors of its model where labelled."""

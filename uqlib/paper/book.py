@@ -33,8 +33,9 @@ import nbformat
 import papermill
 import yaml
 
-from uqlib import progress
+from uqlib import config, progress
 from uqlib.config import PROJECT_ROOT
+from uqlib.exceptions import UqlibError
 from uqlib.io import DataError, one_line
 from uqlib.paper import performance
 from uqlib.paper.data import resolve_all
@@ -46,11 +47,11 @@ TOC_FILE = PROJECT_ROOT / "_toc.yml"
 RESULTS_ROOT = PROJECT_ROOT / "results"
 
 
-class ParameterError(TypeError):
+class ParameterError(UqlibError, TypeError):
     """A notebook parameter is unknown or of the wrong type."""
 
 
-class NotebookError(RuntimeError):
+class NotebookError(UqlibError, RuntimeError):
     """A notebook raised an error while the runner executed it."""
 
 
@@ -90,7 +91,7 @@ def results_dir(notebook: str) -> Path:
     ``$UQLIB_RESULTS/<notebook>``; the runner points ``UQLIB_RESULTS`` at
     ``results/<profile>``, an interactive session writes to ``results/default``.
     """
-    path = Path(os.environ.get("UQLIB_RESULTS", RESULTS_ROOT / "default")) / notebook
+    path = config.results_root() / notebook
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -42,6 +42,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from uqlib.exceptions import UqlibError
+
 VERDICTS = ("reproduced", "partly", "not reproduced", "not testable here")
 FINDING_VERDICTS = ("supported", "not supported", "inconclusive")
 TREND_RHO = 0.8
@@ -53,7 +55,7 @@ PAPER_E_RMSE = {"Func-15": 9.05, "Func-945": 1.46}  # training energy RMSE (meV/
 FIXTURE_PATH = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "claims_list.md"
 
 
-class ClaimInputError(ValueError):
+class ClaimInputError(UqlibError, ValueError):
     """A rule received measured inputs it cannot judge (wrong length, NaN, out of range)."""
 
 

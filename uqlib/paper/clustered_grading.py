@@ -25,6 +25,7 @@ from ase import Atoms
 
 from uqlib import clustering, tables
 from uqlib.criteria import ClusteredDOptimality, DOptimality, FeaturizedSet, featurize
+from uqlib.exceptions import UqlibError
 from uqlib.paper import claims, data, fracture, prm2020, structures
 
 PARTITIONS = ("groups", "blocks", "soap-birch", "kmeans")
@@ -33,7 +34,7 @@ KINDS = ("all", *structures.ATOM_CLASSES)
 PROFILES = {"fast": fracture.FAST, "full": fracture.FULL}
 
 
-class PartitionError(ValueError):
+class PartitionError(UqlibError, ValueError):
     """An unknown partition of PRM2020 or fracture profile was asked for."""
 
 

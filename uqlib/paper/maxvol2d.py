@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from uqlib import dopt
+from uqlib.exceptions import UqlibError
 
 CATEGORIES = ("ID for both", "OOD for both", "missed OOD (union ID, groups OOD)", "false OOD (union OOD, a group ID)")
 GROUP_NAMES = "abcdefghij"
@@ -31,7 +32,7 @@ PAPER_GRADES = {("A", "union"): 0.76, ("A", "group a"): 6.36, ("A", "group b"): 
                 ("B", "union"): 1.17, ("B", "own group"): 0.88}
 
 
-class ToyExampleError(ValueError):
+class ToyExampleError(UqlibError, ValueError):
     """Bad parameters of the 2D example."""
 
 
