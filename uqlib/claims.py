@@ -1093,7 +1093,7 @@ def p30_minimum_grade(novel_rate_union: float, novel_rate_min: float, known_rate
     return _record(
         "P30", f"novel flagged {_pct(novel_rate_union)} (union) -> {_pct(novel_rate_min)} (minimum); {known}{single}",
         verdict,
-        "the paper: the minimum of the subset-specific grades is 'a strategy that simultaneously prevents both "
+        "the paper: 'select their minimum as the final metric, a strategy that simultaneously prevents both "
         "underestimation by combined datasets and overestimation from individual subsets'. Parts: (a) the main "
         "statement, less under-estimation: the minimum flags more novel points than the union's set; (b) no new "
         "over-estimation: the minimum flags known points no more often than the union's set (within 1 point). "
@@ -1250,7 +1250,7 @@ def seed_table(frame: pd.DataFrame, values: Sequence[str], by: Sequence[str], se
     if missing:
         raise ClaimInputError(f"the seed table lacks the columns {missing}; it has {list(frame.columns)}")
     rows = {}
-    for key, group in frame.groupby(list(by), sort=True):
+    for key, group in frame.groupby(list(by) if len(by) > 1 else by[0], sort=True):
         if group[seed_column].duplicated().any():
             raise ClaimInputError(f"group {key} has a seed twice in column {seed_column!r}: one row per seed")
         rows[key] = {(v, stat): getattr(seed_summary(group[v].to_numpy(), confidence), stat)
