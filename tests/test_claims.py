@@ -606,3 +606,18 @@ def test_tally_change_lists_every_changed_verdict(tmp_path):
     assert changed.loc["P21", "before"] == "partly / not reproduced" and changed.loc["P2", "after"] == PART
     note = claims.tally_note(old, new)
     assert "| not reproduced | 2 | 0 | -2 |" in note and "2 verdicts changed" in note and "- P2: not reproduced" in note
+
+
+def test_seed_pooled_inputs_concatenate_items_for_per_atom_rules():
+    seeds = [dict(flagged={"ABF": PERFECT}, err_f_atom={"ABF": ERRS}, high_error=0.5),
+             dict(flagged={"ABF": HALF}, err_f_atom={"ABF": ERRS}, high_error=0.5)]
+    pooled = claims.seed_pooled_inputs(seeds)
+    assert pooled["flagged"]["ABF"].size == pooled["err_f_atom"]["ABF"].size == 400 and pooled["high_error"] == 0.5
+    pooled = claims.seed_pooled_inputs([dict(flags=np.array([True]), errors=np.array([1.0])),
+                                        dict(flags=np.array([False]), errors=np.array([2.0]))])
+    np.testing.assert_array_equal(pooled["errors"], [1.0, 2.0])
+    record = claims.judge_protocol("P22", claims.p22_misclassified_atoms, {
+        ("pacemaker", s, "C+E"): dict(flagged={"D-opt": HALF, "ABF": HALF},
+                                      err_f_atom={"D-opt": ERRS, "ABF": ERRS + 0.01 * s}) for s in (0, 1)},
+        aggregate=claims.seed_pooled_inputs)
+    assert record.verdict == R and record.n_seeds == 2

@@ -24,6 +24,17 @@ Conventions shared by the rules (each rule's text repeats the ones it uses):
   percentage for rates, decades for grades ("about 1e2" = within one decade).
 - Rates are fractions in [0, 1] (shown as %), errors in eV/Å unless a name says meV.
 
+Verdicts that survive the protocol (issue 21). A record's headline verdict is the paper's
+member construction (``pacemaker``) on the headline test set; :func:`judge_protocol` judges a
+rule under every member construction (:data:`CONSTRUCTIONS`), seed and test composition given
+and fills the record's ``verdicts_by_construction`` / ``robustness``, ``composition`` /
+``composition_dependent`` and ``seeds_holding`` / ``n_seeds``; rules are judged on seed
+means (:func:`seed_mean_inputs`; per-item rules on pooled seeds, :func:`seed_pooled_inputs`),
+and :func:`seed_summary` gives a seed mean with its 95 % t-interval. A verdict that depends on
+the test set (:data:`TEST_SET_CLAIMS`) is marked ``provisional_no_f``: the paper's test set
+holds subset F, ours cannot. :func:`judge_readings` judges a rule under two readings of an
+ambiguous definition (eps_F,cfg, P10). Old ``claims.json`` files load with default fields.
+
 A :class:`Finding` is a result of this compendium beyond the paper (scoring, the
 active-learning race, clustering on the A+D split); it has its own verdict words and its
 own table. :func:`race_comparison` judges the active-learning race by a paired test
@@ -1295,6 +1306,39 @@ def _mean_leaf(values: list, name: str):
         raise ClaimInputError(f"{name} differs between seeds and cannot be averaged (flags, or arrays of different "
                               "shapes): judge each seed, or pass a seed-averaged quantity") from err
     return float(mean) if mean.ndim == 0 else mean
+
+
+def seed_pooled_inputs(per_seed: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One rule's keyword inputs pooled over seeds: per-item arrays (atoms, configurations, flags) concatenated
+    (every seed's items, so paired arrays stay paired), scalars equal in every seed passed through or else
+    averaged, mappings and tuples by key.
+
+    For rules judged on items rather than on a series (e.g. P22's flags and errors of test
+    atoms): the pooled items of every seed, each atom counted once per seed.
+    """
+    if not per_seed:
+        raise ClaimInputError("no seeds to pool")
+    keys = set(per_seed[0])
+    for other in per_seed[1:]:
+        if set(other) != keys:
+            raise ClaimInputError(f"seeds give different inputs: {sorted(keys)} vs {sorted(other)}")
+    return {k: _pool_leaf([s[k] for s in per_seed], k) for k in per_seed[0]}
+
+
+def _pool_leaf(values: list, name: str):
+    first = values[0]
+    if isinstance(first, Mapping):
+        return {k: _pool_leaf([v[k] for v in values], f"{name}[{k!r}]") for k in first}
+    if isinstance(first, tuple):
+        return tuple(_pool_leaf([v[i] for v in values], f"{name}[{i}]") for i in range(len(first)))
+    if first is None or isinstance(first, str):
+        if any(v != first for v in values):
+            raise ClaimInputError(f"{name} differs between seeds ({values!r}) and cannot be pooled")
+        return first
+    arrays = [np.asarray(v) for v in values]
+    if arrays[0].ndim == 0:  # a parameter (a threshold, K): equal in every seed, or averaged
+        return first if all(np.array_equal(a, arrays[0]) for a in arrays) else float(np.mean(arrays))
+    return np.concatenate([a.ravel() for a in arrays])  # items: every seed's, so arrays stay paired
 
 
 ProtocolKey = tuple[str, int, str]  # (construction, seed, composition)
