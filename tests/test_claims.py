@@ -399,6 +399,10 @@ def test_p18_pools_training_and_test():
     pooled = float(record.ours.split("Func-15 rho ")[1].split(",")[0])
     test_only = float(record.ours.split("test only (secondary): Func-15 rho ")[1].split(",")[0])
     assert pooled != test_only and test_only == pytest.approx(1.0)
+    kwargs = atoms(errors, 0.005)
+    kwargs["err_f_atom_test"] = {"Func-945": errors[50:]}
+    with pytest.raises(ClaimInputError, match="same models"):
+        claims.p18_atom_weak(**kwargs)
 
 
 def test_p21_is_one_record_for_every_ensemble_size():
@@ -621,3 +625,12 @@ def test_seed_pooled_inputs_concatenate_items_for_per_atom_rules():
                                       err_f_atom={"D-opt": ERRS, "ABF": ERRS + 0.01 * s}) for s in (0, 1)},
         aggregate=claims.seed_pooled_inputs)
     assert record.verdict == R and record.n_seeds == 2
+
+
+def test_p11_crossings_in_either_direction_including_equality_at_a_step():
+    f = np.array([170.0, 100.0, 50.0])
+    assert claims._crossings(f, np.array([0.3, 0.3, 0.3]), np.array([0.1, 0.3, 0.5])) == [100.0]
+    assert claims._crossings(f, np.array([0.3, 0.3, 0.3]), np.array([0.5, 0.3, 0.1])) == [100.0]
+    (x,) = claims._crossings(np.array([200.0, 50.0]), np.array([0.3, 0.3]), np.array([0.2, 0.4]))
+    assert x == pytest.approx(100.0)  # halfway in log10 F_RMSE
+    assert claims._crossings(f, np.array([0.3, 0.3, 0.3]), np.array([0.1, 0.2, 0.25])) == []

@@ -523,14 +523,15 @@ def p9_rate_rises(f_rmse_train: Sequence[float], rate_adaptive: Mapping[str, Seq
         f"weakest trend {max(rhos.values()):+.2f}")
 
 
-EPS_F_CFG_READINGS = ("fence on atomic errors", "fence on configuration maxima")
+EPS_F_CFG_READINGS = ("fence on configuration maxima", "fence on atomic errors")
 """Two readings of the CBF threshold eps_F,cfg (eq 7), for :func:`p10_cbf_flags_more` and :func:`judge_readings`.
 
-"fence on atomic errors": eq 7 over the training atomic force errors e_F,atom (the paper: "Q3 is
-the third quartile of the training-error distribution of configurational energies or atomic
-forces"), compared with U_F,cfg, the max over a configuration's atoms (eq 3); "fence on
-configuration maxima": eq 7 over the training configurations' e_F,cfg (eq 6, the max over a
-configuration's atoms of the atomic error).
+"fence on configuration maxima" (this compendium's reading so far, and the paper's own symbol
+eps_F,cfg beside eps_F,atom): eq 7 over the training configurations' e_F,cfg (eq 6, the max over
+a configuration's atoms of the atomic error). "fence on atomic errors": eq 7 over the training
+atomic force errors e_F,atom (the paper: "Q3 is the third quartile of the training-error
+distribution of configurational energies or atomic forces"), compared with U_F,cfg, the max
+over a configuration's atoms of U_F,atom (eq 3).
 """
 
 
@@ -585,11 +586,13 @@ def _crossings(f: np.ndarray, fixed: np.ndarray, adaptive: np.ndarray) -> list[f
     """F_RMSE values where fixed - adaptive changes sign between ladder steps (log-linear interpolation)."""
     order = np.argsort(f)
     f, d = f[order], (fixed - adaptive)[order]
-    points = []
-    for i in range(1, f.size):
-        if d[i - 1] * d[i] < 0:
-            x0, x1 = np.log10(f[i - 1]), np.log10(f[i])
-            points.append(float(10 ** (x0 + (x1 - x0) * d[i - 1] / (d[i - 1] - d[i]))))
+    points, nonzero = [], np.flatnonzero(d != 0)
+    for a, b in zip(nonzero[:-1], nonzero[1:], strict=True):
+        if d[a] * d[b] < 0 and b - a > 1:  # equal at the steps between: the crossing is the first of them
+            points.append(float(f[a + 1]))
+        elif d[a] * d[b] < 0:
+            x0, x1 = np.log10(f[a]), np.log10(f[b])
+            points.append(float(10 ** (x0 + (x1 - x0) * d[a] / (d[a] - d[b]))))
     return points
 
 
@@ -806,9 +809,10 @@ def p18_atom_weak(gamma_atom_train: Mapping[str, Sequence[float]], err_f_atom_tr
     a secondary value in ``ours``. ``low_error`` is what counts as a low atomic force error,
     e.g. the eq 7 threshold of the training atomic force errors; the rule text records it.
     """
-    if set(gamma_atom_train) != set(gamma_atom_test):
-        raise ClaimInputError(f"P18: training models {sorted(gamma_atom_train)} and test models "
-                              f"{sorted(gamma_atom_test)} differ")
+    models = [set(d) for d in (gamma_atom_train, err_f_atom_train, gamma_atom_test, err_f_atom_test)]
+    if any(m != models[0] for m in models):
+        raise ClaimInputError(f"P18: give the same models for training and test grades and errors, got "
+                              f"{[sorted(m) for m in models]}")
     if accurate_model not in gamma_atom_test:
         raise ClaimInputError(f"P18 needs the accurate model {accurate_model!r} among {list(gamma_atom_test)}")
     panels = _pooled_panels({m: (gamma_atom_train[m], err_f_atom_train[m]) for m in gamma_atom_train},
