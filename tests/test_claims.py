@@ -423,6 +423,9 @@ def test_p27_reads_the_ab_test_maximum_and_is_provisional():
     assert "A+B test up to" in record.ours and record.provisional_no_f
     with pytest.raises(ClaimInputError, match="positive"):
         claims.p27_gamma_collapse(np.logspace(-1, 1, 20), 0.0)
+    with pytest.raises(ClaimInputError, match="one preset"):
+        claims.p27_gamma_collapse(np.logspace(-1, 1, 20), 1e6, preset_ad="Func-222", preset_ab="Func-72")
+    assert "(Func-222)" in claims.p27_gamma_collapse(np.logspace(-1, 1, 20), 1e6, "Func-222", "Func-222").ours
 
 
 def test_p30_drops_the_tautological_part():

@@ -1027,18 +1027,25 @@ def p26_gamma_weaker(rho_gamma_cfg: float, rho_cbf: float, rho_gamma_atom: float
         f"{sum(parts)}/2 levels")
 
 
-def p27_gamma_collapse(gamma_ad: Sequence[float], gamma_max_ab_test: float) -> ClaimRecord:
+def p27_gamma_collapse(gamma_ad: Sequence[float], gamma_max_ab_test: float, preset_ad: str | None = None,
+                       preset_ab: str | None = None) -> ClaimRecord:
     """P27: grades of the A+D test set (any level) and the largest grade of the A+B-trained model's TEST set
-    (C+E, the Fig 4 data), both at one preset where the A+B projections span the functions (an active set)."""
+    (C+E, the Fig 4 data), both at one preset where the A+B projections span the functions (an active set).
+
+    ``preset_ad`` / ``preset_ab`` (optional) name the presets; given and different, the inputs are refused.
+    """
     g = _array(gamma_ad, "gamma_ad")
     if not gamma_max_ab_test > 0:
         raise ClaimInputError(f"gamma_max_ab_test must be a positive grade, got {gamma_max_ab_test}")
+    if preset_ad is not None and preset_ab is not None and preset_ad != preset_ab:
+        raise ClaimInputError(f"P27 compares grades at one preset; got A+D at {preset_ad!r}, A+B at {preset_ab!r}")
     lo, hi = max(g.min(), 1e-12), g.max()
     band = abs(np.log10(lo) + 1) <= 1 and abs(np.log10(hi) - 1) <= 1
     collapse = np.log10(gamma_max_ab_test / hi)
     verdict = VERDICTS[0] if band and collapse >= 3 else VERDICTS[1] if collapse >= 1 else VERDICTS[2]
     return _record(
-        "P27", f"A+D test {lo:.2g} to {hi:.3g}; A+B test up to {gamma_max_ab_test:.3g}", verdict,
+        "P27", f"A+D test {lo:.2g} to {hi:.3g}; A+B test up to {gamma_max_ab_test:.3g}"
+               + (f" ({preset_ad or preset_ab})" if preset_ad or preset_ab else ""), verdict,
         "the paper: 'the gamma values span just 0.1 to 10, a dramatically narrower range than the 10^6 observed for "
         "the homogeneous A + B training set as shown in Fig. 4' (Fig 4 grades the test set C+E+F, so the 10^6 is a "
         "test grade; both are taken at the same preset, one with an A+B active set). Reproduced if the A+D test "
