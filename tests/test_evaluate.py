@@ -253,3 +253,19 @@ def test_a_variant_without_an_active_set_is_left_out_with_a_warning_and_p35_not_
         {"novel_rate_union": 0.5, "novel_rate_min": 0.8, "known_rate_single": 1.0, "known_rate_min": 0.1},
         pd.Series([1.0, 1.0, 2.0, 1.0]))}
     assert records["P35"].verdict == "not testable here" and records["P27"].verdict == "not testable here"
+
+
+def test_judging_on_test_subsets_equals_judging_the_subset_alone(sets):
+    train, test = sets
+    criterion = EnsembleCriterion(4, seed=0)
+    full = evaluation.evaluate(criterion, train, test)
+    eps = full.summary["threshold"].dropna().to_dict()
+    for subsets in (["C"], ["E"], ["C", "E"]):
+        restricted = full.on_test_subsets(subsets)
+        alone = test.subset(np.flatnonzero(test.table["subset"].isin(subsets)))
+        expected = evaluation.evaluate(criterion, train, alone, eps=eps, fit=False)
+        pd.testing.assert_frame_equal(restricted.summary, expected.summary)
+        for key in ("E_rmse", "F_rmse"):
+            assert restricted.rmse_test[key] == pytest.approx(expected.rmse_test[key], rel=1e-10)
+    with pytest.raises(ValueError, match="No test configuration belongs to"):
+        full.on_test_subsets(["F"])

@@ -21,7 +21,8 @@ from uqlib import metrics
 from uqlib.criteria import Criterion, FeaturizedSet, Scores, Signal
 from uqlib.tables import per_structure_max
 
-__all__ = ["Evaluation", "evaluate", "flagged", "model_rmse", "rank_by", "summarize", "thresholds"]
+__all__ = ["Evaluation", "evaluate", "flagged", "model_rmse", "rank_by", "rmse_from_scores", "summarize",
+           "thresholds"]
 
 
 @dataclass
@@ -67,6 +68,24 @@ class Evaluation:
                                  error_threshold=metrics.tukey_threshold(train_error) if spec.threshold is not None
                                  else None)
 
+    def on_test_subsets(self, subsets: list[str] | tuple[str, ...]) -> Evaluation:
+        """The same fit judged on the test configurations of some subsets only (e.g. C of C+E).
+
+        Thresholds stay those of the training set; rho, rates and the test RMSEs are recomputed
+        on the kept configurations and their atoms. RMSEs come from the scores' errors: energy
+        per atom (meV/atom) and force components, ``|e_F,atom|^2 / 3`` averaged (meV/Å).
+        """
+        keep_cfg = self.test.configs["subset"].isin(subsets).to_numpy()
+        if not keep_cfg.any():
+            raise ValueError(f"No test configuration belongs to {list(subsets)}; the test set holds "
+                             f"{sorted(set(self.test.configs['subset']))}")
+        keep_atom = self.test.atoms["subset"].isin(subsets).to_numpy()
+        test = Scores(self.test.configs[keep_cfg].reset_index(drop=True),
+                      self.test.atoms[keep_atom].reset_index(drop=True))
+        eps = self.summary["threshold"].dropna().to_dict()
+        return Evaluation(self.criterion, self.train, test, summarize(self.criterion, self.train, test, eps),
+                          self.rmse_train, rmse_from_scores(test))
+
 
 def thresholds(criterion: Criterion, train: Scores) -> dict[str, float]:
     """Each signal's threshold: its fixed one, or eq 7 on its training errors."""
@@ -111,6 +130,14 @@ def model_rmse(scores: Scores, data: FeaturizedSet, criterion: Criterion) -> dic
     energy, forces = predicted
     return {"E_rmse": 1e3 * float(np.sqrt(np.mean((energy - data.dm.energy_per_atom) ** 2))),
             "F_rmse": 1e3 * float(np.sqrt(np.mean((forces - data.dm.forces) ** 2)))}
+
+
+def rmse_from_scores(scores: Scores) -> dict[str, float]:
+    """RMSEs from a criterion's errors: ``E_rmse`` of ``err_E`` (meV/atom) and ``F_rmse`` per force component
+    from ``err_F`` of the atoms (eq 5 norms: ``sqrt(mean(e^2) / 3)``, meV/Å); NaN without labels."""
+    e_cfg = scores.configs["err_E"].to_numpy() if "err_E" in scores.configs else np.array([np.nan])
+    e_atom = scores.atoms["err_F"].to_numpy() if "err_F" in scores.atoms else np.array([np.nan])
+    return {"E_rmse": 1e3 * float(np.sqrt(np.mean(e_cfg**2))), "F_rmse": 1e3 * float(np.sqrt(np.mean(e_atom**2) / 3))}
 
 
 def evaluate(criterion: Criterion, train: FeaturizedSet, test: FeaturizedSet, *,
