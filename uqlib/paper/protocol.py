@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from uqlib import ace
@@ -210,3 +211,42 @@ def merge(records: Mapping[tuple[str, int | str, str], Sequence[claims.ClaimReco
                            composition=by_composition, composition_dependent=dependent,
                            seeds_holding=holding, n_seeds=len(per_seed)))
     return out
+
+
+# -- the ensemble-size sweep (Fig S2): repeats are the seeds -----------------------------------------------------
+
+def run_size_sweep(train: FeaturizedSet, test: FeaturizedSet, member_counts: Sequence[int], *,
+                   n_repeats: int = 5, constructions: Sequence[str] = claims.CONSTRUCTIONS, seed: int = 0,
+                   kappa: float = ace.DEFAULT_KAPPA, alpha: float = ace.DEFAULT_ALPHA,
+                   compositions: Mapping[str, tuple[str, ...]] = COMPOSITIONS, progress: bool = True,
+                   **construction_options) -> pd.DataFrame:
+    """:func:`uqlib.paper.studies.ensemble_size_sweep` under every construction, on every test composition.
+
+    Per construction, one pool of ``max(K) * n_repeats`` members (seeded with ``seed``); repeat *r*
+    uses its own disjoint members, so repeats are independent draws. Tidy: one row per
+    (construction, composition, repeat, K, signal or rule).
+    """
+    held = set(test.table["subset"])
+    compositions = {name: subsets for name, subsets in compositions.items() if set(subsets) <= held}
+    frames = []
+    for construction in progress_bar(constructions, desc="constructions", disable=not progress):
+        pool = EnsembleCriterion(max(member_counts) * n_repeats, construction=construction, seed=seed, kappa=kappa,
+                                 alpha=alpha, **construction_options).fit(train)
+        for name, subsets in compositions.items():
+            test_part = test.subset(np.flatnonzero(test.table["subset"].isin(subsets)))
+            sweep = studies.ensemble_size_sweep(pool, train, test_part, sorted(member_counts), n_repeats)
+            frames.append(sweep.assign(construction=construction, composition=name))
+    return pd.concat(frames, ignore_index=True)
+
+
+def judge_size_sweep(sweep: pd.DataFrame, headline_construction: str = claims.CONSTRUCTIONS[0],
+                     headline_composition: str = "C+E") -> list[claims.ClaimRecord]:
+    """P12-P14, one record each: means over repeats per construction and composition; single repeats as seeds."""
+    records: dict[tuple[str, int | str, str], list[claims.ClaimRecord]] = {}
+    for (construction, composition), part in sweep.groupby(["construction", "composition"], sort=False):
+        rows = part.drop(columns=["construction", "composition"])
+        records[(construction, MEAN, composition)] = studies.ensemble_size_claims(rows)
+        if (construction, composition) == (headline_construction, headline_composition):
+            for repeat, single in rows.groupby("repeat"):
+                records[(construction, int(repeat), composition)] = studies.ensemble_size_claims(single)
+    return merge(records, headline_construction, headline_composition)
