@@ -93,3 +93,30 @@ def test_the_headline_must_have_been_run():
     with pytest.raises(ValueError, match="headline"):
         protocol.judge(fake_protocol(cells))
     assert np.isfinite(fake_protocol(cells).tables["rho CBF test"]).all()
+
+
+def sweep_rows(construction: str, composition: str, repeat: int, threshold_slope: float) -> list[dict]:
+    rows = []
+    for k in (3, 6, 10, 15, 20):
+        for criterion in ("CBE", "CBF", "ABF", "CBE or CBF"):
+            falls = criterion != "CBE"
+            rows.append({"construction": construction, "composition": composition, "repeat": repeat, "K": k,
+                         "criterion": criterion, "threshold": 1.0 - (threshold_slope * k if falls else 0.0),
+                         "rho_train": 0.5, "rho_test": 0.6, "selection_rate": 0.1, "train_rate": 0.05,
+                         "mean_U_train": 0.1, "mean_U_test": 0.2 + 0.001 * k, "mean_err_train": 0.3 - 0.001 * k,
+                         "mean_err_test": 0.4 + 0.001 * k})
+    return rows
+
+
+def test_the_size_sweep_gives_one_record_per_claim_with_repeats_as_seeds():
+    rows = []
+    for repeat in range(3):
+        rows += sweep_rows("pacemaker", "C+E", repeat, 0.01)
+        rows += sweep_rows("pacemaker", "C", repeat, 0.01)
+        rows += sweep_rows("bootstrap", "C+E", repeat, -0.01)  # thresholds rise with K: P14 fails
+    records = {r.pid: r for r in protocol.judge_size_sweep(pd.DataFrame(rows))}
+    assert set(records) == {"P12", "P13", "P14"}
+    p14 = records["P14"]
+    assert p14.verdicts_by_construction["pacemaker"] == "reproduced"
+    assert p14.verdicts_by_construction["bootstrap"] != "reproduced"
+    assert p14.robustness == "construction-dependent" and p14.n_seeds == 3 and p14.seeds_holding == 3
