@@ -80,6 +80,19 @@ def test_a_list_of_parts_is_written_as_their_concatenation(tmp_path):
     assert_same(cache.load_entry(tmp_path / "e"), expected)
 
 
+def test_parts_that_cannot_be_stacked_or_fail_validation_write_nothing(tmp_path):
+    other_width = arrays_of(1, 5)
+    other_width["rows"] = other_width["rows"][:, :6]
+    with pytest.raises(cache.CacheError, match="rows differ"):
+        cache.write_entry(tmp_path / "e", [arrays_of(0, 5), other_width])
+    with pytest.raises(cache.CacheError, match="parts hold different arrays"):
+        cache.write_entry(tmp_path / "e", [arrays_of(0, 5), {"rows": np.zeros((2, 7))}])
+    short = [arrays_of(0, 5), arrays_of(1, 3)]
+    with pytest.raises(cache.CacheError, match="too few rows"):
+        cache.write_entry(tmp_path / "e", short, validate=lambda a: "too few rows" if len(a["rows"]) < 4 else None)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_computed_once_then_read(tmp_path):
     compute = Counting()
     first, seconds = cache.cached_arrays(tmp_path / "e", compute)

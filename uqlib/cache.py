@@ -234,22 +234,25 @@ def write_entry(path: Path, arrays: dict[str, np.ndarray] | list[dict[str, np.nd
 
     ``arrays`` is one dict of arrays, or a list of dicts with the same names whose arrays are
     written concatenated along axis 0 (streamed, never stacked in memory). Every array must be
-    numeric and finite (:func:`array_problem`) and ``validate(arrays)`` (the dict, or the list's
-    first part when given a list) must return ``None``; otherwise :class:`CacheError` is raised,
-    naming ``what``, and nothing is written. An older ``.npz`` of the same key is deleted.
+    numeric and finite (:func:`array_problem`; checked slice by slice as it is written) and
+    ``validate`` must return ``None`` for the dict (for each part of a list); otherwise
+    :class:`CacheError` is raised, naming ``what``, and nothing is written. An older ``.npz``
+    of the same key is deleted.
     """
     parts = arrays if isinstance(arrays, list) else [arrays]
     names = list(parts[0])
     if not names or not all(n.isidentifier() for n in names):
         raise CacheError(f"{what or path}: array names must be identifiers, got {names}")
-    problems = [array_problem(n, part.get(n), finite=False) for part in parts for n in names]  # finite: as written
-    if any(list(part) != names for part in parts):
-        problems.append(f"the parts hold different arrays: {[list(p) for p in parts]}")
+    problems = [f"the parts hold different arrays: {[list(p) for p in parts]}"
+                if any(list(part) != names for part in parts) else None]
+    problems += [array_problem(n, part.get(n), finite=False) for part in parts for n in names]  # finite: as written
     for n in names:
-        if len({(p[n].dtype, p[n].shape[1:]) for p in parts if isinstance(p.get(n), np.ndarray)}) > 1:
-            problems.append(f"the parts of {n} differ in dtype or trailing shape")
+        arrays_n = [p[n] for p in parts if isinstance(p.get(n), np.ndarray)]
+        if len({(a.dtype, a.shape[1:]) for a in arrays_n}) > 1 or (len(parts) > 1 and any(a.ndim == 0
+                                                                                          for a in arrays_n)):
+            problems.append(f"the parts of {n} differ in dtype or trailing shape, or cannot be stacked")
     if validate is not None and not any(problems):
-        problems.append(validate(parts[0]) if len(parts) == 1 else None)
+        problems.extend(validate(part) for part in parts)
     problem = next((p for p in problems if p), None)
     if problem:
         raise CacheError(f"{what or path} is invalid ({problem}); not cached")
