@@ -136,6 +136,7 @@ def main() -> None:
               "npz_read": npz_read, "mmap_read": mmap_read, "mmap_first_full_pass": mmap_use,
               "mmap_read_and_full_pass": mmap_read_and_use,
               "npz_read_mib": npz_read["read_mib"], "mmap_read_mib": mmap_read["read_mib"],
+              "mmap_read_fraction": round(mmap_read["read_mib"] / data_mib, 5),
               "mmap_read_seconds": mmap_read["seconds"], "npz_read_seconds": npz_read["seconds"]}
     print(result)
     save_result("cache_reads", result)

@@ -268,6 +268,27 @@ def test_an_older_npz_entry_is_ignored_and_removed(tmp_path):
     assert_same(stored, arrays_of())
 
 
+def test_verify_on_request_finds_what_the_cheap_read_check_misses_and_removes_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("UQLIB_COMPUTE_CACHE", str(tmp_path))
+    monkeypatch.setattr(cache, "FULL_DIGEST_BYTES", 0)
+    matrix = np.arange(2**17, dtype=float).reshape(-1, 64)
+    cache.write_entry(tmp_path / "design" / "sound", {"matrix": matrix})
+    cache.write_entry(tmp_path / "design" / "damaged", {"matrix": matrix})
+    cache.save_arrays(tmp_path / "design" / "older.npz", matrix=matrix)
+    file = tmp_path / "design" / "damaged" / "matrix.npy"
+    data = bytearray(file.read_bytes())
+    data[128 + 5 * cache.SAMPLE_BLOCK_BYTES] ^= 0x01  # outside the sampled blocks
+    file.write_bytes(bytes(data))
+    assert cache.entry_problem(tmp_path / "design" / "damaged") is None
+    assert cache.main(["verify"]) == 1
+    out = capsys.readouterr().out
+    assert "damaged: matrix: the digest of its data differs" in out and "older.npz: older .npz format" in out
+    assert not any(line.startswith(str(tmp_path / "design" / "sound")) for line in out.splitlines())
+    assert [p.name for p, _ in cache.verify_cache(remove=True)] == ["damaged", "older.npz"]
+    assert sorted(p.name for p in (tmp_path / "design").iterdir()) == ["sound"]
+    assert cache.main(["verify"]) == 0
+
+
 # -- per-subset entries: shared runs, one stacked entry, nothing stacked in memory ------------------
 
 def synthetic_table(subsets: list[str]) -> pd.DataFrame:

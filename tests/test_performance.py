@@ -162,3 +162,10 @@ def test_a_benchmark_record_carries_date_machine_load_and_commit(tmp_path, monke
     assert record["cores"] >= 1 and record["memory_gib"] > 0 and len(record["load_average_start"]) == 3
     assert len(record["load_average_end"]) == 3 and record["date"] >= record["started"]
     assert record["commit"] != "unknown" and len(record["commit"].split("+")[0]) == 12
+
+
+def test_the_cache_read_goal_judges_the_benchmarks_fraction_of_bytes_read():
+    goal = "bytes read to open a large cached design matrix (memory-mapped, cheap check), fraction of its size"
+    met = performance.performance_goals({"cache_reads": {"mmap_read_fraction": 0.003}}, {}).set_index("goal")
+    missed = performance.performance_goals({"cache_reads": {"mmap_read_fraction": 1.0}}, {}).set_index("goal")
+    assert met.loc[goal, "verdict"] == "met" and missed.loc[goal, "verdict"] == "missed"

@@ -383,6 +383,33 @@ def count_entries(root: Path | None = None) -> int:
     return len(entries) + len(files)
 
 
+def verify_cache(root: Path | None = None, *, remove: bool = False) -> list[tuple[Path, str]]:
+    """Check every entry under ``root`` (default :func:`cache_root`) with its whole digest.
+
+    Returns ``(path, problem)`` for each damaged entry folder and each ``.npz`` of the older
+    format (ignored by the caches); with ``remove``, those are deleted, to be recomputed when
+    next asked for. Reads all the cached bytes: run it on request, not per build.
+    """
+    root = Path(root or cache_root())
+    found: list[tuple[Path, str]] = []
+    if not root.is_dir():
+        return found
+    for sidecar in sorted(root.rglob(SIDECAR)):
+        entry = sidecar.parent
+        if entry.name.endswith((".tmp", ".old")):
+            continue
+        if (problem := entry_problem(entry, full=True)) is not None:
+            found.append((entry, problem))
+    found += [(npz, "older .npz format, ignored") for npz in sorted(root.rglob("*.npz"))]
+    if remove:
+        for path, _ in found:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+    return found
+
+
 def cached_arrays(path: Path, compute: Callable[[], dict[str, np.ndarray]], *, use_cache: bool = True,
                   validate: Callable[[dict[str, np.ndarray]], str | None] | None = None,
                   what: str = "") -> tuple[dict[str, np.ndarray], float]:
@@ -510,3 +537,22 @@ def _stack_releasing(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray
             del block
         stacked[key] = out
     return stacked
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m uqlib.cache verify [--remove]``: the whole-digest check of every entry (exit 1 if any damaged)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m uqlib.cache", description=main.__doc__)
+    parser.add_argument("command", choices=["verify"])
+    parser.add_argument("--remove", action="store_true", help="delete damaged entries and older .npz files")
+    args = parser.parse_args(argv)
+    found = verify_cache(remove=args.remove)
+    for path, problem in found:
+        print(f"{path}: {problem}{' (removed)' if args.remove else ''}")
+    print(f"{count_entries()} entries in {cache_root()}; {len(found)} damaged or of the older format")
+    return 1 if found and not args.remove else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
