@@ -262,10 +262,14 @@ def test_a_killed_writers_temporary_folder_is_removed_a_live_ones_kept(tmp_path)
 def test_an_older_npz_entry_is_ignored_and_removed(tmp_path):
     old = tmp_path / "e.npz"
     cache.save_arrays(old, rows=np.zeros((2, 2)))
+    (tmp_path / "trajectory").mkdir()
+    (tmp_path / "trajectory" / "frame-0.extxyz").write_text("1\n\nW 0 0 0\n")
+    assert cache.count_entries(tmp_path) == 1  # a build that finds only older entries is a cold one
     compute = Counting()
     stored, _ = cache.cached_arrays(tmp_path / "e", compute)
     assert compute.calls == 1 and not old.exists()
     assert_same(stored, arrays_of())
+    assert cache.count_entries(tmp_path) == 2
 
 
 def test_verify_on_request_finds_what_the_cheap_read_check_misses_and_removes_it(tmp_path, monkeypatch, capsys):

@@ -373,12 +373,13 @@ def load_entry(path: Path, *, full: bool | None = None) -> dict[str, np.ndarray]
 
 def count_entries(root: Path | None = None) -> int:
     """How many finished entries the compute cache holds: entry folders and single-file entries
-    (such as a trajectory's files), temporary folders of writers left out."""
+    (such as a trajectory's files); temporary folders of writers and ``.npz`` files of the older
+    format (ignored by the caches) left out, so a cache holding only those counts as empty (cold)."""
     root = Path(root or cache_root())
     if not root.is_dir():
         return 0
     entries = {p.parent for p in root.rglob(SIDECAR)}
-    files = [p for p in root.rglob("*") if p.is_file() and not p.name.endswith((".tmp", ".old"))
+    files = [p for p in root.rglob("*") if p.is_file() and not p.name.endswith((".tmp", ".old", ".npz"))
              and not any(parent in entries or parent.name.endswith((".tmp", ".old")) for parent in p.parents)]
     return len(entries) + len(files)
 
