@@ -437,7 +437,15 @@ def cached_arrays(path: Path, compute: Callable[[], dict[str, np.ndarray]], *, u
         return computed, seconds
     write_entry(path, computed, validate=validate, what=f"Computed {what or path.name}")
     del computed  # from here on the written entry, mapped, stands for it: its pages can be dropped
-    return load_entry(path, full=False), seconds
+    return _read_back(path), seconds
+
+
+def _read_back(path: Path) -> dict[str, np.ndarray]:
+    """The maps of an entry just written (its sampled check only: the bytes were hashed as written)."""
+    arrays = load_entry(path, full=False)
+    if arrays is None:
+        raise CacheError(f"Cache entry {path} was written but cannot be read back; is the disk full or shared?")
+    return arrays
 
 
 def entry_path(run: pd.DataFrame, kind: str, name: str, key_parts: dict) -> Path:
@@ -515,7 +523,7 @@ def cached_per_subset(table: pd.DataFrame, kind: str, name: str, key_parts: dict
         return _stack_releasing(parts), seconds
     write_entry(stacked, parts, what=f"stacked {kind} {name} of {len(table)} structures")
     del parts
-    return load_entry(stacked, full=False), seconds
+    return _read_back(stacked), seconds
 
 
 def _stack_releasing(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
