@@ -3,6 +3,7 @@ written, checked cheaply when read, written atomically."""
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
@@ -200,6 +201,18 @@ def test_an_invalid_result_raises_and_is_not_cached(tmp_path, bad, monkeypatch):
     assert not any(tmp_path.rglob("*")), "nothing written, not even a temporary folder"
     with pytest.raises(cache.CacheError):  # checked the same way without the cache
         cache.cached_arrays(tmp_path / "e", compute, validate=validate, use_cache=False)
+
+
+def test_a_full_disk_names_the_entry_and_leaves_nothing(tmp_path, monkeypatch):
+    def full(file, blocks):
+        file.write_bytes(b"\x93NUMPY")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(cache, "_write_npy", full)
+    with pytest.raises(OSError, match=f"Could not write the cache entry {tmp_path / 'e'} .No space left") as err:
+        cache.cached_arrays(tmp_path / "e", Counting())
+    assert err.value.errno == errno.ENOSPC and "UQLIB_COMPUTE_CACHE" in str(err.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_caller_validates_once_when_written_not_when_read(tmp_path):

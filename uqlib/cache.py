@@ -267,6 +267,10 @@ def write_entry(path: Path, arrays: dict[str, np.ndarray] | list[dict[str, np.nd
                    "sample": {"block_bytes": SAMPLE_BLOCK_BYTES, "blocks": SAMPLE_BLOCKS}, "arrays": records}
         (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=1))
         _publish(tmp, path)
+    except OSError as err:  # disk full, no permission: say where, and what to do
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OSError(err.errno, f"Could not write the cache entry {path} ({err.strerror or err}); nothing was "
+                                 f"cached. Free space there, or point UQLIB_COMPUTE_CACHE at a writable disk") from err
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
