@@ -219,3 +219,13 @@ def test_non_finite_soap_vectors_are_refused_and_not_cached(compute_cache, fake_
     with pytest.raises(cache.CacheError, match="non-finite"):
         clustering.soap_descriptors(atoms, progress=False)
     assert not list(compute_cache.rglob("*.npy"))
+
+
+def test_soap_vectors_of_the_wrong_shape_are_refused_and_not_cached(compute_cache, fake_soap, monkeypatch):
+    from uqlib import cache
+
+    monkeypatch.setattr(fake_soap, "create", lambda self, atoms, n_jobs=1: np.ones((2, 5)))  # two rows a structure
+    atoms, _ = _three_kinds(n=1)
+    with pytest.raises(cache.CacheError, match=r"soap has shape \(6, 5\), expected \(3, n_features > 0\)"):
+        clustering.soap_descriptors(atoms, progress=False)
+    assert not list(compute_cache.rglob("*.npy"))
