@@ -96,7 +96,9 @@ def test_every_preset_is_one_featurization_pass(small_table, compute_cache):
     # later calls find the cached featurization at the largest preset and select columns of it
     matrices = [ace.design_matrix(table, name, progress=False) for name in ace.PRESETS]
     assert ace.pyace_passes() - before == len(table)  # once per structure, at the largest preset
-    assert sorted(p.name.split("-")[0] for p in (compute_cache / "design").glob("*.npz")) == ["Func", "Func"]
+    # one entry per subset run (A, B) and their stack, all at the largest preset
+    names = [p.parent.name for p in _entries(compute_cache)]
+    assert len(names) == 3 and all(name.startswith(f"{ace.LARGEST}-") for name in names)
     assert all(dm.n_functions == ace.PRESETS[dm.preset].n_functions for dm in matrices)
 
 
@@ -115,34 +117,60 @@ def test_design_matrix_layout(small_table, dm72):
 SMALL, MID = ace.LADDER[0].name, ace.LADDER[1].name  # cache tests featurize at MID (largest=MID): fast
 
 
+def _entries(compute_cache, pattern: str = "*") -> list:
+    """The sidecars of the design-matrix entries (uqlib.cache: one folder per entry)."""
+    return sorted((compute_cache / "design").glob(f"{pattern}/{cache.SIDECAR}"))
+
+
+def _replace_bytes(file, edit) -> None:
+    """Damage ``file`` as a crash or a bad disk would, but by a new file: never the pages a map holds."""
+    damaged = file.with_name(file.name + ".damaged")
+    damaged.write_bytes(edit(bytearray(file.read_bytes())))
+    damaged.replace(file)
+
+
+def _nan_in_data(data: bytearray) -> bytes:
+    data[-8:] = np.array([np.nan]).tobytes()
+    return bytes(data)
+
+
+def _other_shape(data: bytearray) -> bytes:
+    header = bytes(data[:128])
+    start = header.index(b"'shape': (") + len(b"'shape': (")
+    rows = header[start:header.index(b",", start)]  # (rows, p) -> (rows - 1, p): a header that claims less
+    return bytes(data).replace(b"(" + rows + b",", b"(" + str(int(rows) - 1).encode() + b",", 1)
+
+
+ENTRY_DAMAGE = {
+    "truncated": lambda entry: _replace_bytes(entry / "force_rows.npy", lambda d: bytes(d[:1000])),
+    "nan": lambda entry: _replace_bytes(entry / "force_rows.npy", _nan_in_data),
+    "shape": lambda entry: _replace_bytes(entry / "projections.npy", _other_shape),
+    "missing": lambda entry: (entry / "projections.npy").unlink(),
+    "sidecar": lambda entry: (entry / cache.SIDECAR).unlink(),
+}
+
+
 def test_design_matrix_is_cached_and_a_damaged_entry_is_recomputed(small_table, compute_cache):
     first = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
     assert first.seconds > 0
     second = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
     assert second.seconds == 0.0
     np.testing.assert_array_equal(first.force_rows, second.force_rows)
-    entries = sorted((compute_cache / "design").glob(f"{MID}-*.npz"))
-    assert len(entries) == 2  # one entry per subset run: A and B
-    entries[0].write_bytes(entries[0].read_bytes()[:1000])  # as if a write had been cut short
-    third = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
+    entries = [p.parent for p in _entries(compute_cache, f"{MID}-*")]
+    assert len(entries) == 3  # one entry per subset run, A and B, and their stack
+    for entry in entries:
+        ENTRY_DAMAGE["truncated"](entry)  # as if a write had been cut short
+    with pytest.warns(UserWarning, match="not what it claims"):
+        third = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
     assert third.seconds > 0
     np.testing.assert_array_equal(first.energy_rows, third.energy_rows)
 
 
-@pytest.mark.parametrize("damage", ["nan", "shape", "missing", "energy"])
+@pytest.mark.parametrize("damage", sorted(ENTRY_DAMAGE))
 def test_a_cache_entry_is_checked_before_it_is_trusted(small_table, compute_cache, damage):
     first = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
-    entry = sorted((compute_cache / "design").glob(f"{MID}-*.npz"))[0]
-    arrays = cache.load_arrays(entry)
-    if damage == "nan":
-        arrays["force_rows"][5, 3] = np.nan
-    elif damage == "shape":
-        arrays["projections"] = arrays["projections"][:-1]
-    elif damage == "missing":
-        del arrays["projections"]
-    else:
-        arrays["energy_rows"][0] += 1.0
-    cache.save_arrays(entry, **arrays)  # a readable archive that claims more than it holds
+    for sidecar in _entries(compute_cache, f"{MID}-*"):  # the runs' entries and their stack
+        ENTRY_DAMAGE[damage](sidecar.parent)
     with pytest.warns(UserWarning, match="not what it claims"):
         again = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
     assert again.seconds > 0
@@ -156,7 +184,7 @@ def test_a_failure_inside_a_pyace_worker_raises_and_caches_nothing(small_table, 
     monkeypatch.setattr(ace, "_featurize_chunk", broken)  # forked workers inherit the patched module
     with pytest.raises(RuntimeError, match="worker died"):
         ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
-    assert not list((compute_cache / "design").glob("*.npz"))
+    assert not list(compute_cache.rglob("*.npy"))
 
 
 def test_non_finite_features_are_refused_not_cached(small_table, compute_cache, monkeypatch):
@@ -168,7 +196,7 @@ def test_non_finite_features_are_refused_not_cached(small_table, compute_cache, 
     monkeypatch.setattr(ace, "_featurize_chunk", poisoned)
     with pytest.raises(ace.FeaturizationError, match="non-finite"):
         ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
-    assert not list((compute_cache / "design").glob("*.npz"))
+    assert not list(compute_cache.rglob("*.npy"))
 
 
 def test_tables_sharing_a_subset_share_its_cache_entry(small_table, compute_cache):
@@ -178,28 +206,28 @@ def test_tables_sharing_a_subset_share_its_cache_entry(small_table, compute_cach
 
 
 def test_an_interrupted_design_matrix_write_is_recomputed_next_time(small_table, compute_cache, monkeypatch):
-    real_savez = np.savez
+    real_write = cache._write_npy
 
-    def interrupted(fh, **arrays):
-        fh.write(b"PK\x03\x04 half an archive")  # some bytes reach the temporary file, then the run stops
+    def interrupted(file, blocks):
+        file.write_bytes(b"\x93NUMPY half an array")  # some bytes reach the temporary folder, then the run stops
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "savez", interrupted)
+    monkeypatch.setattr(cache, "_write_npy", interrupted)
     with pytest.raises(KeyboardInterrupt):
         ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
-    assert not list((compute_cache / "design").glob("*.npz")), "no entry a later run could trust"
-    monkeypatch.setattr(np, "savez", real_savez)
+    assert not list(compute_cache.rglob("*.npy")), "no entry a later run could trust"
+    monkeypatch.setattr(cache, "_write_npy", real_write)
     again = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
-    assert again.seconds > 0 and len(list((compute_cache / "design").glob("*.npz"))) == 2
+    assert again.seconds > 0 and len(_entries(compute_cache)) == 3
 
 
 def test_interrupted_cache_write_leaves_no_entry(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "savez", fail)
+    monkeypatch.setattr(cache, "_write_npy", fail)
     with pytest.raises(KeyboardInterrupt):
-        cache.save_arrays(tmp_path / "x.npz", a=np.ones(3))
+        cache.write_entry(tmp_path / "x", {"a": np.ones(3)})
     assert list(tmp_path.iterdir()) == []
 
 
