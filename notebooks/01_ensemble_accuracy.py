@@ -62,7 +62,7 @@ train_subsets: str = "A+B"  # training set
 test_subsets: str = "C+E"  # test set (the paper's C+E+F; F only where it resolves)
 presets: list = ["Func-33", "Func-72", "Func-222"]  # basis presets, least to most accurate
 n_members: int = 6  # ensemble size K
-method: str = "bootstrap"  # "bootstrap" or "posterior" (uqlib.ensemble)
+construction: str = "bootstrap"  # member construction: "pacemaker", "bootstrap", "subsample" or "posterior"
 max_per_subset: Optional[int] = 40  # configurations per subset (None: all)
 kappa: float = 0.01  # force weight of the loss (uqlib.ace)
 alpha: float = 1e-8  # ridge strength
@@ -82,7 +82,8 @@ out = book.setup(globals(), "01_ensemble_accuracy")
 # %% tags=["hide-input"]
 train, test = data.load_split(train_subsets, test_subsets, max_per_subset, seed)
 evaluations = evaluate.evaluate_ladder(
-    lambda: EnsembleCriterion(n_members, method=method, seed=seed, kappa=kappa, alpha=alpha), train, test, presets)
+    lambda: EnsembleCriterion(n_members, construction=construction, seed=seed, kappa=kappa, alpha=alpha), train, test,
+    presets)
 table = evaluate.ladder_table(evaluations)
 table.to_csv(out / "per_preset.csv")
 extremes = [table["F_RMSE train"].idxmax(), table["F_RMSE train"].idxmin()]

@@ -46,7 +46,7 @@ test_subsets: str = "C+E"  # test set
 preset: str = "Func-33"  # basis preset (the full profile uses the most accurate)
 member_counts: list = [3, 6, 10, 15]  # ensemble sizes K to evaluate
 n_repeats: int = 2  # disjoint repeats per K (spread across repeats is shown)
-method: str = "bootstrap"  # "bootstrap" or "posterior"
+construction: str = "bootstrap"  # member construction: "pacemaker", "bootstrap", "subsample" or "posterior"
 max_per_subset: Optional[int] = 40  # configurations per subset (None: all)
 kappa: float = 0.01  # force weight of the loss
 alpha: float = 1e-8  # ridge strength
@@ -67,7 +67,8 @@ out = book.setup(globals(), "02_ensemble_size")
 # %% tags=["hide-input"]
 train_table, test_table = data.load_split(train_subsets, test_subsets, max_per_subset, seed)
 train, test = featurize(train_table, preset), featurize(test_table, preset)
-pool = EnsembleCriterion(max(member_counts) * n_repeats, method=method, seed=seed, kappa=kappa, alpha=alpha)
+pool = EnsembleCriterion(max(member_counts) * n_repeats, construction=construction, seed=seed, kappa=kappa,
+                         alpha=alpha)
 sweep = evaluate.ensemble_size_sweep(pool.fit(train), train, test, sorted(member_counts), n_repeats)
 sweep.to_csv(out / "ensemble_size.csv", index=False)
 stats = evaluate.sweep_statistics(sweep)
