@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["featurization_passes.py", "design_matrix_throughput.py", "ensemble_fit.py", "grading_throughput.py",
-              "clustered_grading.py", "distributed_grading.py"]
+BENCHMARKS = ["featurization_passes.py", "design_matrix_throughput.py", "ensemble_fit.py", "ensemble_memory.py",
+              "grading_throughput.py", "clustered_grading.py", "distributed_grading.py"]
 
 if __name__ == "__main__":
     here = Path(__file__).parent

@@ -363,7 +363,8 @@ def _in_memory_normal_equations(dm, w, kappa):
 
 
 @pytest.mark.parametrize("chunk_bytes", [8 * 9 * 9, 8 * 9 * 9 * 4, ace.CHUNK_BYTES])  # 1, 4 and all structures
-def test_streamed_grams_of_k_weightings_equal_the_in_memory_ones(tmp_path, chunk_bytes):
+def test_streamed_grams_of_k_weightings_equal_the_in_memory_ones(tmp_path, monkeypatch, chunk_bytes):
+    monkeypatch.setattr(ace, "ENERGY_ROWS_PER_CHUNK", 7)  # energy rows read in several blocks too
     dm = _synthetic_dm()
     mapped = _memory_mapped(dm, tmp_path)
     assert isinstance(mapped.force_rows, np.memmap)

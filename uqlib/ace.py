@@ -543,6 +543,7 @@ def normal_equations(dm: DesignMatrix, *, kappa: float = DEFAULT_KAPPA,
 # -- streamed normal equations: K members' Grams in one pass over the rows ----------------------------
 
 CHUNK_BYTES = 256 * 2**20  # memory for one chunk's per-structure force Grams (stacked_normal_equations)
+ENERGY_ROWS_PER_CHUNK = 256  # energy rows read at a time by stacked_normal_equations
 
 
 def _blas_into(result: np.ndarray, target: np.ndarray) -> None:
@@ -551,10 +552,14 @@ def _blas_into(result: np.ndarray, target: np.ndarray) -> None:
         target[...] = result
 
 
-def _lower_to_symmetric(lower: np.ndarray) -> np.ndarray:
-    """The symmetric matrices whose lower triangles ``lower`` ``(..., p, p)`` hold (the upper is ignored)."""
-    tril = np.tril(lower)
-    return tril + np.swapaxes(np.tril(lower, -1), -1, -2)
+def _fill_upper_from_lower(grams: np.ndarray) -> np.ndarray:
+    """Make each ``(p, p)`` matrix of ``grams`` ``(K, p, p)`` symmetric in place from its lower triangle.
+
+    The upper triangles must be zero (as the accumulation leaves them); one ``p x p`` temporary at a time.
+    """
+    for gram in grams:
+        gram += np.tril(gram, -1).T
+    return grams
 
 
 def check_structure_weights(structure_weights: np.ndarray, n_configs: int) -> np.ndarray:
@@ -612,7 +617,7 @@ def stacked_normal_equations(dm: DesignMatrix, structure_weights: np.ndarray, *,
         _blas_into(scipy.linalg.blas.dgemm(1.0, stack[:m].reshape(m, p * p).T, np.asfortranarray(weights.T),
                                            beta=1.0, c=flat_grams, overwrite_c=1), flat_grams)
         rhs += weights @ stack_rhs[:m]
-    energy_block = max(1, int(chunk_bytes // (8 * p)))
+    energy_block = ENERGY_ROWS_PER_CHUNK  # K dsyrk calls per block, each adding a rank-(block) update
     for start in range(0, dm.n_configs, energy_block):
         rows = np.asarray(dm.energy_rows[start:start + energy_block])
         targets = np.asarray(dm.energy_per_atom[start:start + energy_block])
@@ -625,7 +630,7 @@ def stacked_normal_equations(dm: DesignMatrix, structure_weights: np.ndarray, *,
             _blas_into(scipy.linalg.blas.dsyrk(1.0, scaled.T, beta=1.0, c=grams[k].T, trans=0, lower=0,
                                                overwrite_c=1), grams[k].T)
             rhs[k] += (v[kept] * targets[kept]) @ rows[kept]
-    return _lower_to_symmetric(grams), rhs
+    return _fill_upper_from_lower(grams), rhs
 
 
 def select_normal_equations(gram: np.ndarray, rhs: np.ndarray, preset: str | BasisPreset,

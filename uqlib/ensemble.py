@@ -100,7 +100,10 @@ def bootstrap_weights(n_configs: int, n_members: int, seed: int) -> np.ndarray:
     """Counts of each structure in each member's bootstrap resample, shape ``(K, n_configs)``."""
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n_configs, size=(n_members, n_configs))
-    return np.stack([np.bincount(d, minlength=n_configs) for d in draws]).astype(float)
+    counts = np.empty((n_members, n_configs))
+    for row, d in zip(counts, draws, strict=True):
+        row[:] = np.bincount(d, minlength=n_configs)
+    return counts
 
 
 def subsample_size(n_configs: int, fraction: float) -> int:
