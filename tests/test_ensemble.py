@@ -125,16 +125,20 @@ def test_pacemaker_members_reach_the_ridge_optimum_within_the_gradient_tolerance
     assert (capped.optimizer["excess_loss"] > bound).all()  # three steps do not reach the optimum
 
 
+@pytest.mark.parametrize("centred", [False, True])
 @pytest.mark.parametrize("maxiter", [2, 6, 2000])
-def test_our_bfgs_follows_scipys_on_a_small_random_quadratic(maxiter):
+def test_our_bfgs_follows_scipys_on_a_small_random_quadratic(maxiter, centred):
     from scipy.optimize import minimize
 
     rng = np.random.default_rng(7)
     rows = rng.normal(size=(40, 12))
     gram, rhs, alpha = rows.T @ rows / 40, rng.normal(size=12), 1e-3
     x0 = ensemble.pacemaker_starts(1, 12, seed=0)[0]
-    ours = ensemble.minimize_quadratic_bfgs(gram, rhs, x0, alpha=alpha, maxiter=maxiter, gtol=1e-8)
-    loss = ensemble._Quadratic(gram, rhs, alpha)
+    # centred: the same loss written around its minimiser, plus the constant L(c*) = 0.3
+    optimum, level = (np.linalg.solve(gram + alpha * np.eye(12), rhs), 0.3) if centred else (None, 0.0)
+    ours = ensemble.minimize_quadratic_bfgs(gram, rhs, x0, alpha=alpha, maxiter=maxiter, gtol=1e-8, optimum=optimum,
+                                            optimum_loss=level)
+    loss = ensemble._Quadratic(gram, rhs, alpha, optimum, level)
     ref = minimize(loss.fun_and_grad, x0, jac=True, method="BFGS", options={"maxiter": maxiter, "gtol": 1e-8})
     assert ours.nit == ref.nit and ours.status == ref.status and ours.nfev == ref.nfev
     np.testing.assert_allclose(ours.x, ref.x, rtol=0, atol=1e-8)
@@ -142,6 +146,19 @@ def test_our_bfgs_follows_scipys_on_a_small_random_quadratic(maxiter):
     if maxiter == 2000:
         assert ours.status == 0 and ours.nit < 2000  # converged, by the gradient rule
         np.testing.assert_allclose(ours.x, np.linalg.solve(gram + alpha * np.eye(12), rhs), atol=1e-6)
+
+
+def test_the_centred_loss_is_the_expanded_loss_plus_its_constant():
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(30, 6))
+    gram, rhs, alpha = rows.T @ rows, rng.normal(size=6), 0.1
+    optimum = np.linalg.solve(gram + alpha * np.eye(6), rhs)
+    expanded = ensemble._Quadratic(gram, rhs, alpha)
+    centred = ensemble._Quadratic(gram, rhs, alpha, optimum, optimum_loss=2.0)
+    shift = 2.0 - expanded.fun(optimum)  # L(c*) = 2 fixes the constant
+    for x in rng.normal(size=(5, 6)):
+        assert centred.fun(x) == pytest.approx(expanded.fun(x) + shift, rel=1e-12)
+        np.testing.assert_allclose(centred.grad(x), expanded.grad(x), rtol=1e-10, atol=1e-12)
 
 
 def test_ensembles_are_deterministic_under_a_seed():

@@ -8,10 +8,13 @@ the K members that share one design matrix differ:
   training structures and the same weighted ridge loss (:mod:`uqlib.ace`), by BFGS started from
   function coefficients drawn from ``N(0, sigma^2)`` (:func:`pacemaker_starts`) and capped at
   ``maxiter`` iterations (the paper: 2,000), stopping when the largest gradient component is below
-  ``gtol`` (1e-8, pacemaker's). The optimiser is scipy's BFGS (``scipy.optimize.minimize``, the call
-  pacemaker makes, with the same Wolfe line search and stopping rule) rewritten for the quadratic
-  loss: :func:`minimize_quadratic_bfgs`. Members differ because the stopped runs differ along
-  the directions the data determine weakly. Pacemaker also optimises the radial coefficients
+  ``gtol`` (1e-8, pacemaker's) or when the line search can no longer decrease the loss (scipy's
+  "precision loss" stop). The optimiser is scipy's BFGS (``scipy.optimize.minimize``, the call
+  pacemaker makes, with the same Wolfe line search and stopping rules) rewritten for the quadratic
+  loss: :func:`minimize_quadratic_bfgs`, the loss evaluated around the ridge optimum so that its
+  rounding is relative to the loss, as pacemaker's residual sums are. Each member's iterations,
+  stop and excess loss over the ridge optimum are recorded (:attr:`Ensemble.optimizer`). Members
+  differ because the stopped runs differ along the directions the data determine weakly. Pacemaker also optimises the radial coefficients
   (ours are fixed) and starts its first cycle from its initial potential, not a random draw.
 - ``"bootstrap"``: member *k* is the ridge fit on a seeded bootstrap resample of the training
   structures (all atoms of a drawn structure come with it): structure weights are the counts.
@@ -152,27 +155,45 @@ class BFGSResult:
 
 
 class _Quadratic:
-    """``L(c) = c^T A c - 2 b^T c`` with ``A = G + alpha I`` and its gradient ``2 (A c - b)``, one ``dsymv`` per point.
+    """``L(c) = c^T A c - 2 b^T c`` (``A = G + alpha I``) and its gradient ``2 (A c - b)``: one ``dsymv`` per point.
 
+    Given the minimiser ``c*`` (``optimum``) and the loss there (``optimum_loss``, with the constant
+    ``y^T W y`` the expanded form leaves out), the loss is evaluated as
+    ``L(c*) + (c - c*)^T A (c - c*)`` with gradient ``2 A (c - c*)``: its rounding is
+    then relative to the loss itself, as when the loss is summed from residuals (pacemaker),
+    not relative to ``|b^T c|``, which for energies of several eV/atom is 10^5 times the loss.
     The line search asks for the value and the gradient at the same points; both come from one
-    product ``A c``, cached for the last point (as scipy's ``ScalarFunction`` caches ``fun, jac``).
+    product with ``A``, cached for the last point (as scipy's ``ScalarFunction`` caches ``fun, jac``).
     """
 
-    def __init__(self, gram: np.ndarray, rhs: np.ndarray, alpha: float) -> None:
+    def __init__(self, gram: np.ndarray, rhs: np.ndarray, alpha: float, optimum: np.ndarray | None = None,
+                 optimum_loss: float = 0.0) -> None:
         self.gram = np.asfortranarray(gram)
         self.rhs = np.asarray(rhs, dtype=float)
         self.alpha = float(alpha)
+        self.optimum = None if optimum is None else np.asarray(optimum, dtype=float)
+        self.optimum_loss = float(optimum_loss)
         self.x: np.ndarray | None = None
         self.nfev = 0
 
+    def _product(self, v: np.ndarray) -> np.ndarray:
+        av = scipy.linalg.blas.dsymv(1.0, self.gram, v)
+        if self.alpha:
+            av += self.alpha * v
+        return av
+
     def _at(self, x: np.ndarray) -> None:
         if self.x is None or not np.array_equal(x, self.x):
-            ax = scipy.linalg.blas.dsymv(1.0, self.gram, x)
-            if self.alpha:
-                ax += self.alpha * x
             self.x, self.nfev = np.array(x, dtype=float), self.nfev + 1
-            self.f = float(x @ ax - 2.0 * (self.rhs @ x))
-            self.g = 2.0 * (ax - self.rhs)
+            if self.optimum is None:
+                ax = self._product(x)
+                self.f = float(x @ ax - 2.0 * (self.rhs @ x))
+                self.g = 2.0 * (ax - self.rhs)
+            else:
+                gap = x - self.optimum
+                a_gap = self._product(gap)
+                self.f = self.optimum_loss + float(gap @ a_gap)
+                self.g = 2.0 * a_gap
 
     def fun(self, x: np.ndarray) -> float:
         self._at(x)
@@ -190,7 +211,8 @@ class _Quadratic:
 
 def minimize_quadratic_bfgs(gram: np.ndarray, rhs: np.ndarray, x0: np.ndarray, *, alpha: float = 0.0,
                             maxiter: int = PACEMAKER_MAXITER, gtol: float = PACEMAKER_GTOL,
-                            c1: float = 1e-4, c2: float = 0.9) -> BFGSResult:
+                            c1: float = 1e-4, c2: float = 0.9, optimum: np.ndarray | None = None,
+                            optimum_loss: float = 0.0) -> BFGSResult:
     """Minimise ``L(c) = c^T (G + alpha I) c - 2 b^T c`` from ``x0`` by scipy's BFGS, O(p^2) per iteration.
 
     The iteration is scipy's ``_minimize_bfgs`` (scipy 1.17) step for step: initial inverse
@@ -206,11 +228,14 @@ def minimize_quadratic_bfgs(gram: np.ndarray, rhs: np.ndarray, x0: np.ndarray, *
     ``H - rho (s u^T + u s^T) + (rho^2 y^T u + rho) s s^T = H + s v^T + v s^T``,
     ``v = -rho u + (rho^2 y^T u + rho) s / 2``: one BLAS ``dsyr2`` on the upper triangle. With the
     products ``A c`` (``dsymv``), an iteration costs a few passes over two ``p x p`` triangles.
-    Shapes: ``gram`` ``(p, p)`` symmetric, ``rhs`` and ``x0`` ``(p,)``.
+    Given ``optimum`` (``c*``) and ``optimum_loss`` (``L(c*)``), the loss and gradient are evaluated
+    as ``L(c*) + (c - c*)^T A (c - c*)`` and ``2 A (c - c*)`` (:class:`_Quadratic`): the same
+    function, with rounding relative to the loss. Shapes: ``gram`` ``(p, p)`` symmetric, ``rhs``,
+    ``x0`` and ``optimum`` ``(p,)``.
     """
     if not isinstance(maxiter, int | np.integer) or maxiter < 0:
         raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
-    loss = _Quadratic(gram, rhs, alpha)
+    loss = _Quadratic(gram, rhs, alpha, optimum, optimum_loss)
     x = np.array(x0, dtype=float)
     f, g = loss.fun(x), loss.grad(x)
     hess_inv = np.eye(len(x), order="F")  # upper triangle kept up to date (dsyr2, dsymv read only it)
@@ -300,11 +325,16 @@ def _pacemaker(dm: DesignMatrix, n_members: int, seed: int, kappa: float, alpha:
     start = time.perf_counter()
     gram, rhs = ace.normal_equations(dm, kappa=kappa)
     optimum = ace.solve_ridge(gram, rhs, alpha)
+    # L(c*) = y^T W y - 2 b^T c* + c*^T A c*: the level of the loss (its rounding scale), from the labels
+    labels = (1.0 - kappa) * np.mean(np.square(dm.energy_per_atom)) + kappa / dm.n_atoms.sum() * float(
+        np.sum(np.square(dm.forces)))
+    optimum_loss = max(labels - float(rhs @ optimum), 0.0)  # A c* = b
     setup = time.perf_counter() - start
     members, rows = [], []
     for x0 in progress_bar(pacemaker_starts(n_members, dm.n_functions, seed, sigma), desc=f"pacemaker {dm.preset}",
                            disable=not progress, unit="member"):
-        result = minimize_quadratic_bfgs(gram, rhs, x0, alpha=alpha, maxiter=maxiter, gtol=gtol)
+        result = minimize_quadratic_bfgs(gram, rhs, x0, alpha=alpha, maxiter=maxiter, gtol=gtol, optimum=optimum,
+                                         optimum_loss=optimum_loss)
         gap = result.x - optimum
         # L(c) - L(c*) = (c - c*)^T (G + alpha I) (c - c*): exact for a quadratic, no cancellation of large terms
         excess = float(gap @ gram @ gap + alpha * gap @ gap)
