@@ -14,8 +14,10 @@ the K members that share one design matrix differ:
   loss: :func:`minimize_quadratic_bfgs`, the loss evaluated around the ridge optimum so that its
   rounding is relative to the loss, as pacemaker's residual sums are. Each member's iterations,
   stop and excess loss over the ridge optimum are recorded (:attr:`Ensemble.optimizer`). Members
-  differ because the stopped runs differ along the directions the data determine weakly. Pacemaker also optimises the radial coefficients
-  (ours are fixed) and starts its first cycle from its initial potential, not a random draw.
+  differ because the stopped runs differ along the directions the data determine weakly, so their
+  spread depends on where BFGS stops. Pacemaker also optimises the radial coefficients (ours are
+  fixed) and starts its first cycle from its initial potential (zero function coefficients by
+  default), not a random draw; it randomises only the later cycles.
 - ``"bootstrap"``: member *k* is the ridge fit on a seeded bootstrap resample of the training
   structures (all atoms of a drawn structure come with it): structure weights are the counts.
   Structures are always the units. The K members' normal equations are accumulated in one pass
