@@ -61,11 +61,9 @@ class EnsembleCriterion(Criterion):
     def uncertainties(self, data: FeaturizedSet) -> tuple[Columns, Columns]:
         if self.ensemble_.preset != data.dm.preset:
             raise ValueError(f"The ensemble is for {self.ensemble_.preset}, the data for {data.dm.preset}")
-        energies, forces = self._member_predictions(data)
-        atom_u = ensemble.atom_force_uncertainty(forces)
-        return ({"U_E": ensemble.energy_uncertainty(energies), "U_F": ensemble.config_force_uncertainty(
-                    forces, data.dm.n_atoms)},
-                {"U_F": atom_u})
+        # eqs 1-3 a chunk of structures at a time: member predictions never exist for the whole set
+        u = ensemble.ensemble_uncertainties(data.dm, self.ensemble_.coefficients)
+        return {"U_E": u["U_E"], "U_F": u["U_F_cfg"]}, {"U_F": u["U_F_atom"]}
 
     def predictions(self, data: FeaturizedSet) -> tuple[np.ndarray, np.ndarray]:
         # the ensemble mean of a linear model is the model of the mean coefficients
