@@ -256,3 +256,26 @@ def test_posterior_committee_spread_has_the_scale_of_the_coefficient_error():
                                         alpha=1e-12, progress=False).coefficients
         inside.append(np.abs(members.mean(axis=0) - truth) <= members.std(axis=0))
     assert np.mean(inside) == pytest.approx(0.683, abs=0.04)
+
+
+@pytest.fixture(scope="module")
+def dm72(small_table):
+    return ace.design_matrix(small_table, "Func-72", use_cache=False, progress=False)
+
+
+@pytest.mark.parametrize("construction", ensemble.CONSTRUCTIONS)
+def test_one_pass_at_the_top_fits_every_nested_preset_as_a_fit_of_its_own_columns(dm72, construction):
+    presets = ["Func-33", "Func-49", "Func-72"]
+    options = {"construction": construction, "seed": 3, "alpha": 1e-6, "maxiter": 6, "progress": False}
+    nested = ensemble.fit_nested_ensembles(dm72, presets, 4, **options)
+    assert list(nested) == presets
+    for preset in presets:
+        own = ensemble.fit_ensemble(dm72.select(preset), 4, **options)
+        dm = dm72.select(preset)
+        assert nested[preset].preset == preset and nested[preset].coefficients.shape == own.coefficients.shape
+        np.testing.assert_array_equal(nested[preset].structure_weights, own.structure_weights)
+        # the same fits up to rounding of G (summed in another order): compare what they predict, in eV/Å
+        np.testing.assert_allclose(ace.predict_forces(dm, nested[preset].coefficients),
+                                   ace.predict_forces(dm, own.coefficients), atol=1e-6)
+        if construction == "pacemaker":
+            assert nested[preset].optimizer["iterations"].tolist() == own.optimizer["iterations"].tolist()

@@ -40,6 +40,7 @@ code does. Forces are in eV/Å.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -322,19 +323,23 @@ def _posterior(dm: DesignMatrix, n_members: int, seed: int, kappa: float, alpha:
                     kappa, alpha)
 
 
-def _pacemaker(dm: DesignMatrix, n_members: int, seed: int, kappa: float, alpha: float, sigma: float,
-               maxiter: int, gtol: float, progress: bool, gram_spectra: bool) -> Ensemble:
-    start = time.perf_counter()
-    gram, rhs = ace.normal_equations(dm, kappa=kappa)
+def _labels_level(dm: DesignMatrix, weights: np.ndarray, kappa: float) -> np.ndarray:
+    """``y^T W_k y`` ``(K,)``: the weighted sum of squared labels of each weighting (the loss at c = 0)."""
+    force_squares = np.add.reduceat(np.sum(np.square(dm.forces), axis=1), atom_offsets(dm.n_atoms)[:-1])
+    return ((1.0 - kappa) * (weights @ np.square(dm.energy_per_atom)) / weights.sum(axis=1)
+            + kappa * (weights @ force_squares) / (weights @ dm.n_atoms))
+
+
+def _pacemaker_members(gram: np.ndarray, rhs: np.ndarray, labels_level: float, n_members: int, seed: int,
+                       alpha: float, sigma: float, maxiter: int, gtol: float, progress: bool, desc: str
+                       ) -> tuple[np.ndarray, pd.DataFrame]:
+    """BFGS from ``N(0, sigma^2)`` starts on one loss ``(G, b)``; ``labels_level`` is ``y^T W y``."""
     optimum = ace.solve_ridge(gram, rhs, alpha)
-    # L(c*) = y^T W y - 2 b^T c* + c*^T A c*: the level of the loss (its rounding scale), from the labels
-    labels = (1.0 - kappa) * np.mean(np.square(dm.energy_per_atom)) + kappa / dm.n_atoms.sum() * float(
-        np.sum(np.square(dm.forces)))
-    optimum_loss = max(labels - float(rhs @ optimum), 0.0)  # A c* = b
-    setup = time.perf_counter() - start
+    # L(c*) = y^T W y - 2 b^T c* + c*^T A c* = y^T W y - b^T c* (A c* = b): the level of the loss, its rounding scale
+    optimum_loss = max(labels_level - float(rhs @ optimum), 0.0)
     members, rows = [], []
-    for x0 in progress_bar(pacemaker_starts(n_members, dm.n_functions, seed, sigma), desc=f"pacemaker {dm.preset}",
-                           disable=not progress, unit="member"):
+    for x0 in progress_bar(pacemaker_starts(n_members, len(rhs), seed, sigma), desc=desc, disable=not progress,
+                           unit="member"):
         result = minimize_quadratic_bfgs(gram, rhs, x0, alpha=alpha, maxiter=maxiter, gtol=gtol, optimum=optimum,
                                          optimum_loss=optimum_loss)
         gap = result.x - optimum
@@ -343,10 +348,20 @@ def _pacemaker(dm: DesignMatrix, n_members: int, seed: int, kappa: float, alpha:
         members.append(result.x)
         rows.append({"iterations": result.nit, "status": result.status, "converged": result.status == 0,
                      "gradient_norm": result.gradient_norm, "excess_loss": excess, "evaluations": result.nfev})
+    return np.array(members), pd.DataFrame(rows)
+
+
+def _pacemaker(dm: DesignMatrix, n_members: int, seed: int, kappa: float, alpha: float, sigma: float,
+               maxiter: int, gtol: float, progress: bool, gram_spectra: bool) -> Ensemble:
+    start = time.perf_counter()
+    gram, rhs = ace.normal_equations(dm, kappa=kappa)
+    level = float(_labels_level(dm, np.ones((1, dm.n_configs)), kappa)[0])
+    setup = time.perf_counter() - start
+    members, record = _pacemaker_members(gram, rhs, level, n_members, seed, alpha, sigma, maxiter, gtol, progress,
+                                         f"pacemaker {dm.preset}")
     per_member = (time.perf_counter() - start - setup) / n_members
-    return Ensemble(dm.preset, "pacemaker", seed, np.array(members), setup, per_member,
-                    np.ones((n_members, dm.n_configs)), pd.DataFrame(rows),
-                    _spectra(gram, n_members) if gram_spectra else None, kappa, alpha)
+    return Ensemble(dm.preset, "pacemaker", seed, members, setup, per_member, np.ones((n_members, dm.n_configs)),
+                    record, _spectra(gram, n_members) if gram_spectra else None, kappa, alpha)
 
 
 def _resampled(dm: DesignMatrix, weights: np.ndarray, construction: str, seed: int, kappa: float, alpha: float,
@@ -354,12 +369,23 @@ def _resampled(dm: DesignMatrix, weights: np.ndarray, construction: str, seed: i
     start = time.perf_counter()
     grams, rhs = ace.stacked_normal_equations(dm, weights, kappa=kappa, chunk_bytes=chunk_bytes)
     setup = time.perf_counter() - start
-    members = [ace.solve_ridge(gram, b, alpha)
-               for gram, b in progress_bar(zip(grams, rhs, strict=True), total=len(grams),
-                                           desc=f"{construction} {dm.preset}", disable=not progress, unit="member")]
+    members = _solve_members(grams, rhs, alpha, progress, f"{construction} {dm.preset}")
     per_member = (time.perf_counter() - start - setup) / len(grams)
-    return Ensemble(dm.preset, construction, seed, np.array(members), setup, per_member, weights, None,
+    return Ensemble(dm.preset, construction, seed, members, setup, per_member, weights, None,
                     _spectra(grams, len(grams)) if gram_spectra else None, kappa, alpha)
+
+
+def _solve_members(grams: np.ndarray, rhs: np.ndarray, alpha: float, progress: bool, desc: str) -> np.ndarray:
+    return np.array([ace.solve_ridge(gram, b, alpha) for gram, b in progress_bar(
+        zip(grams, rhs, strict=True), total=len(grams), desc=desc, disable=not progress, unit="member")])
+
+
+def _member_weights(construction: str, n_configs: int, n_members: int, seed: int, fraction: float) -> np.ndarray:
+    if construction == "bootstrap":
+        return bootstrap_weights(n_configs, n_members, seed)
+    if construction == "subsample":
+        return subsample_weights(n_configs, n_members, seed, fraction)
+    return np.ones((n_members, n_configs))  # pacemaker, posterior: every member sees every structure once
 
 
 def fit_ensemble(dm: DesignMatrix, n_members: int, *, construction: str = "bootstrap", seed: int = 0,
@@ -380,9 +406,69 @@ def fit_ensemble(dm: DesignMatrix, n_members: int, *, construction: str = "boots
         return _posterior(dm, n_members, seed, kappa, alpha, gram_spectra)
     if construction == "pacemaker":
         return _pacemaker(dm, n_members, seed, kappa, alpha, sigma, maxiter, gtol, progress, gram_spectra)
-    weights = (bootstrap_weights(dm.n_configs, n_members, seed) if construction == "bootstrap"
-               else subsample_weights(dm.n_configs, n_members, seed, fraction))
+    weights = _member_weights(construction, dm.n_configs, n_members, seed, fraction)
     return _resampled(dm, weights, construction, seed, kappa, alpha, progress, gram_spectra, chunk_bytes)
+
+
+def fit_nested_ensembles(dm: DesignMatrix, presets: Sequence[str | ace.BasisPreset], n_members: int, *,
+                         construction: str = "bootstrap", seed: int = 0, kappa: float = ace.DEFAULT_KAPPA,
+                         alpha: float = ace.DEFAULT_ALPHA, progress: bool = True, sigma: float = PACEMAKER_SIGMA,
+                         maxiter: int = PACEMAKER_MAXITER, gtol: float = PACEMAKER_GTOL,
+                         fraction: float = SUBSAMPLE_FRACTION, gram_spectra: bool = False,
+                         chunk_bytes: float = ace.CHUNK_BYTES) -> dict[str, Ensemble]:
+    """One ensemble per preset nested in ``dm``'s, from ONE pass over ``dm``'s rows: ``{preset name: Ensemble}``.
+
+    The members' normal equations are accumulated once at ``dm``'s preset
+    (:func:`uqlib.ace.stacked_normal_equations`; one shared ``G`` for pacemaker and posterior) and
+    each preset's are their sub-blocks (:func:`uqlib.ace.select_normal_equations`). Every preset's
+    members get the same structure weights (bootstrap counts and subsamples depend on the seed and
+    the structures only), so the ladder's ensembles differ only by their basis. Equal to
+    :func:`fit_ensemble` on ``dm.select(preset)`` up to rounding; the posterior committee's
+    residual variance is computed from the normal equations,
+    ``s2 = (y^T W y - 2 b^T c + c^T G c) / (n_rows - p)``, instead of from the residual rows.
+    ``setup_seconds`` of each ensemble is the shared pass.
+    """
+    _check(dm, n_members, construction, kappa)
+    start = time.perf_counter()
+    weights = _member_weights(construction, dm.n_configs, n_members, seed, fraction)
+    shared = construction in ("pacemaker", "posterior")
+    grams, rhs = ace.stacked_normal_equations(dm, weights[:1] if shared else weights, kappa=kappa,
+                                              chunk_bytes=chunk_bytes)
+    levels = _labels_level(dm, weights[:1] if shared else weights, kappa)
+    setup = time.perf_counter() - start
+    own = dm.basis or ace.get_preset(dm.preset)
+    fitted = {}
+    for preset in presets:
+        preset = ace.get_preset(preset).for_elements(own.elements) if isinstance(preset, str) else preset
+        sub_grams, sub_rhs = ace.select_normal_equations(grams, rhs, preset, own)
+        begin, record = time.perf_counter(), None
+        if construction == "pacemaker":
+            members, record = _pacemaker_members(sub_grams[0], sub_rhs[0], float(levels[0]), n_members, seed, alpha,
+                                                 sigma, maxiter, gtol, progress, f"pacemaker {preset.name}")
+        elif construction == "posterior":
+            members = _posterior_draws(sub_grams[0], sub_rhs[0], float(levels[0]), dm.n_configs + 3 * int(
+                dm.n_atoms.sum()), n_members, seed, alpha)
+        else:
+            members = _solve_members(sub_grams, sub_rhs, alpha, progress, f"{construction} {preset.name}")
+        per_member = (time.perf_counter() - begin) / n_members
+        spectra = _spectra(sub_grams[0] if shared else sub_grams, n_members) if gram_spectra else None
+        fitted[preset.name] = Ensemble(preset.name, construction, seed, members, setup, per_member, weights, record,
+                                       spectra, kappa, alpha)
+    return fitted
+
+
+def _posterior_draws(gram: np.ndarray, rhs: np.ndarray, labels_level: float, n_rows: int, n_members: int,
+                     seed: int, alpha: float) -> np.ndarray:
+    """The posterior committee of :func:`_posterior` from the normal equations alone."""
+    regularised = gram + alpha * np.eye(len(gram))
+    centre = scipy.linalg.solve(regularised, rhs, assume_a="pos")
+    # the loss without alpha at the centre, y^T W y - 2 b^T c + c^T G c, is _posterior's weighted residual sum
+    weighted_ssr = max(labels_level - 2.0 * float(rhs @ centre) + float(centre @ gram @ centre), 0.0)
+    s2 = weighted_ssr / max(n_rows - len(rhs), 1)
+    chol = scipy.linalg.cholesky(regularised, lower=True)
+    z = np.random.default_rng(seed).standard_normal((len(rhs), n_members))
+    draws = scipy.linalg.solve_triangular(chol.T, z, lower=False)
+    return centre[None, :] + np.sqrt(s2) * draws.T
 
 
 # -- uncertainties (paper eqs 1-3); the errors of eqs 4-6 are in uqlib.criteria.ensemble ----------
