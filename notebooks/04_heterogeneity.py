@@ -22,7 +22,7 @@
 # :name: fig-heterogeneity
 #
 # Ensembles trained on A+D and tested on B+C+E; reproduces Fig. 6a-c of
-# {cite:t}`shuang2025uq`. The members are those of `ensemble_method` (by default the
+# {cite:t}`shuang2025uq`. The members are those of `ensemble_construction` (by default the
 # posterior committee, whose members all fit the 60 training structures, as the paper's
 # do). (a) Largest atomic force error of each configuration against the configuration's
 # force uncertainty U_F,cfg (CBF) and (b) each atom's force error
@@ -61,7 +61,8 @@ n_per_group: int = 30  # training configurations from A and from D each (paper: 
 test_subsets: str = "B+C+E"  # test set, all out of the A+D domain
 preset: str = "Func-72"  # basis preset (the full profile uses the largest)
 ensemble_sizes: list = [6, 30]  # ensemble sizes K, nested sub-ensembles of one pool
-ensemble_method: str = "posterior"  # pool of the figures: "posterior" (members fit all 60 structures) or "bootstrap"
+ensemble_construction: str = "posterior"  # pool of the figures: "posterior" (members fit all 60 structures),
+# "bootstrap", or (fitted as a third pool) "pacemaker" or "subsample"
 compare_homogeneous: bool = True  # also grade C+E against an A+B active set (gamma range)
 max_test_per_subset: Optional[int] = 20  # test configurations per subset (None: all)
 kappa: float = 0.01  # force weight of the loss
@@ -92,7 +93,7 @@ out = book.setup(globals(), "04_heterogeneity")
 # `n_per_group` configurations each of A (2-atom strained cells) and D (113-atom spheres),
 # chosen with the seed; the test set is B+C+E. Two pools of `max(ensemble_sizes)` members
 # are fitted, a bootstrap pool and a posterior committee (next section); the figures use
-# `ensemble_method`. The smaller ensembles are the first K members of a pool, so the
+# `ensemble_construction`. The smaller ensembles are the first K members of a pool, so the
 # ensembles are nested as in the paper.
 
 # %% tags=["hide-input"]
@@ -101,9 +102,9 @@ test = featurize(tables.subsample(data.load_subsets(test_subsets), max_test_per_
 print(f"train: {train.table.groupby('subset').size().to_dict()} configurations, {train.n_atoms.sum()} atoms; "
       f"test {test_subsets}: {len(test.table)} configurations, {test.n_atoms.sum()} atoms; {preset}")
 study = studies.ensemble_study(train, ensemble_sizes, seed, kappa, alpha, cv_alphas if alpha_by_cv else None, cv_folds,
-                               method=ensemble_method)
-by_method = {method: study.evaluations(train, test, ensemble_sizes, method) for method in study.pools}
-evaluations = by_method[ensemble_method]
+                               construction=ensemble_construction)
+by_construction = {name: study.evaluations(train, test, ensemble_sizes, name) for name in study.pools}
+evaluations = by_construction[ensemble_construction]
 
 # %% [markdown]
 # ## The ensembles on A+D: which members to trust
@@ -112,8 +113,7 @@ evaluations = by_method[ensemble_method]
 # spread elsewhere, and the two ways of `uqlib.ensemble` behave very differently here.
 #
 # - A *bootstrap* member is fitted on a resample of the training structures: about 38
-#   distinct ones of 60 (fewer units when the structures are dealt into groups at large
-#   presets). Whatever a member did not draw, it must predict.
+#   distinct ones of 60. Whatever a member did not draw, it must predict.
 # - A *posterior* member is a draw from the Gaussian posterior of the ridge fit on all 60
 #   structures: every member sees every structure, as the paper's members did, and the
 #   members differ most along the directions the training data leave undetermined.
@@ -128,7 +128,7 @@ evaluations = by_method[ensemble_method]
 # bootstrap members are not noisy fits of one model but different models, and their mean
 # fits the training set worse than its own members would suggest. The posterior members
 # fit the training set about as well as the single fit. That is why the figures use the
-# posterior committee by default (`ensemble_method`); the bootstrap pool is kept for
+# posterior committee by default (`ensemble_construction`); the bootstrap pool is kept for
 # comparison, and the table after Figure 6 gives both pools' flagged fractions.
 
 # %% tags=["hide-input"]
@@ -167,11 +167,12 @@ studies.flagged_fractions(evaluations).round(3).assign(**{"paper (Fig 6)": pd.Se
 
 # %% [markdown]
 # What the choice of pool changes in Figure 6: the same table for both pools (the figure
-# shows `ensemble_method`). The eq 7 thresholds come from each pool's own training errors,
+# shows `ensemble_construction`). The eq 7 thresholds come from each pool's own training errors,
 # so a pool whose mean fits the training set badly also sets high thresholds.
 
 # %% tags=["hide-input"]
-studies.flagged_fractions({f"{method}, {k}": ev for method, evs in by_method.items() for k, ev in evs.items()}).round(3)
+studies.flagged_fractions({f"{name}, {k}": ev for name, evs in by_construction.items()
+                           for k, ev in evs.items()}).round(3)
 
 # %% [markdown]
 # ## Figure 7a-b: D-optimality on the same split

@@ -360,3 +360,105 @@ def test_choose_alpha_takes_the_least_cross_validated_loss(dm72):
     assert list(curve["alpha"]) == [1e-10, 1e-6, 1e-2, 1e2]
     with pytest.raises(ValueError, match="alphas"):
         ace.choose_alpha(dm72, [1e-3, 0.0])
+
+
+# -- streamed normal equations -----------------------------------------------------------------------
+
+def _synthetic_dm(seed=0, n_configs=30, p=9):
+    """Random rows: 1 to 5 atoms per structure, labels of unit scale."""
+    rng = np.random.default_rng(seed)
+    n_atoms = rng.integers(1, 6, n_configs)
+    n_atom = int(n_atoms.sum())
+    return ace.DesignMatrix("synthetic", np.arange(n_configs).astype(str), n_atoms, rng.normal(size=(n_configs, p)),
+                            rng.normal(size=(3 * n_atom, p)), rng.normal(size=n_configs), rng.normal(size=(n_atom, 3)),
+                            np.zeros((n_atom, p)))
+
+
+def _memory_mapped(dm, folder):
+    """The same design matrix with every array a read-only memory map of an .npy file."""
+    arrays = {}
+    for name in ("energy_rows", "force_rows", "energy_per_atom", "forces", "projections"):
+        np.save(folder / f"{name}.npy", getattr(dm, name))
+        arrays[name] = np.load(folder / f"{name}.npy", mmap_mode="r")
+    return ace.DesignMatrix(dm.preset, dm.structure_ids, dm.n_atoms, **arrays)
+
+
+def _in_memory_normal_equations(dm, w, kappa):
+    """The normal equations written out with dense weighted products (the reference)."""
+    we = (1 - kappa) / w.sum() * w
+    wf = kappa / (w @ dm.n_atoms) * np.repeat(np.repeat(w, dm.n_atoms), 3)
+    gram = dm.energy_rows.T @ (we[:, None] * dm.energy_rows) + dm.force_rows.T @ (wf[:, None] * dm.force_rows)
+    rhs = dm.energy_rows.T @ (we * dm.energy_per_atom) + dm.force_rows.T @ (wf * dm.forces.ravel())
+    return gram, rhs
+
+
+@pytest.mark.parametrize("chunk_bytes", [8 * 9 * 9, 8 * 9 * 9 * 4, ace.CHUNK_BYTES])  # 1, 4 and all structures
+def test_streamed_grams_of_k_weightings_equal_the_in_memory_ones(tmp_path, monkeypatch, chunk_bytes):
+    monkeypatch.setattr(ace, "ENERGY_ROWS_PER_CHUNK", 7)  # energy rows read in several blocks too
+    dm = _synthetic_dm()
+    mapped = _memory_mapped(dm, tmp_path)
+    assert isinstance(mapped.force_rows, np.memmap)
+    weights = np.random.default_rng(1).integers(0, 3, (4, dm.n_configs)).astype(float)
+    weights[1] = 1.0
+    grams, rhs = ace.stacked_normal_equations(mapped, weights, kappa=0.3, chunk_bytes=chunk_bytes)
+    assert grams.shape == (4, 9, 9) and rhs.shape == (4, 9)
+    for k, w in enumerate(weights):
+        gram, b = _in_memory_normal_equations(dm, w, 0.3)
+        np.testing.assert_allclose(grams[k], gram, rtol=0, atol=1e-10 * np.abs(gram).max())
+        np.testing.assert_allclose(rhs[k], b, rtol=0, atol=1e-10 * np.abs(b).max())
+        single, single_b = ace.normal_equations(mapped, kappa=0.3, structure_weights=w)  # the one-weighting pass
+        np.testing.assert_allclose(single, gram, rtol=0, atol=1e-10 * np.abs(gram).max())
+        np.testing.assert_allclose(single_b, b, rtol=0, atol=1e-10 * np.abs(b).max())
+
+
+def test_stacked_normal_equations_refuse_bad_weights():
+    dm = _synthetic_dm()
+    with pytest.raises(ValueError, match=r"structure_weights must be \(K, 30\)"):
+        ace.stacked_normal_equations(dm, np.ones((2, 29)))
+    with pytest.raises(ValueError, match="not all zero"):
+        ace.stacked_normal_equations(dm, np.vstack([np.ones(30), np.zeros(30)]))
+    with pytest.raises(ValueError, match="kappa"):
+        ace.stacked_normal_equations(dm, np.ones(30), kappa=2.0)
+
+
+def test_gram_of_a_nested_preset_is_a_sub_block_of_the_top_presets(small_table):
+    top, small = ace.LADDER[2].name, ace.LADDER[0].name  # Func-72 holds Func-33
+    dm_top = ace.design_matrix(small_table, top, use_cache=False, progress=False)
+    weights = np.vstack([np.ones(dm_top.n_configs), np.arange(dm_top.n_configs) % 3])
+    grams, rhs = ace.stacked_normal_equations(dm_top, weights)
+    sub_grams, sub_rhs = ace.select_normal_equations(grams, rhs, small, top)
+    direct_grams, direct_rhs = ace.stacked_normal_equations(dm_top.select(small), weights)
+    assert sub_grams.shape == (2, 33, 33)
+    np.testing.assert_allclose(sub_grams, direct_grams, rtol=0, atol=1e-10 * np.abs(direct_grams).max())
+    np.testing.assert_allclose(sub_rhs, direct_rhs, rtol=0, atol=1e-10 * np.abs(direct_rhs).max())
+    one, one_rhs = ace.select_normal_equations(grams[0], rhs[0], small, top)  # a single (p, p) Gram too
+    np.testing.assert_allclose(one, direct_grams[0], rtol=0, atol=1e-10 * np.abs(direct_grams).max())
+    with pytest.raises(ValueError, match="pass the normal equations of Func-72"):
+        ace.select_normal_equations(sub_grams, sub_rhs, small, top)
+
+
+def _cv_one_fold_at_a_time(dm, alphas, n_folds, seed, kappa):
+    """The cross-validation as it was before the one-pass fold Grams: one normal_equations per fold."""
+    folds = ace.cv_folds(dm.n_configs, n_folds, seed)
+    mse_e, mse_f = np.zeros(len(alphas)), np.zeros(len(alphas))
+    for fold in range(n_folds):
+        gram, rhs = ace.normal_equations(dm, kappa=kappa, structure_weights=(folds != fold).astype(float))
+        eigenvalues, vectors = np.linalg.eigh(gram)
+        coefficients = ((vectors.T @ rhs)[None, :] / (eigenvalues[None, :] + alphas[:, None])) @ vectors.T
+        held = dm.subset(np.flatnonzero(folds == fold))
+        de = ace.predict_energy_per_atom(held, coefficients) - held.energy_per_atom
+        df = ace.predict_forces(held, coefficients) - held.forces
+        mse_e += np.mean(de**2, axis=-1) / n_folds
+        mse_f += np.mean(df.reshape(len(alphas), -1) ** 2, axis=-1) / n_folds
+    return (1 - kappa) * mse_e + kappa * 3 * mse_f
+
+
+def test_cross_validation_from_the_one_pass_fold_grams_equals_the_fold_by_fold_one(dm72):
+    alphas = np.array([1e-8, 1e-4, 1.0])
+    curve = ace.cross_validate_alpha(dm72, alphas, n_folds=4, seed=3, kappa=0.05)
+    old = _cv_one_fold_at_a_time(dm72, alphas, 4, 3, 0.05)
+    # The fold Grams agree to rounding (~1e-16 relative, summed in another order); a fold of 6
+    # structures cannot span 72 functions, so at alpha = 1e-8 the solve amplifies that rounding by
+    # cond(G + alpha I) ~ 1e8: 1e-6 there, 1e-9 where the ridge makes the solve well conditioned.
+    np.testing.assert_allclose(curve["cv_loss"], old, rtol=1e-6)
+    np.testing.assert_allclose(curve["cv_loss"][1:], old[1:], rtol=1e-9)

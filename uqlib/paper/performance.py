@@ -27,7 +27,8 @@ import psutil
 
 KINDS = ("cold", "warm")
 # the benchmark scripts make benchmarks runs (benchmarks/run_all.py), in order; each saves a record of this name
-BENCHMARKS = ("cache_reads", "featurization_passes", "design_matrix_throughput", "ensemble_fit", "grading_throughput",
+BENCHMARKS = ("cache_reads", "featurization_passes", "design_matrix_throughput", "ensemble_fit", "ensemble_memory",
+              "grading_throughput",
               "clustered_grading", "distributed_grading")
 NOT_RUN = "—"  # what the page shows where a benchmark has no record (or a record lacks a field)
 MEMORY_MEASURE = "pss"  # what MemorySampler sums over a step's processes (older records: "rss")
