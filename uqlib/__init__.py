@@ -14,9 +14,9 @@ module                      concern
 ``ace``                     the nested basis ladder, one featurization pass (energy rows, force
                             rows, per-atom B projections), column selections, weighted ridge
 ``ensemble``                committees of linear models and their spreads (eqs 1-3)
-``dopt``                    B projections of any potential, outlier filter, MaxVol, gamma, ``.asi``
+``activeset``               ONE species-keyed ActiveSet and ONE ClusteredActiveSet: MaxVol, gamma,
+                            per-species force outliers, ``.asi`` files, the cluster-merge loop
 ``clustering``              partitions of structures (ACE descriptor k-means/BIRCH, SOAP+BIRCH)
-                            and the clustered active set
 ``criteria``                ONE interface for every uncertainty criterion: ``fit(train)`` ->
                             ``score(data)`` -> per-configuration and per-atom tables (ensemble,
                             D-optimality, clustered D-optimality, QUESTS)
@@ -29,8 +29,8 @@ module                      concern
 ``maxvol2d``                the paper's 2D MaxVol example and the minimum rule (Figs 7c-d, 8a-b)
 ``structures``, ``fracture``  polycrystals, the LAMMPS fracture run, atom classes, UNEP-v1 labels
 ``clustered_grading``       Fig. 8: PRM2020 criteria (15 groups, other partitions) grading a LAMMPS fracture run
-``grading``, ``cli``        the ``uqlib`` command: species-keyed grading of any potential, clustered
-                            sets, selection, an ASE calculator
+``grading``, ``cli``        the ``uqlib`` command: species-keyed projections of any potential, ONE
+                            frame-grading function (serial and Dask), bands, selection, an ASE calculator
 ``plots``                   figures in one style; they draw and compute nothing
 ``book``                    the notebook runner, parameter checks, rendering
 ``performance``             step timings of cold and warm builds, memory sampling, the goals

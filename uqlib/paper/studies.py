@@ -19,7 +19,7 @@ import pandas as pd
 
 from uqlib import ace, ensemble, metrics, tables
 from uqlib.criteria import Criterion, DOptimality, EnsembleCriterion, FeaturizedSet, Scores, Signal, featurize
-from uqlib.dopt import ActiveSetError
+from uqlib.exceptions import ActiveSetError
 from uqlib.paper import claims, data
 from uqlib.tables import per_structure_max
 
