@@ -25,7 +25,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from pyace import ACEBBasisSet, ACECTildeBasisSet, PyACECalculator
 from pyace.linearacefit import LinearACEDataset
 
-from uqlib import ace, cli, config, dopt
+from uqlib import ace, activeset, cli, config
 from uqlib import io as uqlib_io
 
 ALLOY = ("Au", "Cu")  # pyace orders species alphabetically
@@ -87,7 +87,7 @@ def pyace_gammas(yaml: Path, asi: Path, frames: list[Atoms]) -> np.ndarray:
     """pacemaker's own per-atom gamma: PyACECalculator with the potential and the active set."""
     calc = PyACECalculator(str(yaml))
     calc.set_active_set(str(asi))
-    return dopt.calculator_gammas(calc, frames)
+    return activeset.calculator_gammas(calc, frames)
 
 
 def test_w_ladder_is_unchanged_and_other_species_keep_its_limits():
