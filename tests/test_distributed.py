@@ -159,6 +159,16 @@ def test_batched_active_set_interpolates_its_training_set(model, tmp_path):
     assert set(activeset.ActiveSet.load(tmp_path / "b.asi").inverses) == {"Au", "Cu"}
 
 
+def test_a_batch_without_a_species_is_a_clear_error(model, tmp_path):
+    """pyace's batched MaxVol fails with a bare KeyError when a batch lacks a species (issue 24: "error: 0")."""
+    train = [alloy(seed, gold=0.0) for seed in range(4)] + [alloy(seed) for seed in range(4, 12)]  # batch 1: Cu only
+    ase.io.write(tmp_path / "train.extxyz", train)
+    result = _cli_activeset(str(tmp_path / "train.extxyz"), "--potential", str(model["yaml"]), "--batch-size", "4",
+                            "-o", str(tmp_path / "b.asi"))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "holds no atom of one species" in result.stderr and "--batch-size" in result.stderr
+
+
 def _cli_activeset(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "UQLIB_PROGRESS": "0"}
     return subprocess.run([sys.executable, "-m", "uqlib", "-q", "activeset", *args], capture_output=True, text=True,
