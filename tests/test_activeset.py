@@ -141,3 +141,12 @@ def test_non_finite_gamma_is_an_error_never_a_band():
         grading.band(np.array([0.5, np.nan]), 1.0, 10.0)
     with pytest.raises(NonFiniteGammaError, match=r"md\.extxyz, frame 3: gamma of atom\(s\) \[1\]"):
         activeset.check_finite_gamma(np.array([0.1, np.inf]), "md.extxyz, frame 3")
+
+
+def test_outlier_threshold_is_eq_7s_rule():
+    from uqlib.metrics import tukey_threshold
+
+    errors = np.random.default_rng(5).gamma(2.0, size=301)
+    assert activeset.outlier_threshold(errors) == pytest.approx(tukey_threshold(errors), rel=1e-12)
+    with pytest.raises(ActiveSetError, match="finite force errors"):
+        activeset.outlier_threshold(np.array([1.0, np.nan]))

@@ -194,3 +194,12 @@ def test_bands():
                                                                                    "above"]
     with pytest.raises(DataError, match="gamma-lo <= gamma-hi"):
         grading.band(np.array([1.0]), 5.0, 2.0)
+
+
+def test_swap_maxvol_grows_a_set_until_every_row_interpolates():
+    rng = np.random.default_rng(0)
+    start, rows = rng.normal(size=(6, 6)), 2 * rng.normal(size=(40, 6))
+    grown = grading._swap_maxvol(start, rows, 1.01, 300)
+    assert np.abs(np.vstack([start, rows]) @ np.linalg.inv(grown)).max() <= 1.01 + 1e-9
+    assert abs(np.linalg.det(grown)) > abs(np.linalg.det(start))
+    assert all(np.isclose(np.vstack([start, rows]), r).all(axis=1).any() for r in grown)  # rows of the pool

@@ -47,14 +47,13 @@ from uqlib import ace
 from uqlib.ace import BasisPreset
 from uqlib.config import ELEMENT
 from uqlib.exceptions import ActiveSetError
-from uqlib.metrics import tukey_threshold
 from uqlib.progress import progress_bar
 
 __all__ = ["INDEX_FILE", "MAXVOL_ITERATIONS", "MAXVOL_TOLERANCE", "OUTLIER_RULES", "SINGULAR_CONDITION",
            "ActiveSet", "ActiveSetError", "ActiveSetFileError", "ClusterWarning", "ClusteredActiveSet",
            "NonFiniteGammaError", "active_inverse", "atom_projections", "build_active_set", "calculator_gammas",
            "check_finite_gamma", "extrapolation_grade", "fit_clustered_active_set", "force_errors",
-           "force_outlier_mask", "load_active_set", "spans_basis"]
+           "force_outlier_mask", "load_active_set", "outlier_threshold", "spans_basis"]
 
 MAXVOL_TOLERANCE = 1.01  # pace_activeset's default: MaxVol stops when no candidate has gamma above it
 MAXVOL_ITERATIONS = 300  # pace_activeset's default
@@ -126,6 +125,20 @@ def atom_projections(table: pd.DataFrame, basis: str | BasisPreset | ACEBBasisSe
 
 # -- force outliers (pace_activeset) ---------------------------------------------------------------
 
+def outlier_threshold(errors: np.ndarray) -> float:
+    """Q3 + 1.5 IQR of ``errors`` (``np.quantile``, as ``pace_activeset``): paper eq 7's rule.
+
+    The same number as :func:`uqlib.metrics.tukey_threshold`; computed here so that the
+    command does not import metrics' plotting and statistics dependencies (seconds per run).
+    """
+    errors = np.asarray(errors, dtype=float)
+    if errors.size == 0 or not np.isfinite(errors).all():
+        raise ActiveSetError("A force-outlier threshold needs a non-empty array of finite force errors: check the "
+                             "training forces and the potential")
+    q1, q3 = np.quantile(errors, [0.25, 0.75])
+    return float(q3 + 1.5 * (q3 - q1))
+
+
 def force_errors(predicted_forces: np.ndarray, reference_forces: np.ndarray) -> np.ndarray:
     """|F_i^pred - F_i^ref| / sqrt(3) of each atom (eV/Å per component), shape ``(n_atom,)``."""
     return np.linalg.norm(np.asarray(predicted_forces) - np.asarray(reference_forces), axis=1) / np.sqrt(3)
@@ -143,14 +156,14 @@ def force_outlier_mask(predicted_forces: np.ndarray, reference_forces: np.ndarra
         raise ActiveSetError(f"outlier rule {rule!r}: choose one of {OUTLIER_RULES}")
     error = force_errors(predicted_forces, reference_forces)
     if species is None or rule == "global":
-        return error <= tukey_threshold(error)
+        return error <= outlier_threshold(error)
     species = np.asarray(species)
     if len(species) != len(error):
         raise ActiveSetError(f"{len(species)} species for {len(error)} atoms' forces")
     keep = np.zeros(len(error), bool)
     for element in np.unique(species):
         mine = species == element
-        keep[mine] = error[mine] <= tukey_threshold(error[mine])
+        keep[mine] = error[mine] <= outlier_threshold(error[mine])
     return keep
 
 

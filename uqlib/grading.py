@@ -354,17 +354,58 @@ def _extrapolating_frames(projections: dict[str, np.ndarray], owners: dict[str, 
     return frames
 
 
+def _swap_maxvol(active: np.ndarray, rows: np.ndarray, tolerance: float, max_iterations: int) -> np.ndarray:
+    """The square set ``active`` (``(p, p)``) grown into a MaxVol set of ``active`` and ``rows`` by row swaps.
+
+    Each swap puts the row with the largest coefficient ``|(r A^-1)_j| > tolerance`` in place of
+    row *j*, which multiplies ``|det A|`` by that coefficient, so it ends; afterwards every row
+    has gamma at most ``tolerance``. The coefficients ``C = rows A^-1`` are updated by a rank-one
+    correction per swap (the classic MaxVol step), so a swap costs ``O(n p)``; started from the
+    current set, it is far cheaper than pyace's MaxVol from scratch (a tenth of a second a call).
+    """
+    matrix = np.vstack([active, rows]).astype(float)
+    coefficients = matrix @ np.linalg.inv(active)  # (n + p, p); the first p rows are the identity
+    chosen = np.arange(len(active))
+    for _ in range(max_iterations):
+        row, column = np.unravel_index(np.argmax(np.abs(coefficients)), coefficients.shape)
+        pivot = coefficients[row, column]
+        if abs(pivot) <= tolerance:
+            break
+        change = coefficients[row].copy()
+        change[column] -= 1.0
+        coefficients -= np.outer(coefficients[:, column] / pivot, change)
+        chosen[column] = row
+    return matrix[chosen]
+
+
+def _update_active(pool: dict[str, np.ndarray], active: dict[str, np.ndarray], rows: dict[str, np.ndarray],
+                   tolerance: float, max_iterations: int) -> None:
+    """Add ``rows`` (one picked frame's, per species) to ``pool`` and make ``active`` a MaxVol set of the pool."""
+    for element, new in rows.items():
+        pool[element] = np.vstack([pool.get(element, np.empty((0, new.shape[1]))), new])
+        current = active.get(element)
+        if current is not None and current.shape == (new.shape[1],) * 2:
+            # every pool row but the new ones is already interpolated by the square set: swap the new ones in
+            active[element] = _swap_maxvol(current, pool[element], tolerance, max_iterations)
+        elif len(pool[element]) >= new.shape[1]:  # no square set yet: pyace's MaxVol over the whole pool
+            active[element] = _maxvol_rows(pool[element], np.zeros(len(pool[element]), int), tolerance,
+                                           max_iterations)[0]
+        else:
+            active[element] = pool[element]
+
+
 def select_frames(candidates: Sequence[Atoms], basis: ACEBBasisSet, active_set: ClusteredActiveSet, n: int, *,
                   tolerance: float = MAXVOL_TOLERANCE, max_iterations: int = MAXVOL_ITERATIONS) -> list[int]:
-    """Indices of at most ``n`` candidate frames chosen greedily by D-optimality (MaxVol, as ``pace_select``).
+    """Indices of at most ``n`` candidate frames chosen by D-optimality (MaxVol, as ``pace_select``), no duplicates.
 
-    Each round keeps the candidates that still extrapolate (gamma above ``tolerance``
-    against the current active set ``A``), runs pyace's MaxVol per species over the rows
-    of ``A`` (``(A^-1)^-1``; for a clustered set, all clusters' rows stacked) and theirs,
-    and picks the frame with the most atoms entering; ``A`` is then updated with that
-    frame by MaxVol. A near duplicate of a picked frame is interpolated by the updated set,
-    so it is dropped: the batch has no near duplicates. Stops early when no candidate
-    extrapolates.
+    A round runs pyace's MaxVol per species over the rows of the current active set ``A``
+    (``(A^-1)^-1``; for a clustered set, all clusters' rows stacked) and those of the
+    candidates that still extrapolate (gamma above ``tolerance`` against ``A``), and ranks
+    the candidates by the atoms they bring into it (``pace_select``'s ranking). Walking
+    down the ranking, a frame is picked only if it still extrapolates against ``A`` updated
+    (by MaxVol) with the frames picked before it, so a near duplicate of a picked frame is
+    dropped. A new round starts when the ranking is used up before ``n`` frames; the
+    selection stops early when no candidate extrapolates.
     """
     if n < 1:
         raise DataError(f"--n must be at least 1, got {n}")
@@ -385,18 +426,18 @@ def select_frames(candidates: Sequence[Atoms], basis: ACEBBasisSet, active_set: 
                 continue  # too few rows for a MaxVol of this species
             owner = np.concatenate([owners[element][remaining], -np.ones(len(extra), int)])
             entered.update(int(i) for i in _maxvol_rows(stacked, owner, tolerance, max_iterations)[1] if i >= 0)
-        if not entered:
+        before = len(picked)
+        for frame, _ in entered.most_common():
+            if len(picked) == n:
+                break
+            mine = {e: rows[owners[e] == frame] for e, rows in projections.items()}
+            if len(picked) > before and frame not in _extrapolating_frames(
+                    mine, {e: np.full(len(r), frame) for e, r in mine.items()}, active, tolerance):
+                continue  # interpolated by the frames picked before it: a near duplicate
+            picked.append(frame)
+            _update_active(pool, active, mine, tolerance, max_iterations)
+        if len(picked) == before:
             break
-        frame = entered.most_common(1)[0][0]
-        picked.append(frame)
-        for element, rows in projections.items():
-            # MaxVol over the initial set and every picked frame, so that all picked rows stay interpolated
-            pool[element] = np.vstack([pool.get(element, np.empty((0, rows.shape[1]))), rows[owners[element] == frame]])
-            if len(pool[element]) >= rows.shape[1]:
-                active[element] = _maxvol_rows(pool[element], np.zeros(len(pool[element]), int), tolerance,
-                                               max_iterations)[0]
-            else:
-                active[element] = pool[element]
     return picked
 
 
