@@ -6,14 +6,16 @@ Both tools run as a user runs them, each in a fresh process (interpreter start a
 included), on the same two-species data: fcc Ni-Al cells of 32 atoms labelled by ase's
 EMT (training: Ni-rich, Al-rich, 50/50 compressed and expanded; candidates: the same kinds
 rattled harder), a Func-33 linear ACE fit by ``uqlib fit`` (not timed). The median wall
-time of ``--repeats`` runs is reported, and whether the two active sets select the same
-training atoms. Writes benchmarks/output/activeset_parity.json.
+and CPU (user + system) times of ``--repeats`` runs are reported, each tool and pacemaker's
+run in turn so that a change of the machine's load falls on both, and whether the two
+active sets hold the same training atoms. Writes benchmarks/output/activeset_parity.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,18 +62,31 @@ def write_data(folder: Path, n_train: int, n_candidates: int) -> None:
                                                                                  compression="gzip")
 
 
-def timed(command: list[str], cwd: Path, repeats: int) -> float:
-    """Median wall time (s) of ``command`` in a fresh process; an error stops the benchmark."""
+def run_once(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of ``command`` in a fresh process; an error stops the benchmark."""
     env = {**os.environ, "PYTHONPATH": str(config.PROJECT_ROOT), "UQLIB_COMPUTE_CACHE": str(cwd / "cache"),
            "UQLIB_PROGRESS": "0"}
-    seconds = []
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode not in (0, 1):
+        raise RuntimeError(f"{' '.join(command)} failed: {result.stderr[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def timed(commands: dict[str, list[str]], cwd: Path, repeats: int, after_each: dict | None = None
+          ) -> dict[str, dict[str, float]]:
+    """Median wall and CPU seconds of each command, the commands run in turn ``repeats`` times (so that a
+    change in the machine's load falls on all of them)."""
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(repeats):
-        start = time.perf_counter()
-        result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
-        seconds.append(time.perf_counter() - start)
-        if result.returncode not in (0, 1):
-            raise RuntimeError(f"{' '.join(command)} failed: {result.stderr[-2000:]}")
-    return statistics.median(seconds)
+        for name, command in commands.items():
+            runs[name].append(run_once(command, cwd))
+            (after_each or {}).get(name, lambda: None)()
+    return {name: {"wall": statistics.median(w for w, _ in r), "cpu": statistics.median(c for _, c in r)}
+            for name, r in runs.items()}
 
 
 def same_atoms(ours: Path, theirs: Path, folder: Path) -> bool:
@@ -102,28 +117,28 @@ def main() -> None:
                              env={**os.environ, "PYTHONPATH": str(config.PROJECT_ROOT)}, capture_output=True, text=True)
         if fit.returncode:
             raise RuntimeError(fit.stderr)
-        times = {
-            "uqlib activeset": timed([*uqlib, "activeset", "train.extxyz", "--potential", "model/potential.yaml",
-                                      "-o", "uqlib.asi"], folder, args.repeats),
-            "pace_activeset": timed([str(BIN / "pace_activeset"), "model/potential.yaml", "-d", "train.pckl.gzip",
-                                     "-V"], folder, args.repeats),
-        }
-        (folder / "model/potential.asi").rename(folder / "pace.asi")  # pace_activeset writes it beside the .yaml
-        times["uqlib select"] = timed([*uqlib, "select", "candidates.extxyz", "--potential", "model/potential.yaml",
-                                       "--active-set", "uqlib.asi", "--n", str(args.select), "-o", "picked.extxyz"],
-                                      folder, args.repeats)
-        times["pace_select"] = timed([str(BIN / "pace_select"), "candidates.pckl.gzip", "-p", "model/potential.yaml",
-                                      "-a", "pace.asi", "-m", str(args.select), "-o", "picked.pkl.gz", "-V"],
-                                     folder, args.repeats)
+        pace_asi = folder / "model/potential.asi"  # pace_activeset writes it beside the .yaml
+        times = timed({"uqlib activeset": [*uqlib, "activeset", "train.extxyz", "--potential", "model/potential.yaml",
+                                           "-o", "uqlib.asi"],
+                       "pace_activeset": [str(BIN / "pace_activeset"), "model/potential.yaml", "-d", "train.pckl.gzip",
+                                          "-V"]}, folder, args.repeats,
+                      after_each={"pace_activeset": lambda: pace_asi.replace(folder / "pace.asi")})
+        times |= timed({"uqlib select": [*uqlib, "select", "candidates.extxyz", "--potential", "model/potential.yaml",
+                                         "--active-set", "uqlib.asi", "--n", str(args.select), "-o", "picked.extxyz"],
+                        "pace_select": [str(BIN / "pace_select"), "candidates.pckl.gzip", "-p", "model/potential.yaml",
+                                        "-a", "pace.asi", "-m", str(args.select), "-o", "picked.pkl.gz", "-V"]},
+                       folder, args.repeats)
         agree = same_atoms(folder / "uqlib.asi", folder / "pace.asi", folder)
     result = {"structures": args.structures, "atoms": 32 * args.structures, "candidates": args.candidates,
               "select": args.select, "repeats": args.repeats,
-              "seconds_median": {k: round(v, 2) for k, v in times.items()},
-              "activeset_ratio": round(times["uqlib activeset"] / times["pace_activeset"], 2),
-              "select_ratio": round(times["uqlib select"] / times["pace_select"], 2),
+              "seconds_median": {k: {kind: round(v, 2) for kind, v in t.items()} for k, t in times.items()},
+              "activeset_ratio_wall": round(times["uqlib activeset"]["wall"] / times["pace_activeset"]["wall"], 2),
+              "activeset_ratio_cpu": round(times["uqlib activeset"]["cpu"] / times["pace_activeset"]["cpu"], 2),
+              "select_ratio_wall": round(times["uqlib select"]["wall"] / times["pace_select"]["wall"], 2),
+              "select_ratio_cpu": round(times["uqlib select"]["cpu"] / times["pace_select"]["cpu"], 2),
               "same_active_atoms_as_pace_activeset": agree}
     for name, seconds in times.items():
-        print(f"{name:18s} {seconds:6.2f} s")
+        print(f"{name:18s} {seconds['wall']:6.2f} s wall {seconds['cpu']:6.2f} s CPU")
     print(f"same active-set atoms as pace_activeset: {agree}")
     print(f"wrote {save_result('activeset_parity', result)}")
 
