@@ -97,14 +97,15 @@ def _check_tungsten(table: pd.DataFrame) -> None:
                                  f"other species use uqlib.grading.species_projections with their potential")
 
 
-def atom_projections(table: pd.DataFrame, basis: str | BasisPreset | ACEBBasisSet, *, workers: int = 1,
+def atom_projections(table: pd.DataFrame, basis: str | BasisPreset | ACEBBasisSet, *, workers: int = 2,
                      use_cache: bool = True, progress: bool = True) -> np.ndarray:
     """Per-atom B projections ``(n_atom, n_func)`` of a W structure table, atoms in table order.
 
     ``basis`` is a preset (the projections are then those of the cached featurization pass,
-    :func:`uqlib.ace.design_matrix`, never a second pyace pass) or any pyace ``ACEBBasisSet``
-    (computed here, not cached). With ``use_cache=False`` a preset's projections are computed
-    alone, without the force rows a design matrix also holds (about six times the cost).
+    :func:`uqlib.ace.design_matrix` in ``workers`` processes, never a second pyace pass) or any
+    pyace ``ACEBBasisSet`` (computed here, in this process, not cached). With ``use_cache=False``
+    a preset's projections are computed alone, without the force rows a design matrix also
+    holds (about six times the cost).
     Any species: :func:`uqlib.grading.species_projections`.
     """
     if len(table) == 0:
