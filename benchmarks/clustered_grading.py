@@ -18,7 +18,7 @@ import numpy as np
 from common import save_result
 from pyace import PyACECalculator
 
-from uqlib import ace, clustering, dopt, tables
+from uqlib import ace, activeset, tables
 from uqlib.paper import data
 
 
@@ -33,13 +33,13 @@ def main() -> None:
     train = data.load_subsets("B")
     test = tables.subsample(data.load_subsets("C+E"), args.structures, args.seed)
     n_atoms = int(test["n_atoms"].sum())
-    projections = dopt.atom_projections(train, args.preset, progress=False)
+    projections = activeset.atom_projections(train, args.preset, progress=False)
     labels = np.random.default_rng(args.seed).integers(0, args.clusters, size=len(projections))
-    clustered = clustering.fit_clustered_active_set(projections, labels)
-    single = dopt.build_active_set(projections)
+    clustered = activeset.fit_clustered_active_set(projections, labels, progress=False)
+    single = activeset.build_active_set(projections)
 
     start = time.perf_counter()
-    test_proj = dopt.atom_projections(test, args.preset, use_cache=False, progress=False)
+    test_proj = activeset.atom_projections(test, args.preset, use_cache=False, progress=False)
     projection_seconds = time.perf_counter() - start
     start = time.perf_counter()
     single.grade(test_proj)
@@ -57,7 +57,7 @@ def main() -> None:
         per_cluster = []
         for name in clustered.clusters:
             calc.set_active_set(str(folder / f"cluster-{name}.asi"))
-            per_cluster.append(dopt.calculator_gammas(calc, test["atoms"]))
+            per_cluster.append(activeset.calculator_gammas(calc, test["atoms"]))
         pyace_seconds = time.perf_counter() - start
     difference = float(np.max(np.abs(ours - np.min(per_cluster, axis=0)) / np.maximum(1.0, ours)))
 

@@ -38,7 +38,7 @@ from ase.build import bulk
 from common import OUTPUT, save_result
 from distributed import Client, LocalCluster
 
-from uqlib import ace, distributed, grading
+from uqlib import ace, activeset, distributed, grading
 
 LATTICE = 3.165  # Å, bcc W
 RATTLE = 0.05  # Å
@@ -61,7 +61,7 @@ def frames(n_frames: int, n_atoms: int) -> Iterator[Atoms]:
         yield atoms
 
 
-def clustered_set(basis, n_clusters: int, seed: int) -> grading.GradingSet:
+def clustered_set(basis, n_clusters: int, seed: int) -> activeset.ClusteredActiveSet:
     """K active sets of K groups of four rattled, strained 128-atom W cells (rattle grows with the group)."""
     rng = np.random.default_rng(seed)
     train, labels = [], []
@@ -73,7 +73,8 @@ def clustered_set(basis, n_clusters: int, seed: int) -> grading.GradingSet:
             labels.append(cluster)
     projections = grading.species_projections(basis, train)
     owners = grading.structure_indices(train, projections)
-    return grading.build_grading_set(projections, owners, np.array(labels), progress=False)
+    return activeset.fit_clustered_active_set(projections, grading.species_labels(np.array(labels), owners),
+                                              progress=False)
 
 
 def timed_distributed(client: Client, n_frames: int, n_atoms: int, potential: Path, sets
@@ -114,7 +115,7 @@ def task_overhead(client: Client, n_tasks: int = 400) -> float:
 def child_memory(n_frames: int, n_atoms: int, potential: str, sets_folder: str, out: str, chunk_size: int) -> None:
     """In a child process: stream ``n_frames`` through the serial grading path, write as it goes, print peak RSS."""
     basis = grading.load_potential(potential)
-    sets = grading.load_grading_set(sets_folder)
+    sets = activeset.load_active_set(sets_folder)
     start = time.perf_counter()
     with open(out, "wb") as fh:
         for g in grading.iter_grades(frames(n_frames, n_atoms), basis, sets, chunk_size=chunk_size,
@@ -195,7 +196,7 @@ def run_memory(args: argparse.Namespace, potential: Path, folder: Path, tmp: Pat
     return memory
 
 
-def throughput(args: argparse.Namespace, basis, sets: grading.GradingSet, potential: Path) -> dict:
+def throughput(args: argparse.Namespace, basis, sets: activeset.ClusteredActiveSet, potential: Path) -> dict:
     """Serial, 1 and 2 local Dask workers on the same frames; prints and saves the figures."""
     n_atoms = len(supercell(args.atoms))
     atom_frames = args.frames * n_atoms

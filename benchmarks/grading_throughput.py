@@ -17,7 +17,7 @@ import numpy as np
 from common import save_result
 from pyace import PyACECalculator
 
-from uqlib import dopt, tables
+from uqlib import activeset, tables
 from uqlib.criteria import DOptimality, featurize
 from uqlib.paper import data
 
@@ -36,14 +36,14 @@ def main() -> None:
     model, active = criterion.model_, criterion.active_set_
 
     start = time.perf_counter()
-    ours = active.grade(dopt.atom_projections(test, args.preset, use_cache=False, progress=False))
+    ours = active.grade(activeset.atom_projections(test, args.preset, use_cache=False, progress=False))
     uqlib_seconds = time.perf_counter() - start
 
     with tempfile.TemporaryDirectory() as tmp:
         calc = PyACECalculator(str(model.to_yaml(Path(tmp) / "model.yaml")))
         calc.set_active_set(str(active.save(Path(tmp) / "model.asi")))
         start = time.perf_counter()
-        theirs = dopt.calculator_gammas(calc, test["atoms"])
+        theirs = activeset.calculator_gammas(calc, test["atoms"])
         pyace_seconds = time.perf_counter() - start
     agree = float(np.max(np.abs(ours - theirs) / np.maximum(1.0, np.abs(ours))))
 

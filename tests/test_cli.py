@@ -19,7 +19,7 @@ from ase.calculators.eam import EAM
 from ase.calculators.singlepoint import SinglePointCalculator
 from pyace import ACECTildeBasisSet, PyACECalculator
 
-from uqlib import cli, config, dopt
+from uqlib import activeset, cli, config
 from uqlib.cli import EXAMPLES
 from uqlib.ensemble import atom_force_uncertainty
 from uqlib.paper import data
@@ -80,7 +80,7 @@ def pyace_gammas(yaml: Path, asi: Path, frames: list[Atoms]) -> np.ndarray:
     """pacemaker's own gamma of every atom: PyACECalculator with the potential and the active set."""
     calc = PyACECalculator(str(yaml))
     calc.set_active_set(str(asi))
-    return dopt.calculator_gammas(calc, frames)
+    return activeset.calculator_gammas(calc, frames)
 
 
 def test_help_shows_an_example_for_each_subcommand(tmp_path):
@@ -275,7 +275,7 @@ def test_the_installed_command_grades_like_pyace(work, tmp_path):
 
 
 def test_activeset_leaves_out_force_outliers_as_pace_activeset(work, tmp_path, monkeypatch, capsys):
-    from uqlib.dopt import force_outlier_mask
+    from uqlib.activeset import force_outlier_mask
 
     calc = PyACECalculator(str(work / "model/potential.yaml"))
     predicted, reference = [], []

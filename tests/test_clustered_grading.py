@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uqlib import dopt
+from uqlib import activeset
 from uqlib.criteria import featurize
 from uqlib.paper import clustered_grading, fracture, structures
 
@@ -52,7 +52,7 @@ def test_clustered_grade_is_min_over_per_cluster_pyace_grades(fast_study, tmp_pa
     for name in clustered.active_set_.clusters:
         calc.set_active_set(str(folder / f"cluster-{name}.asi"))
         calc.reset()  # ASE would return the cached results of the same structure under the previous set
-        per_cluster.append(dopt.calculator_gammas(calc, [frames[-1]]))
+        per_cluster.append(activeset.calculator_gammas(calc, [frames[-1]]))
     last = graded[graded["frame"] == 1]
     # small clusters' active sets are ill-conditioned: round-off between pyace's and our B projections grows to
     # ~1e-4 relative there (the global set agrees to 1e-8); a wrong rule or cluster is off by O(1)

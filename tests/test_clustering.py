@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uqlib import ace, clustering, dopt, tables
+from uqlib import ace, activeset, clustering, tables
 from uqlib.paper import data
 
 
@@ -61,10 +61,10 @@ def _two_groups(seed=0):
 
 def test_clustered_grade_is_the_minimum_over_clusters():
     projections, labels = _two_groups()
-    clustered = clustering.fit_clustered_active_set(projections, labels)
-    union = dopt.build_active_set(projections)
+    clustered = activeset.fit_clustered_active_set(projections, labels)
+    union = activeset.build_active_set(projections)
     queries = np.random.default_rng(3).normal(size=(500, 4)) * 2
-    one_by_one = np.column_stack([a.grade(queries) for a in clustered.active_sets])
+    one_by_one = np.column_stack([a.grade(queries) for a in clustered.sets])
     np.testing.assert_allclose(clustered.grade_per_cluster(queries), one_by_one)
     np.testing.assert_allclose(clustered.grade(queries), one_by_one.min(axis=1))
     # the clustered rule disagrees with one active set for the union somewhere
@@ -75,13 +75,43 @@ def test_small_clusters_are_merged_and_reported(tmp_path):
     projections, labels = _two_groups()
     labels = labels.astype(object)
     labels[:3] = "tiny"  # three atoms cannot span four functions
-    clustered = clustering.fit_clustered_active_set(projections, labels)
+    with pytest.warns(activeset.ClusterWarning) as caught:
+        clustered = activeset.fit_clustered_active_set(projections, labels)
     assert clustered.merged == {"tiny": "a (3 atoms of rank 3 < 4 functions)"} and clustered.clusters == ["a", "b"]
-    loaded = clustering.ClusteredActiveSet.load(clustered.save(tmp_path / "sets"))
+    messages = [str(w.message) for w in caught]
+    assert any(m.startswith("cluster tiny dropped: its atoms span no species' functions") for m in messages)
+    assert "2 of the 3 clusters asked for survive (dropped: tiny)" in messages[-1]
+    with pytest.raises(activeset.ActiveSetError, match="2 of the 3 clusters asked for survive"):
+        activeset.fit_clustered_active_set(projections, labels, strict=True)
+    loaded = activeset.ClusteredActiveSet.load(clustered.save(tmp_path / "sets"))
     assert loaded.clusters == ["a", "b"] and loaded.merged == clustered.merged
-    np.testing.assert_array_equal(loaded.active_sets[1].inverse, clustered.active_sets[1].inverse)
-    with pytest.raises(dopt.ActiveSetError, match="Under-determined"):
-        clustering.fit_clustered_active_set(projections[:3], labels[:3])
+    np.testing.assert_array_equal(loaded.sets[1].inverse, clustered.sets[1].inverse)
+    with pytest.raises(activeset.ActiveSetError, match="Under-determined"):
+        activeset.fit_clustered_active_set(projections[:3], labels[:3])
+
+
+def test_a_cluster_covers_the_species_it_spans_and_an_atom_takes_the_minimum_over_those():
+    """Two species: cluster "x" spans both, "y" spans only A (its 3 B atoms go to "x"), "z" spans nothing."""
+    rng = np.random.default_rng(4)
+    projections = {"A": rng.normal(size=(60, 3)), "B": rng.normal(size=(40, 4))}
+    labels = {"A": np.array(["x"] * 25 + ["y"] * 33 + ["z"] * 2), "B": np.array(["x"] * 37 + ["y"] * 3)}
+    with pytest.warns(activeset.ClusterWarning) as caught:
+        clustered = activeset.fit_clustered_active_set(projections, labels, progress=False)
+    assert clustered.clusters == ["x", "y"] and [s.elements for s in clustered.sets] == [["A", "B"], ["A"]]
+    assert clustered.covering("B") == ["x"] and clustered.covering("A") == ["x", "y"]
+    messages = [str(w.message) for w in caught]
+    partial = next(m for m in messages if m.startswith("cluster y covers ['A'] only"))
+    assert "B: 3 atoms of rank 3 < 4 functions, merged into x" in partial
+    assert any(m.startswith("cluster z dropped: its atoms span no species' functions (A: 2 atoms") for m in messages)
+    assert "2 of the 3 clusters asked for survive (dropped: z)" in messages[-1]
+    assert "np.str_" not in " ".join(messages)
+    assert clustered.merged["y"] == "B: 3 atoms of rank 3 < 4 functions, merged into x"
+    queries = {"A": rng.normal(size=(50, 3)) * 2, "B": rng.normal(size=(50, 4)) * 2}
+    graded = clustered.grade_with_cluster(queries)
+    per_cluster_a = np.column_stack([s.grade({"A": queries["A"]})["A"] for s in clustered.sets])
+    np.testing.assert_allclose(graded["A"][0], per_cluster_a.min(axis=1))
+    np.testing.assert_allclose(graded["B"][0], clustered.sets[0].grade({"B": queries["B"]})["B"])
+    assert (graded["B"][1] == 0).all()  # only cluster x covers B
 
 
 def test_clustered_grade_matches_pyace_calculator_cluster_by_cluster(tmp_path):
@@ -91,16 +121,16 @@ def test_clustered_grade_matches_pyace_calculator_cluster_by_cluster(tmp_path):
     test = tables.subsample(data.load_subsets("E"), 2, seed=0)
     dm = ace.design_matrix(table, "Func-33", use_cache=False, progress=False)
     model = ace.LinearACE("Func-33").fit(dm)
-    projections = dopt.atom_projections(table, "Func-33", use_cache=False, progress=False)
+    projections = activeset.atom_projections(table, "Func-33", use_cache=False, progress=False)
     atom_clusters = tables.per_atom(table["subset"], table["n_atoms"])
-    clustered = clustering.fit_clustered_active_set(projections, atom_clusters)
+    clustered = activeset.fit_clustered_active_set(projections, atom_clusters)
     folder = clustered.save(tmp_path / "sets")
     calc = PyACECalculator(str(model.to_yaml(tmp_path / "m.yaml")))
     per_cluster = []
     for name in clustered.clusters:
         calc.set_active_set(str(folder / f"cluster-{name}.asi"))
-        per_cluster.append(dopt.calculator_gammas(calc, test["atoms"]))
-    ours = clustered.grade(dopt.atom_projections(test, "Func-33", use_cache=False, progress=False))
+        per_cluster.append(activeset.calculator_gammas(calc, test["atoms"]))
+    ours = clustered.grade(activeset.atom_projections(test, "Func-33", use_cache=False, progress=False))
     np.testing.assert_allclose(ours, np.min(per_cluster, axis=0), rtol=1e-6)
 
 
@@ -110,7 +140,7 @@ def test_rank_deficient_clusters_are_merged_too():
     projections = projections.copy()
     projections[:10] = projections[0]  # ten identical environments: many atoms, rank one
     labels[:10] = "symmetric"
-    clustered = clustering.fit_clustered_active_set(projections, labels)
+    clustered = activeset.fit_clustered_active_set(projections, labels)
     assert "symmetric" in clustered.merged
 
 
@@ -144,9 +174,24 @@ def test_soap_vectors_are_cached_and_separate_the_kinds(compute_cache):
     labels, report = clustering.soap_birch_clusters(soap, 3)
     assert len(set(zip(labels, truth, strict=True))) == 3  # one cluster per kind
     assert report["sizes"] == [8, 8, 8] and 0 < report["explained_variance"] <= 1
-    with pytest.raises(ValueError, match="other than W"):
+    with pytest.raises(ValueError, match=r"species outside \['W'\]"):
         from ase import Atoms
-        clustering.soap_descriptors([Atoms("Mo", cell=[3, 3, 3], pbc=True)], use_cache=False)
+        clustering.soap_descriptors([Atoms("Mo", cell=[3, 3, 3], pbc=True)], species=["W"], use_cache=False)
+
+
+def test_soap_handles_two_species():
+    from ase.build import bulk
+
+    cells = []
+    for seed in range(6):
+        atoms = bulk("Ni", "fcc", a=3.55, cubic=True).repeat(2)
+        atoms.symbols[np.random.default_rng(seed).random(len(atoms)) < 0.15 * (seed % 3)] = "Al"
+        atoms.rattle(0.05, seed=seed)
+        cells.append(atoms)
+    soap = clustering.soap_descriptors(cells, use_cache=False, progress=False)
+    single = clustering.soap_descriptors(cells[:1], species=["Al", "Ni"], use_cache=False, progress=False)
+    np.testing.assert_allclose(soap[:1], single)  # the species channels are those of the data: Al and Ni
+    assert np.isfinite(soap).all() and not np.allclose(soap[0], soap[2])
 
 
 def test_direct_pca_keeps_kaiser_components_weighted_by_variance():

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uqlib import ace, dopt, ensemble, tables
+from uqlib import ace, activeset, ensemble, tables
 from uqlib.criteria import (
     ClusteredDOptimality,
     DOptimality,
@@ -69,9 +69,9 @@ def test_ensemble_criterion_follows_eqs_1_to_6(sets):
 def test_dopt_criterion_is_the_active_set_of_its_outlier_filtered_model(sets):
     train, test = sets
     criterion = DOptimality().fit(train)
-    keep = dopt.force_outlier_mask(criterion.model_.predict_forces(train.dm), train.dm.forces)
+    keep = activeset.force_outlier_mask(criterion.model_.predict_forces(train.dm), train.dm.forces)
     np.testing.assert_array_equal(criterion.keep_, keep)
-    expected = dopt.build_active_set(train.projections, keep=keep).grade(test.projections)
+    expected = activeset.build_active_set(train.projections, keep=keep).grade(test.projections)
     np.testing.assert_allclose(criterion.score(test).atoms["gamma"], expected)
     assert DOptimality(outliers="none").fit(train).keep_.all()
 
@@ -99,7 +99,7 @@ def test_per_cluster_outlier_policy_uses_each_clusters_own_model(sets):
     for name in ("A", "B"):
         part = train.dm.subset(np.flatnonzero(train.table["subset"] == name))
         model = ace.LinearACE("Func-33").fit(part)
-        keep[atom_subset == name] = dopt.force_outlier_mask(model.predict_forces(part), part.forces)
+        keep[atom_subset == name] = activeset.force_outlier_mask(model.predict_forces(part), part.forces)
     np.testing.assert_array_equal(criterion.keep_, keep)
 
 

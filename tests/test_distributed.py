@@ -16,7 +16,7 @@ from distributed import Client, LocalCluster
 from pyace import ACEBBasisSet
 from pyace.multispecies_basisextension import create_multispecies_basis_config
 
-from uqlib import distributed, grading
+from uqlib import activeset, distributed, grading
 from uqlib.io import DataError
 
 # A small two-species basis (gamma needs no fitted coefficients): species order must survive the chunks.
@@ -46,7 +46,8 @@ def model(tmp_path_factory):
     train = [alloy(seed) for seed in range(12)]
     projections = grading.species_projections(basis, train)
     owners = grading.structure_indices(train, projections)
-    clusters = grading.build_grading_set(projections, owners, np.arange(12) % 2, progress=False)
+    clusters = activeset.fit_clustered_active_set(projections, grading.species_labels(np.arange(12) % 2, owners),
+                                                  progress=False)
     frames = [alloy(100 + s, repeat=2 + s % 2, rattle=0.05 + 0.04 * s, gold=0.1 + 0.1 * s) for s in range(7)]
     trajectory = folder / "md.extxyz"
     ase.io.write(trajectory, frames)
@@ -148,13 +149,24 @@ def test_batched_active_set_interpolates_its_training_set(model, tmp_path):
     train = [alloy(seed) for seed in range(12)]
     batched = grading.build_active_set_by_batches(model["basis"], train, batch_size=4)  # three batches
     assert batched.elements == ["Au", "Cu"]
-    grades = list(grading.iter_grades(train, model["basis"], grading.GradingSet(["all"], [batched]), progress=False))
+    single = activeset.ClusteredActiveSet.single(batched)
+    grades = list(grading.iter_grades(train, model["basis"], single, progress=False))
     # batched MaxVol approximates the one-shot set (whose gamma is <= 1.01): close to 1, far from a random set
     assert 1.0 <= max(g.gamma_max for g in grades) <= 1.1
     result = _cli_activeset(*[str(ase.io.write(tmp_path / "train.extxyz", train) or tmp_path / "train.extxyz")],
                             "--potential", str(model["yaml"]), "--memory-limit", "20kB", "-o", str(tmp_path / "b.asi"))
     assert result.returncode == 0, result.stderr
-    assert set(grading.SpeciesActiveSet.load(tmp_path / "b.asi").inverses) == {"Au", "Cu"}
+    assert set(activeset.ActiveSet.load(tmp_path / "b.asi").inverses) == {"Au", "Cu"}
+
+
+def test_a_batch_without_a_species_is_a_clear_error(model, tmp_path):
+    """pyace's batched MaxVol fails with a bare KeyError when a batch lacks a species (issue 24: "error: 0")."""
+    train = [alloy(seed, gold=0.0) for seed in range(4)] + [alloy(seed) for seed in range(4, 12)]  # batch 1: Cu only
+    ase.io.write(tmp_path / "train.extxyz", train)
+    result = _cli_activeset(str(tmp_path / "train.extxyz"), "--potential", str(model["yaml"]), "--batch-size", "4",
+                            "-o", str(tmp_path / "b.asi"))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "holds no atom of one species" in result.stderr and "--batch-size" in result.stderr
 
 
 def _cli_activeset(*args: str) -> subprocess.CompletedProcess:

@@ -248,14 +248,14 @@ def test_dopt_ladder_records_a_preset_without_an_active_set_and_judges_the_other
     from uqlib.criteria import doptimality
 
     train, test = tables.subsample(data.load_subsets("A+B"), 4, 0), tables.subsample(data.load_subsets("C+E"), 2, 0)
-    real_build = doptimality.dopt.build_active_set
+    real_build = doptimality.activeset.build_active_set
 
     def build(projections, keep=None):
         if projections.shape[1] > 40:  # as if the data could not span the larger preset
-            raise doptimality.dopt.ActiveSetError("The active set is singular (condition number 1e+15): ...")
+            raise doptimality.activeset.ActiveSetError("The active set is singular (condition number 1e+15): ...")
         return real_build(projections, keep=keep)
 
-    monkeypatch.setattr(doptimality.dopt, "build_active_set", build)
+    monkeypatch.setattr(doptimality.activeset, "build_active_set", build)
     runs = studies.dopt_ladder(train, test, ["Func-33", "Func-72"], ensemble_sizes=[2, 3])
     assert runs["Func-72"].dopt is None and runs["Func-72"].problem.startswith("The active set is singular")
     table = studies.dopt_ladder_table(runs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,8 +14,8 @@ from pyace import ACEBBasisSet, PyACECalculator
 from pyace.linearacefit import LinearACEDataset
 from pyace.multispecies_basisextension import create_multispecies_basis_config
 
-from uqlib import dopt, grading
-from uqlib.clustering import ClusteredActiveSet
+from uqlib import activeset, grading
+from uqlib.activeset import ActiveSet
 from uqlib.io import DataError
 
 # A two-species linear ACE basis, built with pyace directly (uqlib's presets are W only).
@@ -55,10 +57,10 @@ def alloy_model(tmp_path_factory):
     potential = grading.load_potential(yaml)
     projections = grading.species_projections(potential, train)
     owners = grading.structure_indices(train, projections)
-    single = grading.build_grading_set(projections, owners, progress=False)
-    asi = single.sets[0].save(folder / "alloy.asi")
+    asi = activeset.build_active_set(projections).save(folder / "alloy.asi")
     clusters = np.array([s % 2 for s in range(len(train))])  # two clusters of six cells
-    clustered = grading.build_grading_set(projections, owners, clusters, progress=False).save(folder / "clusters")
+    clustered = activeset.fit_clustered_active_set(projections, grading.species_labels(clusters, owners),
+                                                   progress=False).save(folder / "clusters")
     return {"yaml": yaml, "asi": asi, "clusters": clustered, "train": train, "basis": potential}
 
 
@@ -66,7 +68,17 @@ def pyace_gammas(yaml, asi, structures) -> np.ndarray:
     """pacemaker's own gamma of every atom: PyACECalculator with the potential and the active set."""
     calc = PyACECalculator(str(yaml))
     calc.set_active_set(str(asi))
-    return dopt.calculator_gammas(calc, structures)
+    return activeset.calculator_gammas(calc, structures)
+
+
+def grade_structures(structures, basis, active_set, chunk_size=50) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-configuration (frame, gamma) and per-atom (frame, gamma, cluster name) tables from iter_grades."""
+    graded = list(grading.iter_grades(structures, basis, active_set, chunk_size=chunk_size, progress=False))
+    configs = pd.DataFrame({"frame": [g.frame for g in graded], "gamma": [g.gamma_max for g in graded]})
+    atoms = pd.DataFrame({"frame": np.concatenate([np.full(len(g.gamma), g.frame) for g in graded]),
+                          "gamma": np.concatenate([g.gamma for g in graded]),
+                          "cluster": np.asarray(active_set.clusters)[np.concatenate([g.cluster for g in graded])]})
+    return configs, atoms
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +94,10 @@ def test_projections_are_keyed_by_species(alloy_model):
 
 
 def test_alloy_gamma_equals_pyace_calculator(alloy_model, test_cells):
-    grading_set = grading.load_grading_set(alloy_model["asi"])
+    grading_set = activeset.load_active_set(alloy_model["asi"])
     assert grading_set.elements == ["Au", "Cu"]
-    configs, atoms = grading.grade_structures(test_cells, alloy_model["basis"], grading_set)
+    configs, atoms = grade_structures(test_cells, alloy_model["basis"], grading_set)
+    assert grading_set.sets[0].n_candidates == 0  # read from disk: only the inverses
     reference = pyace_gammas(alloy_model["yaml"], alloy_model["asi"], test_cells)
     np.testing.assert_allclose(atoms["gamma"], reference, rtol=1e-6)
     assert (atoms["gamma"] > 1).any(), "the rattled cells should extrapolate somewhere"
@@ -92,9 +105,9 @@ def test_alloy_gamma_equals_pyace_calculator(alloy_model, test_cells):
 
 
 def test_clustered_gamma_is_the_minimum_over_each_clusters_pyace_gamma(alloy_model, test_cells):
-    grading_set = grading.load_grading_set(alloy_model["clusters"])
+    grading_set = activeset.load_active_set(alloy_model["clusters"])
     assert len(grading_set.clusters) == 2
-    _, atoms = grading.grade_structures(test_cells, alloy_model["basis"], grading_set)
+    _, atoms = grade_structures(test_cells, alloy_model["basis"], grading_set)
     per_cluster = np.stack([pyace_gammas(alloy_model["yaml"], alloy_model["clusters"] / f"cluster-{name}.asi",
                                          test_cells) for name in grading_set.clusters], axis=1)
     np.testing.assert_allclose(atoms["gamma"], per_cluster.min(axis=1), rtol=1e-6)
@@ -110,37 +123,44 @@ def test_calculator_returns_pyace_energy_forces_and_clustered_gamma(alloy_model,
     reference.calc = PyACECalculator(str(alloy_model["yaml"]))
     np.testing.assert_allclose(forces, reference.get_forces(), atol=1e-10)
     assert energy == pytest.approx(reference.get_potential_energy())
-    _, table = grading.grade_structures([test_cells[0]], alloy_model["basis"],
-                                        grading.load_grading_set(alloy_model["clusters"]))
+    _, table = grade_structures([test_cells[0]], alloy_model["basis"],
+                                        activeset.load_active_set(alloy_model["clusters"]))
     np.testing.assert_allclose(atoms.calc.results["gamma"], table["gamma"], rtol=1e-12)
 
 
 def test_chunked_grading_of_a_generator_matches_one_block(alloy_model, test_cells):
-    grading_set = grading.load_grading_set(alloy_model["clusters"])
-    whole = grading.grade_structures(test_cells, alloy_model["basis"], grading_set, chunk_size=50)[1]
+    grading_set = activeset.load_active_set(alloy_model["clusters"])
+    whole = grade_structures(test_cells, alloy_model["basis"], grading_set, chunk_size=50)[1]
     chunks = list(grading.iter_grades((a for a in test_cells), alloy_model["basis"], grading_set, chunk_size=1,
                                       progress=False))
     assert [g.frame for g in chunks] == [0, 1, 2]
     np.testing.assert_allclose(np.concatenate([g.gamma for g in chunks]), whole["gamma"])
 
 
-def test_a_w_only_set_loads_as_uqlibs_clustered_active_set(tmp_path):
-    """The folder format is the one uqlib.clustering.ClusteredActiveSet reads (W keyed .asi + index.json)."""
+def test_an_old_clustered_folder_without_species_still_loads(tmp_path):
+    """Folders written before index.json listed the species of each cluster read the same way."""
     rng = np.random.default_rng(0)
-    sets = [grading.SpeciesActiveSet({"W": rng.normal(size=(4, 4))}) for _ in range(2)]
-    grading.GradingSet(["a", "b"], sets, {"c": "a"}).save(tmp_path / "set")
-    loaded = ClusteredActiveSet.load(tmp_path / "set")
+    inverses = [rng.normal(size=(4, 4)) + 4 * np.eye(4) for _ in range(2)]
+    (tmp_path / "set").mkdir()
+    for name, inverse in zip("ab", inverses, strict=True):
+        with open(tmp_path / "set" / f"cluster-{name}.asi", "wb") as fh:
+            np.savez(fh, W=inverse)
+    (tmp_path / "set" / "index.json").write_text(json.dumps({"rule": "gamma = min over clusters", "merged": {"c": "a"},
+                                                             "files": {"a": "cluster-a.asi", "b": "cluster-b.asi"}}))
+    loaded = activeset.load_active_set(tmp_path / "set")
     rows = rng.normal(size=(5, 4))
     assert loaded.clusters == ["a", "b"] and loaded.merged == {"c": "a"}
-    expected = grading.load_grading_set(tmp_path / "set").grade({"W": rows})["W"][0]
-    np.testing.assert_allclose(loaded.grade(rows), expected)
+    np.testing.assert_allclose(loaded.grade(rows), np.min([np.abs(rows @ inv).max(axis=1) for inv in inverses], axis=0))
+    (tmp_path / "set" / "index.json").write_text("{}")
+    with pytest.raises(activeset.ActiveSetFileError, match="is not a clustered active set index"):
+        activeset.load_active_set(tmp_path / "set")
 
 
 def test_an_active_set_of_another_potential_is_refused(alloy_model, tmp_path):
-    grading.SpeciesActiveSet({"Au": np.eye(3), "Cu": np.eye(3)}).save(tmp_path / "small.asi")
+    ActiveSet({"Au": np.eye(3), "Cu": np.eye(3)}).save(tmp_path / "small.asi")
     with pytest.raises(ValueError, match="belongs to another potential"):
-        grading.grade_structures(alloy_model["train"][:1], alloy_model["basis"],
-                                 grading.load_grading_set(tmp_path / "small.asi"))
+        grade_structures(alloy_model["train"][:1], alloy_model["basis"],
+                                 activeset.load_active_set(tmp_path / "small.asi"))
 
 
 @pytest.mark.parametrize("spoil, message", [
@@ -157,14 +177,14 @@ def test_bad_frames_are_named_before_pyace_sees_them(alloy_model, spoil, message
 
 def test_no_frames_is_an_error(alloy_model):
     with pytest.raises(DataError, match="no frames"):
-        list(grading.iter_grades(iter([]), alloy_model["basis"], grading.load_grading_set(alloy_model["asi"]),
+        list(grading.iter_grades(iter([]), alloy_model["basis"], activeset.load_active_set(alloy_model["asi"]),
                                  source="md.extxyz", progress=False))
 
 
 def test_selection_skips_near_duplicates(alloy_model):
     distinct = [alloy(200 + s, rattle=0.3) for s in range(4)]
     candidates = [*distinct, distinct[0].copy(), distinct[1].copy()]  # two exact repeats
-    picked = grading.select_frames(candidates, alloy_model["basis"], grading.load_grading_set(alloy_model["asi"]), 5)
+    picked = grading.select_frames(candidates, alloy_model["basis"], activeset.load_active_set(alloy_model["asi"]), 5)
     positions = [tuple(candidates[i].positions.ravel().round(8)) for i in picked]
     assert len(picked) >= 2 and len(set(positions)) == len(positions), picked
 
@@ -174,3 +194,12 @@ def test_bands():
                                                                                    "above"]
     with pytest.raises(DataError, match="gamma-lo <= gamma-hi"):
         grading.band(np.array([1.0]), 5.0, 2.0)
+
+
+def test_swap_maxvol_grows_a_set_until_every_row_interpolates():
+    rng = np.random.default_rng(0)
+    start, rows = rng.normal(size=(6, 6)), 2 * rng.normal(size=(40, 6))
+    grown = grading._swap_maxvol(start, rows, 1.01, 300)
+    assert np.abs(np.vstack([start, rows]) @ np.linalg.inv(grown)).max() <= 1.01 + 1e-9
+    assert abs(np.linalg.det(grown)) > abs(np.linalg.det(start))
+    assert all(np.isclose(np.vstack([start, rows]), r).all(axis=1).any() for r in grown)  # rows of the pool

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uqlib import dopt
+from uqlib import activeset
 from uqlib.paper import maxvol2d, plots
 from uqlib.paper.maxvol2d import ToyExampleError
 
@@ -47,7 +47,7 @@ def test_minimum_rule_never_exceeds_any_single_group(example):
 def test_training_vectors_are_in_distribution_for_their_own_and_the_union_set(example):
     sets, _, _ = example
     union = maxvol2d.grades_table(np.vstack(sets.groups), sets)
-    assert union["gamma union"].max() <= dopt.MAXVOL_TOLERANCE
+    assert union["gamma union"].max() <= activeset.MAXVOL_TOLERANCE
     for name, group in zip(sets.names, sets.groups, strict=True):
         assert maxvol2d.grades_table(group, sets)[f"gamma {name}"].max() <= 1.01
 

@@ -18,10 +18,10 @@ core module                 concern
 ``ace``                     nested basis presets, ONE featurization pass (energy rows, force rows,
                             per-atom B projections), column selections, weighted ridge, export
 ``ensemble``                member constructions and their spreads (eqs 1-3)
-``dopt``                    B projections of any potential, force-outlier filter, MaxVol, gamma,
-                            ``.asi`` files
-``clustering``              partitions of training structures (k-means, BIRCH on SOAP, labels) and
-                            the clustered active set (minimum gamma over clusters)
+``activeset``               ONE species-keyed ActiveSet and ONE ClusteredActiveSet: B projections,
+                            per-species force-outlier filter, MaxVol, gamma, ``.asi`` files
+``clustering``              partitions of training structures (k-means, BIRCH on SOAP for any
+                            species, labels)
 ``criteria``                ONE interface for every uncertainty criterion: ``fit(train)`` ->
                             ``score(data)`` -> per-configuration and per-atom tables
 ``evaluation``              a criterion judged on a training and a test set: eq 7 thresholds,

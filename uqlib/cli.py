@@ -126,52 +126,35 @@ def _partition(spec: str, structures: list, projections: dict, owners: dict, see
         k = int(value)
     except ValueError:
         raise UsageError(f"--clusters {spec!r}: give soap-birch:K, kmeans:K, birch:K or column:NAME") from None
+    if method in ("kmeans", "birch", "soap-birch") and not 2 <= k <= len(structures):
+        raise UsageError(f"--clusters {spec}: K must lie between 2 and the {len(structures)} training structures")
     if method in ("kmeans", "birch"):
-        descriptors = StandardScaler().fit_transform(grading.structure_descriptors(projections, owners,
-                                                                                   len(structures)))
+        descriptors = StandardScaler().fit_transform(grading.mean_projections(projections, owners, len(structures)))
         return clustering.cluster_structures(descriptors, k, method=method, seed=seed)[0]
-    if method == "soap-birch":
-        if not hasattr(clustering, "soap_birch_clusters"):
-            raise UsageError("--clusters soap-birch needs uqlib.clustering.soap_birch_clusters, not in this "
-                             "version of uqlib; use kmeans:K")
+    if method == "soap-birch":  # SOAP of every species in the training files (dscribe)
         return clustering.soap_birch_clusters(clustering.soap_descriptors(structures, progress=False), k)[0]
     raise UsageError(f"--clusters {spec!r}: unknown method {method!r}; give soap-birch:K, kmeans:K, birch:K "
                      f"or column:NAME")
 
 
-def _force_inliers(potential: str, structures: list) -> tuple[dict[str, np.ndarray], str]:
-    """Per species, the atoms whose force error is not an outlier (Q3 + 1.5 IQR), as ``pace_activeset``."""
-    from pyace import PyACECalculator
-
-    from uqlib import grading
-    from uqlib.dopt import force_outlier_mask
-
-    calc = PyACECalculator(str(potential))
-    predicted, reference = [], []
-    for atoms in structures:
-        reference.append(atoms.get_forces())
-        copy = atoms.copy()
-        copy.calc = calc
-        predicted.append(copy.get_forces())
-    mask = force_outlier_mask(np.concatenate(predicted), np.concatenate(reference))
-    species = grading.atom_species(structures)
-    keep = {e: mask[species == e] for e in set(species)}
-    return keep, f"{int((~mask).sum())} of {len(mask)} atoms excluded as force outliers"
-
-
 def cmd_activeset(args: argparse.Namespace) -> int:
-    from uqlib import grading, io
+    import warnings
+
+    from uqlib import activeset, grading, io
 
     basis = grading.load_potential(args.potential)
     if args.batch_size is not None or args.memory_limit is not None:
         return _activeset_by_batches(args, basis)
     structures: list = []
     projections: dict[str, list] = {}
+    predicted: dict[str, list] = {}
     labelled = True
     for path in args.train:
         frames = io.read_structures(path, args.species_map)
-        for element, rows in grading.species_projections(basis, frames, source=str(path)).items():
-            projections.setdefault(element, []).append(rows)
+        rows, forces = grading.species_projections(basis, frames, source=str(path), with_forces=True)
+        for element in rows:  # one pyace pass gives the projections and the forces of the outlier filter
+            projections.setdefault(element, []).append(rows[element])
+            predicted.setdefault(element, []).append(forces[element])
         labelled &= io.table_from_atoms(frames, source=str(path)).attrs["labelled"]
         structures.extend(frames)
     stacked = {e: np.vstack(rows) for e, rows in projections.items() if sum(len(r) for r in rows)}
@@ -180,19 +163,30 @@ def cmd_activeset(args: argparse.Namespace) -> int:
     if args.keep_outliers:
         excluded = "all atoms offered to MaxVol (--keep-outliers)"
     elif labelled:
-        keep, excluded = _force_inliers(args.potential, structures)
+        keep = grading.outlier_keep({e: np.vstack(predicted[e]) for e in stacked}, structures, rule=args.outliers)
+        dropped = {e: int((~k).sum()) for e, k in keep.items()}
+        excluded = (f"{sum(dropped.values())} of {sum(len(k) for k in keep.values())} atoms excluded as force "
+                    f"outliers ({args.outliers} Q3 + 1.5 IQR; " + ", ".join(f"{e} {n}" for e, n in dropped.items())
+                    + ")")
     labels = None if args.clusters is None else _partition(args.clusters, structures, stacked, owners, args.seed)
-    grading_set = grading.build_grading_set(stacked, owners, labels, keep=keep, progress=not args.quiet)
     out = Path(args.output)
     if labels is None:
         if out.suffix != ".asi":
             raise UsageError(f"-o {out}: a single active set is a pacemaker .asi file; name it *.asi")
-        grading_set.sets[0].save(out)
+        active = activeset.ClusteredActiveSet.single(activeset.build_active_set(stacked, keep=keep))
+        active.sets[0].save(out)
     else:
-        grading_set.save(out)
-    merged = f", merged {grading_set.merged}" if grading_set.merged else ""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", activeset.ClusterWarning)
+            active = activeset.fit_clustered_active_set(stacked, grading.species_labels(labels, owners), keep=keep,
+                                                        strict=args.strict, progress=not args.quiet)
+        for warning in caught:  # one plain line each, no file:line prefix
+            print(f"uqlib activeset: warning: {warning.message}", file=sys.stderr)
+        active.save(out)
+    covered = "; ".join(f"{name}: {'-'.join(s.elements)}" for name, s in zip(active.clusters, active.sets,
+                                                                             strict=True))
     print(f"active set of {len(structures)} structures, species {sorted(stacked)}, "
-          f"{len(grading_set.clusters)} cluster(s){merged}, {excluded}: wrote {out}")
+          f"{len(active.clusters)} cluster(s) ({covered}), {excluded}: wrote {out}")
     return 0
 
 
@@ -218,13 +212,13 @@ def _activeset_by_batches(args: argparse.Namespace, basis) -> int:
 def cmd_grade(args: argparse.Namespace) -> int:
     from pyace import PyACECalculator
 
-    from uqlib import grading
+    from uqlib import activeset, grading
 
     grading.band(np.array([1.0]), args.gamma_lo, args.gamma_hi)  # checks the thresholds first
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     basis = grading.load_potential(args.potential)
-    grading_set = grading.load_grading_set(args.active_set)
+    active_set = activeset.load_active_set(args.active_set)
     member_files = grading.member_potentials(args.ensemble) if args.ensemble else []
     for path in member_files:
         grading.load_potential(path)  # a clear error for a damaged member before any work
@@ -236,36 +230,36 @@ def cmd_grade(args: argparse.Namespace) -> int:
     # an interrupted run never leaves files that look complete: both are written as .part, then renamed
     partials = [path.with_name(path.name + ".part") for path in (out, summary_path)]
     try:
-        with _frame_grader(args, basis, grading_set) as grades:
-            counts = _grade_to(partials[0], partials[1], args, grades, grading_set, members)
+        with _frame_grader(args, basis, active_set) as grades:
+            counts = _grade_to(partials[0], partials[1], args, grades, active_set, members)
     except BaseException:
         for partial in partials:
             partial.unlink(missing_ok=True)
         raise
     partials[0].replace(out)
     partials[1].replace(summary_path)
-    print(f"graded {sum(counts.values())} frames with {len(grading_set.clusters)} cluster(s): {counts['below']} "
+    print(f"graded {sum(counts.values())} frames with {len(active_set.clusters)} cluster(s): {counts['below']} "
           f"below gamma-lo={args.gamma_lo}, {counts['between']} between, {counts['above']} above "
           f"gamma-hi={args.gamma_hi}; wrote {out} and {summary_path}")
     return 1 if counts["above"] else 0
 
 
 @contextmanager
-def _frame_grader(args: argparse.Namespace, basis, grading_set):
+def _frame_grader(args: argparse.Namespace, basis, active_set):
     """``grades(frames, source)``: in this process, or on Dask with --scheduler, $UQLIB_SCHEDULER or --workers > 1."""
     from uqlib import distributed, grading
 
     if distributed.scheduler_address(args.scheduler) is None and args.workers == 1:
-        yield lambda frames, source: grading.iter_grades(frames, basis, grading_set, chunk_size=args.chunk_size,
+        yield lambda frames, source: grading.iter_grades(frames, basis, active_set, chunk_size=args.chunk_size,
                                                          source=source, progress=not args.quiet)
         return
     with distributed.dask_client(args.scheduler, n_workers=args.workers) as client:
         yield lambda frames, source: distributed.grade_frames_distributed(
-            frames, args.potential, grading_set, chunk_size=args.chunk_size, client=client, source=source,
+            frames, args.potential, active_set, chunk_size=args.chunk_size, client=client, source=source,
             progress=not args.quiet)
 
 
-def _grade_to(target: Path, summary: Path, args: argparse.Namespace, grades, grading_set, members: list
+def _grade_to(target: Path, summary: Path, args: argparse.Namespace, grades, active_set, members: list
               ) -> dict[str, int]:
     """Grade every frame of ``args.frames``, writing each as it comes to the extxyz ``target`` and the CSV
     ``summary`` (memory bounded by one chunk); returns the number of frames in each band."""
@@ -284,7 +278,7 @@ def _grade_to(target: Path, summary: Path, args: argparse.Namespace, grades, gra
                 atoms.arrays["gamma"] = g.gamma
                 atoms.arrays["gamma_cluster"] = g.cluster
                 row = {"file": str(path), "frame": g.frame, "n_atoms": len(atoms), "gamma_max": g.gamma_max,
-                       "cluster_of_max": grading_set.clusters[int(g.cluster[g.gamma.argmax()])]}
+                       "cluster_of_max": active_set.clusters[int(g.cluster[g.gamma.argmax()])]}
                 if members:
                     atoms.arrays["force_spread"] = atom_force_uncertainty(grading.member_forces(members, g.atoms))
                     row["force_spread_max"] = float(atoms.arrays["force_spread"].max())
@@ -300,20 +294,20 @@ def _grade_to(target: Path, summary: Path, args: argparse.Namespace, grades, gra
 # -- select --------------------------------------------------------------------------------------
 
 def cmd_select(args: argparse.Namespace) -> int:
-    from uqlib import grading, io
+    from uqlib import activeset, grading, io
 
     basis = grading.load_potential(args.potential)
-    grading_set = grading.load_grading_set(args.active_set)
+    active_set = activeset.load_active_set(args.active_set)
     candidates, origin = [], []
     for path in args.frames:
-        for g in grading.iter_grades(io.iter_structures(path, args.species_map), basis, grading_set,
+        for g in grading.iter_grades(io.iter_structures(path, args.species_map), basis, active_set,
                                      source=str(path), progress=not args.quiet):
             if g.gamma_max > args.gamma_lo:  # only extrapolating frames are worth labelling
                 atoms = g.atoms.copy()
                 atoms.info.update({"gamma_max": g.gamma_max, "source": str(path), "frame": g.frame})
                 candidates.append(atoms)
                 origin.append((str(path), g.frame))
-    picked = grading.select_frames(candidates, basis, grading_set, args.n) if candidates else []
+    picked = grading.select_frames(candidates, basis, active_set, args.n) if candidates else []
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     ase.io.write(args.output, [candidates[i] for i in picked], format="extxyz")
     print(f"{len(candidates)} frames above gamma-lo={args.gamma_lo}; picked {len(picked)} by MaxVol "
@@ -367,10 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog=f"example:\n  {EXAMPLES['activeset']}")
     act.add_argument("train", nargs="+", help="training structures (labels not needed)")
     act.add_argument("--potential", required=True, help="pacemaker B-basis potential (.yaml)")
-    act.add_argument("--clusters", help="soap-birch:K, kmeans:K, birch:K or column:NAME (default: one set)")
+    act.add_argument("--clusters",
+                     help="soap-birch:K, kmeans:K, birch:K or column:NAME (default: one set); any species. Each "
+                          "cluster covers the species its atoms span; an atom's gamma is the minimum over the "
+                          "clusters covering its species; a cluster spanning none is dropped with a warning")
+    act.add_argument("--strict", action="store_true",
+                     help="fewer clusters surviving than asked is an error (default: a warning on stderr)")
     act.add_argument("--keep-outliers", action="store_true",
                      help="offer every atom to MaxVol (by default, with force labels, atoms whose force error is "
                           "an outlier, Q3 + 1.5 IQR, are left out as pace_activeset does)")
+    act.add_argument("--outliers", choices=("per-species", "global"), default="per-species",
+                     help="outlier threshold per species (default, as pace_activeset) or one over all atoms")
     act.add_argument("--seed", type=int, default=0)
     act.add_argument("--batch-size", type=int, metavar="N",
                      help="batched MaxVol (pyace), N structures per batch: bounded memory for large training sets")

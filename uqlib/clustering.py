@@ -1,16 +1,12 @@
-"""Clusters of training structures and the clustered active set (the paper's fix).
+"""Partitions of training structures: the paper's clusters, before each gets its own active set.
 
-Structures are described by the mean of their atoms' B projections (standardised),
-partitioned with scikit-learn (k-means or BIRCH, or given labels), and each cluster
-gets its own MaxVol active set; an atom's clustered grade is the minimum over the
-clusters of its grade against each cluster's set.
+Structures are described by the mean of their atoms' B projections (standardised) or by
+structure-averaged SOAP vectors (any species, dscribe), and partitioned with scikit-learn
+(k-means or BIRCH). The clustered active set built on a partition, and its grade (the
+minimum over clusters), are :class:`uqlib.activeset.ClusteredActiveSet`.
 """
 
 from __future__ import annotations
-
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,8 +16,6 @@ from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from uqlib.ace import DesignMatrix
-from uqlib.dopt import ActiveSet, ActiveSetError, build_active_set, spans_basis
-from uqlib.progress import progress_bar
 
 
 def structure_descriptors(dm: DesignMatrix) -> np.ndarray:
@@ -73,100 +67,23 @@ def cluster_structures(descriptors: np.ndarray, n_clusters: int | None = None, *
     return labels[best], scores
 
 
-# -- the clustered active set (the paper's clustering-enhanced local D-optimality) -------------------
-
-@dataclass
-class ClusteredActiveSet:
-    """One MaxVol active set per cluster; an atom's grade is the minimum over clusters."""
-
-    clusters: list[str]  # cluster names, in the order of ``active_sets``
-    active_sets: list[ActiveSet]
-    merged: dict[str, str] = field(default_factory=dict)  # cluster -> the cluster it was merged into, and why
-
-    def grade_per_cluster(self, projections: np.ndarray) -> np.ndarray:
-        """gamma of each atom against each cluster's active set, shape ``(n_atom, n_clusters)``.
-
-        One stacked product ``B [A_1^-1 | A_2^-1 | ...]`` per block of atoms: the
-        projections are read once for all clusters.
-        """
-        stacked = np.hstack([a.inverse for a in self.active_sets])
-        p, k = projections.shape[1], len(self.active_sets)
-        if stacked.shape[0] != p:
-            raise ActiveSetError(f"Projections have {p} functions, the active sets {stacked.shape[0]}")
-        block = max(1, int(2e7 // (k * p)))  # about 160 MB of products at a time
-        return np.concatenate([np.abs((projections[s:s + block] @ stacked).reshape(-1, k, p)).max(axis=2)
-                               for s in range(0, len(projections), block)])
-
-    def grade(self, projections: np.ndarray) -> np.ndarray:
-        """The clustered gamma_atom: the minimum over clusters of each cluster's gamma."""
-        return self.grade_per_cluster(projections).min(axis=1)
-
-    def save(self, folder: str | Path) -> Path:
-        """A folder of pacemaker ``.asi`` files, one per cluster, and ``index.json``."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        files = {}
-        for name, active in zip(self.clusters, self.active_sets, strict=True):
-            files[name] = active.save(folder / f"cluster-{name}.asi").name
-        (folder / "index.json").write_text(json.dumps({"rule": "gamma = min over clusters", "files": files,
-                                                       "merged": self.merged}, indent=2))
-        return folder
-
-    @classmethod
-    def load(cls, folder: str | Path) -> ClusteredActiveSet:
-        folder = Path(folder)
-        index = json.loads((folder / "index.json").read_text())
-        names = list(index["files"])
-        return cls(names, [ActiveSet.load(folder / index["files"][n]) for n in names], index.get("merged", {}))
-
-
-def fit_clustered_active_set(projections: np.ndarray, atom_clusters: np.ndarray, *,
-                             keep: np.ndarray | None = None) -> ClusteredActiveSet:
-    """One active set per cluster of the training atoms (``atom_clusters``: a label per atom).
-
-    ``keep`` marks the atoms offered to MaxVol (force outliers already removed). A
-    cluster whose kept atoms cannot span all basis functions (fewer atoms than functions,
-    or too few distinct environments, as in a high-symmetry crystal) cannot have its own
-    active set: it is merged into the cluster whose mean projection is nearest, and the
-    merge is recorded in ``merged``.
-    """
-    atom_clusters = np.asarray(atom_clusters).astype(str)
-    keep = np.ones(len(projections), bool) if keep is None else np.asarray(keep, bool)
-    p = projections.shape[1]
-    names = sorted(str(n) for n in set(atom_clusters))
-    merged: dict[str, str] = {}
-    while True:
-        sizes = {n: int((keep & (atom_clusters == n)).sum()) for n in names}
-        small = [n for n in names if not spans_basis(projections[keep & (atom_clusters == n)], p)]
-        if not small or len(names) == 1:
-            break
-        victim = min(small, key=lambda n: sizes[n])
-        centre = {n: projections[atom_clusters == n].mean(axis=0) for n in names}
-        target = min((n for n in names if n != victim), key=lambda n: np.linalg.norm(centre[n] - centre[victim]))
-        rank = np.linalg.matrix_rank(projections[keep & (atom_clusters == victim)]) if sizes[victim] else 0
-        atom_clusters = np.where(atom_clusters == victim, target, atom_clusters)
-        merged[str(victim)] = f"{target} ({sizes[victim]} atoms of rank {rank} < {p} functions)"
-        names.remove(victim)
-    sets = [build_active_set(projections, keep=keep & (atom_clusters == n))
-            for n in progress_bar(names, desc="MaxVol per cluster", unit="cluster")]
-    return ClusteredActiveSet(names, sets, merged)
-
-
 # -- the unsupervised route of the authors' Code/Clustering.ipynb: averaged SOAP, PCA, BIRCH -------
 
 SOAP_SETTINGS = {"r_cut": 5.0, "n_max": 10, "l_max": 8}  # the authors' Clustering.ipynb
 SOAP_VERSION = 1
 
 
-def soap_descriptors(atoms_list: list, *, r_cut: float = SOAP_SETTINGS["r_cut"], n_max: int = SOAP_SETTINGS["n_max"],
-                     l_max: int = SOAP_SETTINGS["l_max"], n_jobs: int = 1, use_cache: bool = True,
-                     progress: bool = True) -> np.ndarray:
+def soap_descriptors(atoms_list: list, *, species: list[str] | None = None, r_cut: float = SOAP_SETTINGS["r_cut"],
+                     n_max: int = SOAP_SETTINGS["n_max"], l_max: int = SOAP_SETTINGS["l_max"], n_jobs: int = 1,
+                     use_cache: bool = True, progress: bool = True) -> np.ndarray:
     """Structure-averaged SOAP vectors (dscribe, ``average="inner"``), shape ``(n_structures, n_features)``.
 
-    The settings default to the authors' (r_cut 5 Å, n_max 10, l_max 8, W only). A
-    structure whose cell is periodic in all three directions is treated as periodic,
-    any other as a finite cluster. The matrix is cached on disk (uqlib.cache, folder
-    ``soap``) under a key of the geometry and the settings, checked (shape, all finite) when
+    Any species: ``species`` (default: every species of ``atoms_list``, sorted) sets dscribe's
+    species channels; a structure holding another species is an error naming it. The other
+    settings default to the authors' (r_cut 5 Å, n_max 10, l_max 8; they had W only). A
+    structure whose cell is periodic in all three directions is treated as periodic, any
+    other as a finite cluster. The matrix is cached on disk (uqlib.cache, folder ``soap``)
+    under a key of the geometry, the species and the settings, checked (shape, all finite) when
     written and cheaply when read, and returned read-only (memory-mapped) from the cache.
     """
 
@@ -178,15 +95,19 @@ def soap_descriptors(atoms_list: list, *, r_cut: float = SOAP_SETTINGS["r_cut"],
 
     if not len(atoms_list):
         raise ValueError("soap_descriptors needs at least one structure")
-    bad = [i for i, a in enumerate(atoms_list) if set(a.get_chemical_symbols()) != {ELEMENT}]
+    present = sorted({s for a in atoms_list for s in a.get_chemical_symbols()})
+    species = present if species is None else sorted(set(species))
+    bad = [i for i, a in enumerate(atoms_list) if not set(a.get_chemical_symbols()) <= set(species)]
     if bad:
-        raise ValueError(f"Structures {bad[:5]} contain elements other than {ELEMENT}; SOAP here is set up for W only")
+        raise ValueError(f"Structures {bad[:5]} contain species outside {species}: give species= covering them")
+    # W alone keeps the key of the W-only version, so the book's cached SOAP vectors stay valid
+    extra = {} if species == [ELEMENT] else {"species": species}
     key = cache.cache_key(geometry=cache.geometry_fingerprint(list(atoms_list)), r_cut=r_cut,
-                          n_max=n_max, l_max=l_max, version=SOAP_VERSION)
+                          n_max=n_max, l_max=l_max, version=SOAP_VERSION, **extra)
     path = cache.cache_root() / "soap" / f"soap-{key}"
 
     def compute() -> dict[str, np.ndarray]:
-        settings = dict(species=[ELEMENT], r_cut=r_cut, n_max=n_max, l_max=l_max, average="inner", sparse=False)
+        settings = dict(species=species, r_cut=r_cut, n_max=n_max, l_max=l_max, average="inner", sparse=False)
         soap = {True: SOAP(periodic=True, **settings), False: SOAP(periodic=False, **settings)}
         rows = [soap[bool(np.all(a.pbc))].create(a, n_jobs=n_jobs)
                 for a in progress_bar(atoms_list, desc="SOAP", unit="structure", disable=not progress)]

@@ -2,7 +2,8 @@
 
 The clustered grade of paper Sec. 2.3 (``gamma_atom(i) = min_c max_j |(B(i) A_c^-1)_j|``,
 dimensionless) is computed chunk by chunk: each task projects one chunk of frames with
-pyace and grades it against the scattered :class:`uqlib.grading.GradingSet`. The driver
+pyace and grades it against the scattered :class:`uqlib.activeset.ClusteredActiveSet`
+with :func:`uqlib.grading.grade_chunk`, the function the serial path calls. The driver
 keeps at most ``max_in_flight`` chunks submitted at once, so its memory depends on the
 chunk size and the window, not on the trajectory length; results come back in frame
 order and are identical to :func:`uqlib.grading.iter_grades` (same pyace projections,
@@ -17,7 +18,7 @@ Which cluster:
 - otherwise a :class:`distributed.LocalCluster` of ``n_workers`` processes with one
   thread each (pyace and numpy release no GIL worth sharing, so processes scale).
 
-The grading set (the per-cluster inverses, ``n_clusters x n_func^2`` floats) is scattered
+The active set (the per-cluster inverses, ``n_clusters x n_func^2`` floats) is scattered
 once to every worker (``client.scatter(..., broadcast=True)``); each worker loads the
 potential once and keeps it in a module-level cache keyed by path.
 """
@@ -34,7 +35,8 @@ from ase import Atoms
 from distributed import Client, Future, LocalCluster
 
 from uqlib import config, grading
-from uqlib.grading import FrameGrade, GradingSet, frame_chunks, load_potential
+from uqlib.activeset import ClusteredActiveSet
+from uqlib.grading import FrameGrade, frame_chunks, load_potential
 from uqlib.io import DataError
 from uqlib.progress import progress_bar
 
@@ -95,20 +97,21 @@ def _worker_potential(path: str):
     return basis
 
 
-def grade_chunk_task(chunk: list[Atoms], potential_path: str, grading_set: GradingSet, start: int,
+def grade_chunk_task(chunk: list[Atoms], potential_path: str, active_set: ClusteredActiveSet, start: int,
                      source: str | None) -> list[tuple[np.ndarray, np.ndarray]]:
     """One task on a worker: :func:`uqlib.grading.grade_chunk` with the worker's cached potential."""
-    return grading.grade_chunk(_worker_potential(potential_path), chunk, grading_set, start=start, source=source)
+    return grading.grade_chunk(_worker_potential(potential_path), chunk, active_set, start=start, source=source)
 
 
-def scatter_grading_set(client: Client, grading_set: GradingSet) -> Future:
-    """Send the grading set to every worker once; tasks then take the returned future, not a copy."""
-    return client.scatter(grading_set, broadcast=True)
+def scatter_active_set(client: Client, active_set: ClusteredActiveSet) -> Future:
+    """Send the active set to every worker once; tasks then take the returned future, not a copy."""
+    return client.scatter(active_set, broadcast=True)
 
 
-def grade_frames_distributed(frames_iter: Iterable[Atoms], potential_path: str | Path, grading_set: GradingSet, *,
-                             chunk_size: int = 50, client: Client | None = None, max_in_flight: int | None = None,
-                             source: str | None = None, progress: bool = True) -> Iterator[FrameGrade]:
+def grade_frames_distributed(frames_iter: Iterable[Atoms], potential_path: str | Path,
+                             active_set: ClusteredActiveSet, *, chunk_size: int = 50, client: Client | None = None,
+                             max_in_flight: int | None = None, source: str | None = None,
+                             progress: bool = True) -> Iterator[FrameGrade]:
     """Grade frames on ``client``'s workers, chunk by chunk; yields one :class:`FrameGrade` per frame, in order.
 
     At most ``max_in_flight`` chunks (default twice the number of worker threads) are
@@ -120,19 +123,19 @@ def grade_frames_distributed(frames_iter: Iterable[Atoms], potential_path: str |
     """
     if client is None:
         with dask_client() as own:
-            yield from grade_frames_distributed(frames_iter, potential_path, grading_set, chunk_size=chunk_size,
+            yield from grade_frames_distributed(frames_iter, potential_path, active_set, chunk_size=chunk_size,
                                                 client=own, max_in_flight=max_in_flight, source=source,
                                                 progress=progress)
         return
     if chunk_size < 1:
         raise DataError(f"chunk_size must be at least 1, got {chunk_size}")
     potential_path = str(Path(potential_path).resolve())
-    grading_set.check_covers(load_potential(potential_path).elements_name)  # a clear error before any task
+    active_set.check_covers(load_potential(potential_path).elements_name)  # a clear error before any task
     if max_in_flight is None:
         max_in_flight = 2 * max(1, sum(client.nthreads().values()))
     if max_in_flight < 1:
         raise DataError(f"max_in_flight must be at least 1, got {max_in_flight}")
-    shared = scatter_grading_set(client, grading_set)
+    shared = scatter_active_set(client, active_set)
     window: deque[tuple[int, list[Atoms], Future]] = deque()
     start = 0
 

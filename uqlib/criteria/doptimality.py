@@ -1,6 +1,6 @@
 """D-optimality criteria: gamma from one MaxVol active set, and the clustered minimum over active sets.
 
-gamma_atom(i) = max_j |(B(i) A^-1)_j| (see :mod:`uqlib.dopt`), gamma_cfg the largest
+gamma_atom(i) = max_j |(B(i) A^-1)_j| (paper eq 8, see :mod:`uqlib.activeset`), gamma_cfg the largest
 gamma_atom of a configuration; both are judged against the fixed threshold 1. The
 errors reported beside them are those of the single model the active set belongs to.
 
@@ -20,7 +20,7 @@ from typing import Self
 
 import numpy as np
 
-from uqlib import ace, clustering, dopt, neighbours
+from uqlib import ace, activeset, clustering, neighbours
 from uqlib.criteria.base import Columns, Criterion, FeaturizedSet, Signal
 from uqlib.tables import per_atom, per_structure_max
 
@@ -68,12 +68,12 @@ class DOptimality(_SingleModel):
 
     def fit(self, train: FeaturizedSet) -> Self:
         self._fit_model(train)
-        self.keep_ = (dopt.force_outlier_mask(self.model_.predict_forces(train.dm), train.dm.forces)
+        self.keep_ = (activeset.force_outlier_mask(self.model_.predict_forces(train.dm), train.dm.forces)
                       if self.outliers == "global" else np.ones(len(train.projections), bool))
         if self.core_only:
             coordination = np.concatenate([neighbours.coordination(atoms) for atoms in train.table["atoms"]])
             self.keep_ &= coordination >= self.surface_coordination
-        self.active_set_ = dopt.build_active_set(train.projections, keep=self.keep_)
+        self.active_set_ = activeset.build_active_set(train.projections, keep=self.keep_)
         return self
 
     def uncertainties(self, data: FeaturizedSet) -> tuple[Columns, Columns]:
@@ -128,26 +128,25 @@ class ClusteredDOptimality(_SingleModel):
         if self.outliers == "none":
             return np.ones(len(train.projections), bool)
         if self.outliers == "global":
-            return dopt.force_outlier_mask(self.model_.predict_forces(train.dm), train.dm.forces)
+            return activeset.force_outlier_mask(self.model_.predict_forces(train.dm), train.dm.forces)
         keep = np.ones(len(train.projections), bool)
         atom_labels = per_atom(self.labels_, train.dm.n_atoms)
         for name in np.unique(self.labels_):
             part = train.dm.subset(np.flatnonzero(self.labels_ == name))
             model = ace.LinearACE(train.dm.preset, kappa=self.kappa, alpha=self.alpha).fit(part)
-            keep[atom_labels == name] = dopt.force_outlier_mask(model.predict_forces(part), part.forces)
+            keep[atom_labels == name] = activeset.force_outlier_mask(model.predict_forces(part), part.forces)
         return keep
 
     def fit(self, train: FeaturizedSet) -> Self:
         self.labels_ = self._partition(train)
         self._fit_model(train)
         self.keep_ = self._outlier_mask(train)
-        self.active_set_ = clustering.fit_clustered_active_set(
+        self.active_set_ = activeset.fit_clustered_active_set(
             train.projections, per_atom(self.labels_, train.dm.n_atoms), keep=self.keep_)
         return self
 
     def uncertainties(self, data: FeaturizedSet) -> tuple[Columns, Columns]:
-        per_cluster = self.active_set_.grade_per_cluster(data.projections)
-        gamma = per_cluster.min(axis=1)
-        nearest = np.asarray(self.active_set_.clusters)[per_cluster.argmin(axis=1)]
+        (gamma, index), = self.active_set_.grade_with_cluster(data.projections).values()
+        nearest = np.asarray(self.active_set_.clusters)[index]
         return ({"gamma": per_structure_max(gamma, data.dm.n_atoms)},
                 {"gamma": gamma, "cluster": nearest})

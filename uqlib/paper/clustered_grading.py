@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
-from uqlib import clustering, tables
+from uqlib import clustering, grading, tables
+from uqlib.activeset import ActiveSet, ClusteredActiveSet
+from uqlib.config import ELEMENT
 from uqlib.criteria import ClusteredDOptimality, DOptimality, FeaturizedSet, featurize
 from uqlib.exceptions import UqlibError
 from uqlib.paper import claims, data, fracture, prm2020, structures
@@ -143,15 +145,26 @@ def grade_frames(criteria: PrmCriteria, frames: list[Atoms]) -> pd.DataFrame:
              for k, frame in enumerate(frames)]
     out = pd.concat(kinds, ignore_index=True)[["frame", "strain", "atom", "kind", "new_free_surface",
                                                "fracture_mode", "coordination"]]
-    global_atoms = criteria.global_.score(graded).atoms
-    out["gamma_global"] = global_atoms["gamma"].to_numpy()
+    global_atoms = criteria.global_.score(graded).atoms  # the errors of the global model
+    projections = {ELEMENT: graded.projections}  # the cached featurization pass: no second pyace pass
+    out["gamma_global"] = _frame_gammas(frames, criteria.global_.active_set_, projections)[0]
     for name, criterion in criteria.clustered.items():
-        atoms = criterion.score(graded).atoms
-        out[f"gamma_{name}"] = atoms["gamma"].to_numpy()
+        gamma, cluster = _frame_gammas(frames, criterion.active_set_, projections)
+        out[f"gamma_{name}"] = gamma
         if name == criteria.main:
-            out["gamma_clustered"], out["cluster"] = atoms["gamma"].to_numpy(), atoms["cluster"].to_numpy()
+            out["gamma_clustered"], out["cluster"] = gamma, np.asarray(criterion.active_set_.clusters)[cluster]
     out["force_error"] = global_atoms["err_F"].to_numpy()
     return out
+
+
+def _frame_gammas(frames: list[Atoms], active_set: ActiveSet | ClusteredActiveSet,
+                  projections: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every atom's gamma and nearest cluster, frame by frame, by :func:`uqlib.grading.grade_block` (the function
+    the command and the Dask path grade frames with)."""
+    if isinstance(active_set, ActiveSet):
+        active_set = ClusteredActiveSet.single(active_set)
+    graded = grading.grade_block(frames, active_set, projections, source="the fracture run")
+    return np.concatenate([g for g, _ in graded]), np.concatenate([c for _, c in graded])
 
 
 def _kind_masks(atoms: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -10,8 +10,8 @@ of its grades over the groups' own active sets (Fig. 8b). Since ``gamma(-x) = ga
 every region of the plane has a mirror image through the origin; points A and B are looked
 for on the data's side only.
 
-MaxVol and the grade are :func:`uqlib.dopt.build_active_set` and
-:func:`uqlib.dopt.extrapolation_grade`, i.e. pyace's ``compute_active_set``, as for ACE.
+MaxVol and the grade are :func:`uqlib.activeset.build_active_set` and
+:func:`uqlib.activeset.extrapolation_grade`, i.e. pyace's ``compute_active_set``, as for ACE.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uqlib import dopt
+from uqlib import activeset
 from uqlib.exceptions import UqlibError
 
 CATEGORIES = ("ID for both", "OOD for both", "missed OOD (union ID, groups OOD)", "false OOD (union OOD, a group ID)")
@@ -51,13 +51,14 @@ def make_groups(centres: list | np.ndarray, spread: float, points_per_group: int
 def active_set_2d(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """MaxVol active set of (n, 2) vectors: the row indices (2,) and the vectors A (2, 2)."""
     points = np.asarray(points, dtype=float)
-    active = dopt.build_active_set(points)
-    return active.atoms, points[active.atoms]
+    selected = activeset.build_active_set(points).atoms  # one species: the array is keyed W
+    (rows,) = selected.values()
+    return rows, points[rows]
 
 
 def grade(points: np.ndarray, active_vectors: np.ndarray) -> np.ndarray:
     """gamma = max_j |(x A^-1)_j| of each row x of ``points`` (n, 2) against the active set A (2, 2); shape (n,)."""
-    return dopt.extrapolation_grade(np.atleast_2d(np.asarray(points, float)), np.linalg.inv(active_vectors))
+    return activeset.extrapolation_grade(np.atleast_2d(np.asarray(points, float)), np.linalg.inv(active_vectors))
 
 
 @dataclass

@@ -18,8 +18,8 @@ import pandas as pd
 
 from uqlib import ace, ensemble, metrics, tables
 from uqlib.criteria import Criterion, DOptimality, EnsembleCriterion, FeaturizedSet, featurize
-from uqlib.dopt import ActiveSetError
 from uqlib.evaluation import Evaluation, evaluate, summarize
+from uqlib.exceptions import ActiveSetError
 from uqlib.paper import claims, data
 
 # -- tables across the accuracy ladder ---------------------------------------------------------------
