@@ -40,3 +40,19 @@ def test_the_layer_check_sees_an_upward_import(tmp_path: Path) -> None:
 
 def test_metrics_imports_nothing_from_uqlib() -> None:
     assert not [m for m in imported_modules(PACKAGE / "metrics.py") if m.startswith("uqlib")]
+
+
+CORE_MODULES_WITHOUT_API = {"__main__.py"}
+
+
+@pytest.mark.parametrize("path", [p for p in core_files() if p.name not in CORE_MODULES_WITHOUT_API
+                                  and p.name != "__init__.py" or p.parent.name == "criteria" and p.name == "__init__.py"],
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_core_module_says_its_public_names(path: Path) -> None:
+    import importlib
+
+    name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+    module = importlib.import_module(name)
+    assert hasattr(module, "__all__"), f"{name} has no __all__: list the names a user may import"
+    missing = [n for n in module.__all__ if not hasattr(module, n)]
+    assert not missing, f"{name}.__all__ names {missing}, which it does not define"

@@ -55,6 +55,14 @@ from uqlib.io import validate_structures
 from uqlib.progress import log_array, progress_bar
 from uqlib.tables import atom_offsets, atoms_of
 
+__all__ = ["BasisPreset", "CHUNK_BYTES", "CUTOFF", "DEFAULT_ALPHA", "DEFAULT_KAPPA", "DESIGN_MATRIX_VERSION",
+           "DesignMatrix", "ENERGY_ROWS_PER_CHUNK", "LADDER", "LARGEST", "LinearACE", "PAPER_MODELS", "PRESETS",
+           "cached_superset", "check_elements", "check_features", "check_kappa", "check_structure_weights",
+           "choose_alpha", "column_map", "cross_validate_alpha", "cv_folds", "design_matrix", "featurize",
+           "fit_coefficients", "function_keys", "get_preset", "nesting_problem", "normal_equations",
+           "predict_energy_per_atom", "predict_forces", "pyace_passes", "random_deal", "rmse",
+           "select_normal_equations", "solve_ridge", "stacked_normal_equations", "weighted_gram"]
+
 CUTOFF = 5.0  # Å, as the paper's models
 DESIGN_MATRIX_VERSION = 2  # bump when the computation of design matrices changes
 DEFAULT_KAPPA = 0.01  # force weight of the authors' pacemaker input (ml-defect-modeling/input.yaml)

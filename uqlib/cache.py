@@ -44,6 +44,11 @@ from uqlib import config
 from uqlib.exceptions import CacheError
 from uqlib.tables import subset_runs
 
+__all__ = ["ENTRY_FORMAT", "FULL_DIGEST_BYTES", "SIDECAR", "array_problem", "cache_key", "cache_root", "cached_arrays",
+           "cached_per_subset", "cached_runs", "check_bytes_read", "count_entries", "entry_path", "entry_problem",
+           "geometry_fingerprint", "is_cached", "load_arrays", "load_entry", "save_arrays", "stacked_entry_path",
+           "verify_cache", "write_entry"]
+
 
 def cache_root() -> Path:
     """Where computed artefacts go: ``$UQLIB_COMPUTE_CACHE`` or ``data/cache``."""

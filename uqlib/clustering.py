@@ -17,6 +17,10 @@ from sklearn.preprocessing import StandardScaler
 
 from uqlib.ace import DesignMatrix
 
+__all__ = ["METHODS", "SOAP_SETTINGS", "SOAP_VERSION", "birch_clusters", "cluster_sizes_over_orders",
+           "cluster_structures", "direct_pca", "principal_components", "soap_birch_clusters", "soap_descriptors",
+           "structure_descriptors"]
+
 
 def structure_descriptors(dm: DesignMatrix) -> np.ndarray:
     """Standardised per-structure ACE descriptor: the mean of the atoms' B projections.

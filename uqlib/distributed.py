@@ -40,6 +40,9 @@ from uqlib.grading import FrameGrade, frame_chunks, load_potential
 from uqlib.io import DataError
 from uqlib.progress import progress_bar
 
+__all__ = ["DEFAULT_WORKERS", "SCHEDULER_ENV", "dask_client", "grade_chunk_task", "grade_frames_distributed",
+           "scatter_active_set", "scheduler_address"]
+
 SCHEDULER_ENV = "UQLIB_SCHEDULER"  # address of an existing Dask scheduler, e.g. tcp://10.0.0.1:8786
 DEFAULT_WORKERS = 2
 

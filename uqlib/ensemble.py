@@ -54,6 +54,11 @@ from uqlib.ace import DesignMatrix
 from uqlib.progress import progress_bar
 from uqlib.tables import atom_offsets, per_structure_max
 
+__all__ = ["BFGSResult", "CONSTRUCTIONS", "ENERGY_UNIT", "Ensemble", "PACEMAKER_GTOL", "PACEMAKER_MAXITER",
+           "PACEMAKER_SIGMA", "SUBSAMPLE_FRACTION", "atom_force_uncertainty", "bootstrap_weights",
+           "config_force_uncertainty", "energy_uncertainty", "ensemble_rmse", "ensemble_uncertainties", "fit_ensemble",
+           "fit_nested_ensembles", "minimize_quadratic_bfgs", "pacemaker_starts", "subsample_size", "subsample_weights"]
+
 ENERGY_UNIT = "eV/atom"  # CBE works with energies per atom (see module docstring)
 CONSTRUCTIONS = ("pacemaker", "bootstrap", "subsample", "posterior")
 PACEMAKER_SIGMA = 1e-3  # standard deviation of the start coefficients (pacemaker's documented example value)

@@ -46,6 +46,11 @@ from uqlib.activeset import (
 from uqlib.io import DataError, validate_structures
 from uqlib.progress import progress_bar
 
+__all__ = ["BANDS", "ClusteredGammaCalculator", "FrameGrade", "atom_species", "band", "batch_count",
+           "build_active_set_by_batches", "frame_chunks", "grade_block", "grade_chunk", "iter_grades",
+           "load_potential", "mean_projections", "member_forces", "member_potentials", "outlier_keep",
+           "per_atom_order", "select_frames", "species_labels", "species_projections", "structure_indices"]
+
 BANDS = ("below", "between", "above")  # gamma_cfg < lo, lo <= gamma_cfg <= hi, gamma_cfg > hi
 DEFAULT_GAMMA_LO, DEFAULT_GAMMA_HI = 1.0, 10.0  # interpolation limit; pacemaker's advice for "unreliable"
 

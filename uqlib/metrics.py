@@ -15,6 +15,9 @@ import scipy.stats
 import uncertainty_toolbox as uct
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+__all__ = ["OUTCOMES", "calibration", "centroid_distances", "clusterwise_thresholds", "confusion", "detection_scores",
+           "ence", "nearest_centroid", "selection_rate", "spearman", "trend", "tukey_threshold"]
+
 OUTCOMES = ("detected", "missed", "false alarm", "quiet")
 
 

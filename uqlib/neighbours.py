@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
+__all__ = ["coordination", "fast_neighbour_list"]
+
 
 def fast_neighbour_list(quantities: str, atoms: Atoms, cutoff: float):
     """matscipy's neighbour list (same interface as ase's ``neighbor_list``, an order of magnitude faster)."""

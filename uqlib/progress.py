@@ -19,6 +19,8 @@ from tqdm.auto import tqdm
 
 from uqlib import config
 
+__all__ = ["ARRAY_LOG", "log_array", "progress_bar"]
+
 ARRAY_LOG = "UQLIB_ARRAY_LOG"  # file to which a process appends the design matrices it builds
 
 

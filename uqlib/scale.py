@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+__all__ = ["MAX_SCHEDULER_LOAD", "RECORD", "TARGET_ATOM_FRAMES", "WORKER_COUNTS", "scale_plan"]
+
 TARGET_ATOM_FRAMES = 1e9
 MAX_SCHEDULER_LOAD = 0.1  # keep the scheduler 90 % idle: no queueing, room for heartbeats and stragglers
 WORKER_COUNTS = (1, 2, 16, 64, 256, 1024, 4096)

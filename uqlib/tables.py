@@ -11,6 +11,9 @@ import pandas as pd
 
 from uqlib.io import DataError
 
+__all__ = ["atom_offsets", "atoms_of", "holdout_split", "per_atom", "per_structure_max", "subsample", "subset_runs",
+           "subset_summary"]
+
 
 def subsample(table: pd.DataFrame, max_per_subset: int | None, seed: int, by: str = "subset") -> pd.DataFrame:
     """At most ``max_per_subset`` configurations of each value of column ``by``, chosen with ``seed``; order kept."""

@@ -27,6 +27,8 @@ from uqlib.ace import DesignMatrix
 from uqlib.exceptions import NotFittedError
 from uqlib.tables import atoms_of, per_atom, per_structure_max
 
+__all__ = ["Columns", "Criterion", "FeaturizedSet", "LEVELS", "Scores", "Signal", "featurize", "model_errors"]
+
 LEVELS = ("config", "atom")
 Columns = dict[str, np.ndarray]  # named columns of one table: uncertainties per configuration or per atom
 

@@ -9,6 +9,8 @@ import numpy as np
 from uqlib import ace, ensemble
 from uqlib.criteria.base import Columns, Criterion, FeaturizedSet, Signal
 
+__all__ = ["EnsembleCriterion"]
+
 
 class EnsembleCriterion(Criterion):
     """K linear ACE members fitted on one design matrix by a member ``construction`` (see :mod:`uqlib.ensemble`).

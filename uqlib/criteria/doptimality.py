@@ -24,6 +24,8 @@ from uqlib import ace, activeset, clustering, neighbours
 from uqlib.criteria.base import Columns, Criterion, FeaturizedSet, Signal
 from uqlib.tables import per_atom, per_structure_max
 
+__all__ = ["ClusteredDOptimality", "DOptimality", "GAMMA_SIGNALS", "OUTLIER_POLICIES"]
+
 OUTLIER_POLICIES = ("none", "global", "per-cluster")
 GAMMA_SIGNALS = (Signal("gamma_cfg", "config", "gamma", "err_F", threshold=1.0),
                  Signal("gamma_cfg (energy)", "config", "gamma", "err_E", threshold=1.0),

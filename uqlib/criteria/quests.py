@@ -17,6 +17,8 @@ from uqlib.criteria.base import Columns, Criterion, FeaturizedSet, Signal
 from uqlib.progress import progress_bar
 from uqlib.tables import per_structure_max
 
+__all__ = ["QuestsEntropy", "quests_delta_entropy", "quests_descriptors"]
+
 
 def quests_descriptors(structures, *, k: int = 32, cutoff: float = 5.0, progress: bool = False) -> np.ndarray:
     """QUESTS descriptors of every atom of ``structures`` (ase.Atoms), atoms in order, ``(n_atom, 2k - 1)``."""
