@@ -1,0 +1,144 @@
+"""What a page found, in words: one short block per claim, built from its claim records.
+
+Each analysis notebook ends with the blocks of the claims it judged, glued with myst-nb
+(:func:`glue_findings`, shown in the page by ``{glue:md}`` with ``:format: myst``), so that
+the prose of a summary is computed, never typed: the paper's words and value, ours (with the
+seed mean and its interval when the notebook gives one), the verdict and how robust it is to
+the member construction, the test set and the seeds (:class:`uqlib.paper.claims.ClaimRecord`).
+
+The landing page shows the ledger's tally with robust and construction-dependent verdicts
+apart and the robust disagreements with their one-line causes (:func:`robust_disagreements`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from uqlib.paper.claims import VERDICTS, ClaimRecord, Finding, SeedSummary, verdict_marks
+
+__all__ = ["FINDINGS_KEY", "claim_block", "finding_block", "findings_markdown", "glue_findings",
+           "robust_disagreements", "verdict_class"]
+
+FINDINGS_KEY = "findings"  # the glue key every analysis notebook uses for its blocks
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_$<>\[\]{}|#])")
+
+
+def _plain(text: object) -> str:
+    """``text`` with the characters Markdown (and MyST's dollar math and roles) would interpret escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def verdict_class(verdict: str) -> str:
+    """The CSS class of a verdict's colour: ``verdict-reproduced``, ``verdict-not-reproduced``, ..."""
+    return "verdict-" + re.sub(r"[^a-z]+", "-", verdict.lower()).strip("-")
+
+
+def _robustness_text(record: ClaimRecord) -> str:
+    by = ", ".join(f"{k}: {v}" for k, v in record.verdicts_by_construction.items())
+    if record.robustness == "robust":
+        return f"robust: the same verdict under every member construction judged ({by})"
+    if record.robustness == "construction-dependent":
+        return f"construction-dependent: the verdict changes with how the members are built ({by})"
+    if by:
+        return f"judged under one member construction only ({by})"
+    return "no ensemble involved: the member construction cannot change it"
+
+
+def _seed_text(record: ClaimRecord, seeds: SeedSummary | None) -> str:
+    parts = []
+    if seeds is not None:
+        parts.append(f"seed mean {seeds.mean:.3g}" + (f", 95 % interval [{seeds.low:.3g}, {seeds.high:.3g}]"
+                                                      if seeds.n_seeds > 1 else "") + f" over {seeds.n_seeds} seeds")
+    if record.n_seeds:
+        parts.append(f"the rule holds in {record.seeds_holding} of {record.n_seeds} seeds judged alone")
+    return "; ".join(parts)
+
+
+def claim_block(record: ClaimRecord, seeds: SeedSummary | None = None) -> str:
+    """One claim as a short MyST block: the paper's words and value, ours, the verdict and its robustness.
+
+    ``seeds``: the seed mean and 95 % interval (:func:`uqlib.paper.claims.seed_summary`) of the
+    claim's headline quantity, when the notebook measured it over several seeds.
+    """
+    if not isinstance(record, ClaimRecord):
+        raise TypeError(f"claim_block takes a ClaimRecord from uqlib.paper.claims, got {type(record).__name__}")
+    marks = verdict_marks(record)
+    title = f"{record.pid} ({_plain(record.figure)}): {record.verdict}" + (f", {marks}" if marks else "")
+    lines = [f"**The paper:** {_plain(record.claim)}; *{_plain(record.paper)}*.",
+             f"**Ours:** {_plain(record.ours)}."]
+    if seed_text := _seed_text(record, seeds):
+        lines.append(f"**Over seeds:** {_plain(seed_text)}.")
+    lines.append(f"**Verdict:** {record.verdict}; {_plain(_robustness_text(record))}.")
+    if record.composition:
+        lines.append("**By test set:** " + _plain(", ".join(f"{k}: {v}" for k, v in record.composition.items()))
+                     + ".")
+    lines.append(f"**Why:** {_plain(record.why)}.")
+    body = "\n\n".join(lines)
+    return (f":::{{admonition}} {title}\n:class: finding-block {verdict_class(record.verdict)}\n\n{body}\n:::\n")
+
+
+def finding_block(finding: Finding) -> str:
+    """One result beyond the paper as a short MyST block: the statement, ours, the verdict and why."""
+    if not isinstance(finding, Finding):
+        raise TypeError(f"finding_block takes a Finding from uqlib.paper.claims, got {type(finding).__name__}")
+    body = "\n\n".join([f"**Statement:** {_plain(finding.statement)}.", f"**Ours:** {_plain(finding.ours)}.",
+                        f"**Verdict:** {finding.verdict}.", f"**Why:** {_plain(finding.why)}."])
+    return (f":::{{admonition}} {_plain(finding.key)}: {finding.verdict}\n"
+            f":class: finding-block {verdict_class(finding.verdict)}\n\n{body}\n:::\n")
+
+
+def findings_markdown(records: Sequence[ClaimRecord], findings: Sequence[Finding] = (),
+                      seeds: Mapping[str, SeedSummary] | None = None) -> str:
+    """Every claim's block (P-number order) then every finding's, as one MyST text.
+
+    ``seeds`` maps a P-number to its seed summary (see :func:`claim_block`).
+    """
+    seeds = seeds or {}
+    unknown = sorted(set(seeds) - {r.pid for r in records})
+    if unknown:
+        raise KeyError(f"seed summaries for claims without a record on this page: {unknown}")
+    ordered = sorted(records, key=lambda r: int(r.pid.lstrip("P")))
+    blocks = [claim_block(r, seeds.get(r.pid)) for r in ordered] + [finding_block(f) for f in findings]
+    if not blocks:
+        raise ValueError("no claim records or findings to write: pass the records the notebook judged")
+    return "\n".join(blocks)
+
+
+def glue_findings(records: Sequence[ClaimRecord], findings: Sequence[Finding] = (),
+                  seeds: Mapping[str, SeedSummary] | None = None, key: str = FINDINGS_KEY) -> str:
+    """Glue :func:`findings_markdown` under ``key`` for the page's summary; returns the text.
+
+    The page shows it with::
+
+        ```{glue:md} findings
+        :format: myst
+        ```
+    """
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    text = findings_markdown(records, findings, seeds)
+    glue(key, Markdown(text), display=False)
+    return text
+
+
+def robust_disagreements(table: pd.DataFrame) -> list[str]:
+    """The ledger's disagreements that no protocol choice explains, one MyST line each with its cause.
+
+    ``table``: :func:`uqlib.paper.claims.collect`'s claim table. A disagreement is a "not
+    reproduced" headline verdict; it is robust when it does not depend on how the ensemble
+    members are built (``robustness`` "robust", or no ensemble involved), nor on the test set
+    or the reading of a definition.
+    """
+    if table.empty:
+        return []
+    get = table.get
+    dependent = (get("robustness", pd.Series("", index=table.index)).fillna("") == "construction-dependent")
+    dependent |= get("composition_dependent", pd.Series(False, index=table.index)).fillna(False).astype(bool)
+    dependent |= get("reading_dependent", pd.Series(False, index=table.index)).fillna(False).astype(bool)
+    chosen = table[(table["verdict"] == VERDICTS[2]) & ~dependent]
+    return [f"**{row.pid}** ({_plain(row.figure)}): {_plain(row.claim)}. *Cause:* {_plain(row.why)}."
+            for row in chosen.itertuples()]
