@@ -11,6 +11,16 @@
 # %% [markdown]
 # # The data: five W subsets and the PRM2020 set
 #
+# ```{admonition} Deviations from the paper on this page
+# :class: note deviations-box
+# - {ref}`dev-subset-f`
+# - {ref}`dev-subset-letters`
+# - {ref}`dev-energy-reference`
+# - {ref}`dev-descriptor-map`
+#
+# All deviations, and why, are on [Deviations from the paper](../deviations).
+# ```
+#
 # ## Overview
 # The paper {cite}`shuang2025uq` trains and tests ACE models {cite}`drautz2019ace` of BCC
 # tungsten on DFT data that the authors published with it {cite}`shuang2025defects`, plus
@@ -37,11 +47,8 @@
 # | --- | --- |
 # | Atomic Cluster Expansion {cite}`drautz2019ace` | helpful |
 # | [Principal component analysis (scikit-learn)](https://scikit-learn.org/stable/modules/decomposition.html#pca) | helpful |
-#
-# Time to run: under a minute with the fast defaults; with the full profile 32 s from an
-# empty compute cache and 10 s warm (measured on 2 free cores).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 from typing import Optional  # papermill parses Optional[int], not int | None
 
 subsets: str = "A+B+C+D+E+PRM2020"  # subsets to describe and map
@@ -54,6 +61,10 @@ from uqlib import ace, clustering, metrics, tables
 from uqlib.paper import book, data, plots
 
 out = book.setup(globals(), "00_data")
+
+# %% tags=["hide-input"]
+# the values this page was computed with (the parameters cell itself is not shown)
+book.run_configuration(globals(), "00_data")
 
 # %% [markdown]
 # ## The input files

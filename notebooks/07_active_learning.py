@@ -11,6 +11,14 @@
 # %% [markdown]
 # # Beyond the paper: a simulated active-learning race
 #
+# ```{admonition} Deviations from the paper on this page
+# :class: note deviations-box
+# - {ref}`dev-linear-fits`
+# - {ref}`dev-ensemble-members`
+#
+# All deviations, and why, are on [Deviations from the paper](../deviations).
+# ```
+#
 # ## Overview
 # The point of uncertainty quantification in fitting potentials is to choose which
 # structures to label next {cite}`lysogorskiy2023active`. This notebook races the criteria
@@ -44,11 +52,8 @@
 # | Concept | Importance |
 # | --- | --- |
 # | [Scoring](06_scoring) | necessary |
-#
-# Time to run: about two minutes with the fast defaults; 3-4.5 minutes with the full
-# profile (measured on 2 free cores).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 from typing import Optional  # papermill parses Optional[int], not int | None
 
 preset: str = "Func-33"  # basis preset of the model being improved
@@ -69,6 +74,13 @@ from uqlib import tables
 from uqlib.paper import active_learning, book, claims, data, plots
 
 out = book.setup(globals(), "07_active_learning")
+
+# %% tags=["hide-input"]
+# the values this page was computed with (the parameters cell itself is not shown)
+from uqlib.paper.findings import compact_table, glue_findings  # noqa: E402
+
+book.glue_paper_values()  # the paper's numbers quoted in the text, from uqlib.paper.values
+book.run_configuration(globals(), "07_active_learning")
 
 # %% [markdown]
 # ## The races
@@ -127,10 +139,24 @@ display(race.round(3))
 # %% tags=["hide-input"]
 comparison, findings = active_learning.race_findings(curves)
 claims.write_records(out, "07_active_learning", [], findings)
-display(comparison.round(3), claims.findings_table(findings))
+display(book.table(comparison, "The race's paired comparison of each criterion with random selection, over seeds.",
+                   digits=3),
+        book.table(claims.findings_table(findings)[["key", "statement", "ours", "verdict"]],
+                   "Results of this compendium beyond the paper, with their own verdict words; the rule and the reason of each are in the Summary.", index=False))
+
+# %% tags=["hide-input"]
+# the summary's blocks, one per claim, built from the records above
+glue_findings([], findings)
 
 # %% [markdown]
 # ## Summary
+# What this page found, claim by claim: the paper's words and value, ours, the verdict and
+# how robust it is (computed from the claim records of this run, never typed).
+#
+# ```{glue:md} findings
+# :format: myst
+# ```
+#
 # - The curves of {numref}`fig-active-learning` show, for a homogeneous and a heterogeneous start, how fast each criterion
 #   lowers the test error per labelled structure.
 # - The race table names the criterion that reaches the target accuracy with the fewest

@@ -56,10 +56,8 @@
 # | --- | --- |
 # | [D-optimality](03_maxvol) | necessary |
 # | [Clustered D-optimality](05_clustered_dopt) | helpful |
-#
-# Time to run: about a minute with the fast defaults.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 preset: str = "Func-33"  # basis preset of the model (W)
 max_per_subset: int = 6  # training structures taken from each of the paper's subsets A and B
 n_members: int = 4  # ensemble members (bootstrap)
@@ -81,6 +79,10 @@ from uqlib import cli, grading, io, tables
 from uqlib.paper import book, data, plots, structures
 
 work = book.setup(globals(), "08_own_data")
+
+# %% tags=["hide-input"]
+# the values this page was computed with (the parameters cell itself is not shown)
+book.run_configuration(globals(), "08_own_data")
 
 # %% [markdown]
 # ## Your files

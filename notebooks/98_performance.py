@@ -27,7 +27,7 @@
 #
 # Time to run: seconds (it reads saved records; it measures nothing itself).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 benchmark_dir: str = "../benchmarks/output"  # where the benchmark scripts saved their records
 
 # %% tags=["hide-input"]
@@ -39,6 +39,10 @@ from uqlib.scale import scale_plan
 out = book.setup(globals(), "98_performance")
 pd.set_option("display.max_colwidth", None)  # the goals' bounds are sentences
 records, timings = performance.read_records(benchmark_dir, out.parent)
+
+# %% tags=["hide-input"]
+# the values this page was computed with (the parameters cell itself is not shown)
+book.run_configuration(globals(), "98_performance")
 
 # %% [markdown]
 # ## The build, step by step
@@ -53,7 +57,7 @@ records, timings = performance.read_records(benchmark_dir, out.parent)
 # missing from one kind was not run that way with this profile.
 
 # %% tags=["hide-input"]
-performance.step_table(timings)
+performance.step_table_view(timings)
 
 # %% [markdown]
 # ## The goals
@@ -88,8 +92,10 @@ scale_plan(records)
 # ## The benchmarks in detail
 
 # %% tags=["hide-input"]
-pd.DataFrame([{"benchmark": name, "figure": key, "value": value} for name, r in records.items()
-              for key, value in r.items() if not isinstance(value, list | dict)])
+book.table(pd.DataFrame([{"benchmark": name, "figure": key, "value": value} for name, r in records.items()
+                         for key, value in r.items() if not isinstance(value, list | dict)]),
+           "Every scalar each benchmark recorded (the figure's name carries its unit: _s seconds, _mib MiB, "
+           "_per_s per second).", index=False)
 
 # %% [markdown]
 # ## Summary

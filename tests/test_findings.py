@@ -77,8 +77,15 @@ def test_glue_findings_glues_markdown(monkeypatch):
     import myst_nb
 
     monkeypatch.setattr(myst_nb, "glue", lambda key, value, display=True: glued.update({key: value}))
-    text = findings.glue_findings([_record()])
-    assert glued["findings"].data == text
+    assert findings.glue_findings([_record()]) is None  # nothing shown under the cell
+    assert glued["findings"].data == findings.findings_markdown([_record()])
+
+
+def test_compact_table_shows_one_short_row_per_claim_with_a_coloured_verdict():
+    html = findings.compact_table([_record(), claims.not_testable("P4", "no test set")], "Claims").to_html()
+    assert html.index(">P4<") < html.index(">P23<")
+    assert 'class="verdict verdict-reproduced"' in html and "verdict-not-testable-here" in html
+    assert "<caption>Claims</caption>" in html and "rule" not in html
 
 
 def test_robust_disagreements_leave_out_verdicts_a_protocol_choice_explains():

@@ -19,8 +19,8 @@ import pandas as pd
 
 from uqlib.paper.claims import VERDICTS, ClaimRecord, Finding, SeedSummary, verdict_marks
 
-__all__ = ["FINDINGS_KEY", "claim_block", "finding_block", "findings_markdown", "glue_findings",
-           "robust_disagreements", "verdict_class"]
+__all__ = ["FINDINGS_KEY", "claim_block", "compact_table", "finding_block", "findings_markdown", "glue_findings",
+           "robust_disagreements", "summary_table_html", "verdict_class", "verdict_html"]
 
 FINDINGS_KEY = "findings"  # the glue key every analysis notebook uses for its blocks
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_$<>\[\]{}|#])")
@@ -108,8 +108,8 @@ def findings_markdown(records: Sequence[ClaimRecord], findings: Sequence[Finding
 
 
 def glue_findings(records: Sequence[ClaimRecord], findings: Sequence[Finding] = (),
-                  seeds: Mapping[str, SeedSummary] | None = None, key: str = FINDINGS_KEY) -> str:
-    """Glue :func:`findings_markdown` under ``key`` for the page's summary; returns the text.
+                  seeds: Mapping[str, SeedSummary] | None = None, key: str = FINDINGS_KEY) -> None:
+    """Glue :func:`findings_markdown` under ``key`` for the page's summary (nothing is shown in the cell).
 
     The page shows it with::
 
@@ -120,9 +120,29 @@ def glue_findings(records: Sequence[ClaimRecord], findings: Sequence[Finding] = 
     from IPython.display import Markdown
     from myst_nb import glue
 
-    text = findings_markdown(records, findings, seeds)
-    glue(key, Markdown(text), display=False)
-    return text
+    glue(key, Markdown(findings_markdown(records, findings, seeds)), display=False)
+
+
+def verdict_html(verdict: str, robustness: str = "") -> str:
+    """A verdict as coloured HTML (the word always shown), with its robustness under it when there is one."""
+    import html
+
+    extra = f"<br><small>{html.escape(robustness)}</small>" if robustness else ""
+    return f'<span class="verdict {verdict_class(verdict)}">{html.escape(verdict)}</span>{extra}'
+
+
+def compact_table(records: Sequence[ClaimRecord], caption: str):
+    """The page's claims as one short row each: P-number, claim, the paper's value, ours, verdict (coloured).
+
+    The full rule, reason and per-construction verdicts are in the summary's blocks
+    (:func:`glue_findings`) and on the reproduction summary page. Returns a pandas Styler.
+    """
+    from uqlib.paper import book
+
+    rows = [{"P": r.pid, "claim": r.claim, "paper": r.paper, "ours": r.ours,
+             "verdict": verdict_html(r.verdict, verdict_marks(r))}
+            for r in sorted(records, key=lambda r: int(r.pid.lstrip("P")))]
+    return book.table(pd.DataFrame(rows, columns=["P", "claim", "paper", "ours", "verdict"]), caption, index=False)
 
 
 def robust_disagreements(table: pd.DataFrame) -> list[str]:
@@ -142,3 +162,33 @@ def robust_disagreements(table: pd.DataFrame) -> list[str]:
     chosen = table[(table["verdict"] == VERDICTS[2]) & ~dependent]
     return [f"**{row.pid}** ({_plain(row.figure)}): {_plain(row.claim)}. *Cause:* {_plain(row.why)}."
             for row in chosen.itertuples()]
+
+
+def summary_table_html(table: pd.DataFrame) -> str:
+    """The reproduction summary as one compact HTML table: P-number, claim, paper, ours, verdict (coloured, with
+    its robustness); each row's rule and reason open on demand (``<details>``) under the claim.
+
+    ``table``: :func:`uqlib.paper.claims.collect`'s claim table. Fixed column widths keep it
+    inside the text column (CSS class ``claims-summary`` in ``book/_static/wide.css``).
+    """
+    import html
+
+    def cell(value: object) -> str:
+        text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
+        return html.escape(text) if text.strip() else "–"
+
+    rows = []
+    for r in table.itertuples():
+        marks = verdict_marks(r._asdict())
+        robustness = r.robustness or ("" if not getattr(r, "verdicts_by_construction", None) else "one construction")
+        note = ", ".join(x for x in (robustness if robustness != "construction-dependent" else "", marks) if x)
+        rows.append(
+            f"<tr><td>{cell(r.pid)}</td>"
+            f"<td>{cell(r.claim)}<details><summary>rule and reason</summary><p><b>Rule:</b> {cell(r.rule)}</p>"
+            f"<p><b>Why:</b> {cell(r.why)}</p><p><small>{cell(r.figure)}; notebook {cell(r.notebook)}</small></p>"
+            f"</details></td><td>{cell(r.paper)}</td><td>{cell(r.ours)}</td>"
+            f"<td>{verdict_html(r.verdict, note)}</td></tr>")
+    colgroup = ('<colgroup><col style="width:4em"><col style="width:30%"><col style="width:17%">'
+                '<col style="width:auto"><col style="width:9.5em"></colgroup>')
+    head = "<thead><tr><th>P</th><th>claim</th><th>paper</th><th>ours</th><th>verdict</th></tr></thead>"
+    return f'<table class="claims-summary">{colgroup}{head}<tbody>{"".join(rows)}</tbody></table>'

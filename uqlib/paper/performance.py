@@ -163,6 +163,26 @@ def step_table(timings: dict[str, dict[str, dict]]) -> pd.DataFrame:
     return table
 
 
+def step_table_view(timings: dict[str, dict[str, dict]]):
+    """:func:`step_table` as the book shows it: units in the headers, "not run" where a build kind has no record
+    of a step (never NaN or None), wall times to the second and memory to the MiB. Returns a pandas Styler."""
+    from uqlib.paper import book
+
+    table = step_table(timings)
+    if table.empty:
+        return book.table(table, "No build has recorded its steps for this profile yet.")
+    names = {}
+    for kind in KINDS:
+        names |= {f"{kind} s": f"{kind} wall time (s)", f"{kind} entries computed": f"{kind} cache entries computed",
+                  f"{kind} peak MiB": f"{kind} peak memory (MiB)"}
+    names["cold - warm s"] = "cold - warm wall time (s)"
+    shown = table.rename(columns=names).astype(object)
+    shown = shown.where(shown.notna(), "not run")
+    return book.table(shown, "Each step of the latest cold and warm build of this profile: wall time, cache entries "
+                      "computed and peak memory; \"not run\": the step was not run in a build of that kind.",
+                      digits={c: 0 for c in shown.columns if not c.endswith("computed")})
+
+
 def _goal_row(name: str, target: str, value: float | None, met: bool | None, unit: str, bound: str = "") -> dict:
     return {"goal": name, "target": target, "measured": "no record" if value is None else f"{value:.3g} {unit}".strip(),
             "verdict": "no record" if met is None else "met" if met else "missed",
