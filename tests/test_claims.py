@@ -259,7 +259,7 @@ def test_rules_with_too_little_data_say_not_testable():
 
 
 def test_every_listed_claim_has_a_rule_and_an_entry():
-    listed = claims.parse_claims_list(claims.FIXTURE_PATH)
+    listed = claims.parse_claims_list(claims.CLAIMS_LIST_PATH)
     assert list(listed) == [f"P{i}" for i in range(1, 37)]
     assert set(claims.RULES) == set(claims.CLAIMS) == set(listed)
 

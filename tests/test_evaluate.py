@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uqlib import ace, ensemble, metrics, tables
+from uqlib import ace, ensemble, evaluation, metrics, tables
 from uqlib.criteria import Criterion, DOptimality, EnsembleCriterion, Signal, featurize
 from uqlib.paper import data, studies
 from uqlib.tables import per_structure_max
@@ -41,7 +41,7 @@ class Coordination(Criterion):
 
 def test_a_toy_criterion_runs_through_evaluation(sets):
     train, test = sets
-    ev = studies.evaluate(Coordination(), train, test)
+    ev = evaluation.evaluate(Coordination(), train, test)
     row = ev.summary.loc["missing neighbours"]
     # no model: no errors, so rho is NaN, but the rates are computed against the fixed threshold
     assert row["threshold"] == 0.0 and row["train_rate"] == 0.0 and 0 < row["selection_rate"] < 1
@@ -50,7 +50,7 @@ def test_a_toy_criterion_runs_through_evaluation(sets):
 
 def test_ensemble_evaluation_thresholds_rates_and_rule(sets):
     train, test = sets
-    ev = studies.evaluate(EnsembleCriterion(4, seed=0), train, test)
+    ev = evaluation.evaluate(EnsembleCriterion(4, seed=0), train, test)
     for signal in ("CBE", "CBF", "ABF"):
         u_tr, e_tr = ev.values("train", signal)
         u_te, e_te = ev.values("test", signal)
@@ -67,7 +67,7 @@ def test_ensemble_evaluation_thresholds_rates_and_rule(sets):
 
 def test_dopt_evaluation_uses_gamma_one_and_eq7_for_high_error(sets):
     train, test = sets
-    ev = studies.evaluate(DOptimality(), train, test)
+    ev = evaluation.evaluate(DOptimality(), train, test)
     assert ev.summary.loc["gamma_atom", "threshold"] == 1.0
     gamma, error = ev.values("test", "gamma_atom")
     expected = metrics.confusion(gamma, error, 1.0, metrics.tukey_threshold(ev.values("train", "gamma_atom")[1]))
@@ -76,8 +76,8 @@ def test_dopt_evaluation_uses_gamma_one_and_eq7_for_high_error(sets):
 
 def test_ladder_table_and_fixed_thresholds(sets):
     train, test = sets
-    evaluations = {"a": studies.evaluate(EnsembleCriterion(3, seed=0), train, test),
-                   "b": studies.evaluate(EnsembleCriterion(3, seed=1), train, test)}
+    evaluations = {"a": evaluation.evaluate(EnsembleCriterion(3, seed=0), train, test),
+                   "b": evaluation.evaluate(EnsembleCriterion(3, seed=1), train, test)}
     table = studies.ladder_table(evaluations)
     assert list(table.index) == ["a", "b"] and table.loc["a", "eps CBF"] == 1e3 * evaluations["a"].summary.loc[
         "CBF", "threshold"]
@@ -95,7 +95,7 @@ def test_ensemble_size_sweep_uses_disjoint_repeats_and_settling(sets):
     sweep = studies.ensemble_size_sweep(pool, train, test, [2, 4], n_repeats=2)
     assert set(sweep["K"]) == {2, 4} and set(sweep["repeat"]) == {0, 1}
     second = EnsembleCriterion.from_ensemble(pool.ensemble_.members(slice(4, 6)))
-    expected = studies.evaluate(second, train, test, fit=False).summary.loc["CBF", "selection_rate"]
+    expected = evaluation.evaluate(second, train, test, fit=False).summary.loc["CBF", "selection_rate"]
     got = sweep.query("repeat == 1 and K == 2 and criterion == 'CBF'")["selection_rate"].item()
     assert got == expected
     with pytest.raises(ValueError, match="repeats are needed"):
@@ -105,7 +105,7 @@ def test_ensemble_size_sweep_uses_disjoint_repeats_and_settling(sets):
 def test_rank_by_takes_the_largest_atom_value_for_atom_signals(sets):
     train, test = sets
     criterion = DOptimality().fit(train)
-    np.testing.assert_allclose(studies.rank_by(criterion, test, "gamma_atom"),
+    np.testing.assert_allclose(evaluation.rank_by(criterion, test, "gamma_atom"),
                                per_structure_max(criterion.score(test).atoms["gamma"].to_numpy(), test.dm.n_atoms))
 
 
@@ -114,7 +114,7 @@ def test_rank_by_takes_the_largest_atom_value_for_atom_signals(sets):
 def test_flagged_fractions_are_the_summary_rates_in_percent(sets):
     train, test = sets
     pool = EnsembleCriterion(4, seed=0).fit(train)
-    evaluations = {f"K = {k}": studies.evaluate(EnsembleCriterion.from_ensemble(pool.ensemble_.members(slice(0, k))),
+    evaluations = {f"K = {k}": evaluation.evaluate(EnsembleCriterion.from_ensemble(pool.ensemble_.members(slice(0, k))),
                                                  train, test, fit=False) for k in (2, 4)}
     table = studies.flagged_fractions(evaluations)
     assert list(table.columns) == ["K = 2", "K = 4"]
@@ -126,7 +126,7 @@ def test_flagged_fractions_are_the_summary_rates_in_percent(sets):
 
 def test_gamma_summary_counts_grades_above_one(sets):
     train, test = sets
-    ev = studies.evaluate(DOptimality(outliers="global"), train, test)
+    ev = evaluation.evaluate(DOptimality(outliers="global"), train, test)
     table = studies.gamma_summary({"A+B": ev})
     gamma = ev.criterion.score(test).atoms["gamma"].to_numpy()
     assert table.loc["atoms flagged (%)", "A+B"] == pytest.approx(100 * np.mean(gamma > 1))
@@ -137,7 +137,7 @@ def test_gamma_summary_counts_grades_above_one(sets):
 
 def test_errors_by_subset_splits_every_atom_once(sets):
     train, test = sets
-    ev = studies.evaluate(EnsembleCriterion(3, seed=0), train, test)
+    ev = evaluation.evaluate(EnsembleCriterion(3, seed=0), train, test)
     samples = studies.errors_by_subset(ev, "ABF")
     assert {"train A", "train B", "test C", "test E"} <= set(samples)
     assert sum(len(v) for k, v in samples.items() if k.startswith("test")) == len(ev.test.atoms)
@@ -147,11 +147,11 @@ def test_errors_by_subset_splits_every_atom_once(sets):
 
 def test_points_are_in_mev_except_dimensionless_grades(sets):
     train, test = sets
-    ensemble = studies.evaluate(EnsembleCriterion(3, seed=0), train, test)
+    ensemble = evaluation.evaluate(EnsembleCriterion(3, seed=0), train, test)
     u, e = ensemble.values("test", "CBF")
     np.testing.assert_allclose(ensemble.points("CBF")["test"][0], 1e3 * u)
     np.testing.assert_allclose(ensemble.points("CBF")["test"][1], 1e3 * e)
-    dopt = studies.evaluate(DOptimality(), train, test)
+    dopt = evaluation.evaluate(DOptimality(), train, test)
     gamma, error = dopt.values("train", "gamma_atom")
     points = dopt.points("gamma_atom")["train"]
     np.testing.assert_allclose(points[0], gamma)
@@ -249,7 +249,23 @@ def test_a_variant_without_an_active_set_is_left_out_with_a_warning_and_p35_not_
         variants = studies.dopt_variants(train, test, surface_coordination=99)  # no atom is 'core'
     assert set(variants) == {"outlier filter", "keep all"}
     records = {r.pid: r for r in studies.heterogeneity_claims(
-        {"K = 3": studies.evaluate(EnsembleCriterion(3, seed=0), train, test)}, variants,
+        {"K = 3": evaluation.evaluate(EnsembleCriterion(3, seed=0), train, test)}, variants,
         {"novel_rate_union": 0.5, "novel_rate_min": 0.8, "known_rate_single": 1.0, "known_rate_min": 0.1},
         pd.Series([1.0, 1.0, 2.0, 1.0]))}
     assert records["P35"].verdict == "not testable here" and records["P27"].verdict == "not testable here"
+
+
+def test_judging_on_test_subsets_equals_judging_the_subset_alone(sets):
+    train, test = sets
+    criterion = EnsembleCriterion(4, seed=0)
+    full = evaluation.evaluate(criterion, train, test)
+    eps = full.summary["threshold"].dropna().to_dict()
+    for subsets in (["C"], ["E"], ["C", "E"]):
+        restricted = full.on_test_subsets(subsets)
+        alone = test.subset(np.flatnonzero(test.table["subset"].isin(subsets)))
+        expected = evaluation.evaluate(criterion, train, alone, eps=eps, fit=False)
+        pd.testing.assert_frame_equal(restricted.summary, expected.summary)
+        for key in ("E_rmse", "F_rmse"):
+            assert restricted.rmse_test[key] == pytest.approx(expected.rmse_test[key], rel=1e-10)
+    with pytest.raises(ValueError, match="No test configuration belongs to"):
+        full.on_test_subsets(["F"])

@@ -26,8 +26,8 @@ from uqlib.criteria import (
     QuestsEntropy,
     featurize,
 )
+from uqlib.evaluation import rank_by
 from uqlib.paper import claims
-from uqlib.paper.studies import rank_by
 from uqlib.progress import progress_bar
 from uqlib.tables import holdout_split, per_structure_max, subsample
 

@@ -1,7 +1,7 @@
 """The paper's claims P1-P36: rules fixed in advance, records, and the ledger.
 
 Every checkable claim of arXiv:2508.03405 has a number (``P1`` .. ``P36``, the list in
-``tests/fixtures/claims_list.md``), an entry in :data:`CLAIMS` (figure, the paper's words,
+``uqlib/paper/claims_list.md``), an entry in :data:`CLAIMS` (figure, the paper's words,
 the paper's value) and a rule in :data:`RULES`: one function per claim that takes plainly
 named measured numbers and returns a :class:`ClaimRecord` with the verdict and the rule
 that produced it. The rules were written from the paper's wording before any of this
@@ -70,7 +70,7 @@ PARTLY_FRACTION = 0.75
 PAPER_CROSSOVER = paper_values.CROSSOVER_F_RMSE.value  # meV/Å, Fig 3f
 PAPER_F_RMSE = paper_values.F_RMSE  # training force RMSE (meV/Å), Fig 2 caption
 PAPER_E_RMSE = paper_values.E_RMSE  # training energy RMSE (meV/atom), Fig 2 caption
-FIXTURE_PATH = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "claims_list.md"
+CLAIMS_LIST_PATH = Path(__file__).with_name("claims_list.md")  # the paper's claims P1-P36, shipped as package data
 
 
 class ClaimInputError(UqlibError, ValueError):
@@ -1526,8 +1526,8 @@ def _pid_number(pid: str) -> int:
     return int(pid.lstrip("P"))
 
 
-def parse_claims_list(path: Path = FIXTURE_PATH) -> dict[str, tuple[str, str]]:
-    """P-number -> (figure, claim) from a markdown table such as ``tests/fixtures/claims_list.md``."""
+def parse_claims_list(path: Path = CLAIMS_LIST_PATH) -> dict[str, tuple[str, str]]:
+    """P-number -> (figure, claim) from a markdown table such as ``uqlib/paper/claims_list.md``."""
     rows = {}
     for line in Path(path).read_text().splitlines():
         match = re.match(r"\|\s*(P\d+)\s*\|([^|]*)\|(.*)\|\s*$", line)
@@ -1538,7 +1538,7 @@ def parse_claims_list(path: Path = FIXTURE_PATH) -> dict[str, tuple[str, str]]:
     return rows
 
 
-def missing_pids(records: Iterable[ClaimRecord] | pd.DataFrame, fixture_path: Path = FIXTURE_PATH) -> list[str]:
+def missing_pids(records: Iterable[ClaimRecord] | pd.DataFrame, fixture_path: Path = CLAIMS_LIST_PATH) -> list[str]:
     """P-numbers of the claim list at ``fixture_path`` that have no record (in P-number order)."""
     have = set(records["pid"]) if isinstance(records, pd.DataFrame) else {r.pid for r in records}
     return sorted(set(parse_claims_list(fixture_path)) - have, key=_pid_number)
@@ -1568,7 +1568,7 @@ FINDING_COLUMNS = ["key", "statement", "ours", "verdict", "rule", "why", "notebo
 
 
 def collect(results_root: Path, notebooks: Sequence[str],
-            fixture_path: Path = FIXTURE_PATH) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
+            fixture_path: Path = CLAIMS_LIST_PATH) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
     """Every notebook's ``claims.json`` under ``results_root``.
 
     Returns (claims sorted by P-number, findings, notebooks without a ledger, P-numbers of

@@ -1,0 +1,281 @@
+"""Fig. 8: the clustered grade of PRM2020 on a LAMMPS fracture run, as tidy tables.
+
+PRM2020 (Byggmästar et al. 2020) is relabelled with UNEP-v1 (the stand-in for the
+paper's NEP89) and partitioned four ways: its 15 structure groups (the paper's choice,
+:func:`uqlib.paper.prm2020.prm2020_groups`, the default), its 23 contiguous blocks, the
+authors' unsupervised route (structure-averaged SOAP, PCA, BIRCH into 5 clusters,
+:func:`uqlib.clustering.soap_birch_clusters`) and k-means on the ACE descriptor. A global
+:class:`~uqlib.criteria.DOptimality` (one active set) and one
+:class:`~uqlib.criteria.ClusteredDOptimality` per partition (one model, outlier filter
+and active set per cluster; gamma_atom = minimum over the clusters, the paper's Fig. 8b)
+grade every atom of every frame of a mode-I fracture run of a W polycrystal
+(:func:`uqlib.paper.fracture.run_profile`, LAMMPS + Zhou EAM), labelled with UNEP-v1. Each
+atom is classed bulk / grain boundary / free surface
+(:func:`uqlib.paper.structures.fracture_atom_table`). Force errors are those of the global
+model (all PRM2020) against UNEP-v1, in eV/Å.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from ase import Atoms
+
+from uqlib import clustering, tables
+from uqlib.criteria import ClusteredDOptimality, DOptimality, FeaturizedSet, featurize
+from uqlib.exceptions import UqlibError
+from uqlib.paper import claims, data, fracture, prm2020, structures
+
+PARTITIONS = ("groups", "blocks", "soap-birch", "kmeans")
+GRADES = ("global", "clustered")
+KINDS = ("all", *structures.ATOM_CLASSES)
+PROFILES = {"fast": fracture.FAST, "full": fracture.FULL}
+
+
+class PartitionError(UqlibError, ValueError):
+    """An unknown partition of PRM2020 or fracture profile was asked for."""
+
+
+def _check_partitions(partitions: tuple[str, ...] | list[str]) -> None:
+    unknown = [p for p in partitions if p not in PARTITIONS]
+    if unknown or not partitions:
+        raise PartitionError(f"partitions {list(partitions)}: choose one or more of {PARTITIONS}; "
+                             f"the first one is the clustered grade shown in Fig. 8d,f")
+
+
+def load_prm2020(per_group: int | None, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """UNEP-v1-labelled PRM2020, at most ``per_group`` structures of each of the 15 groups (None: all).
+
+    Returns the structure table (extra columns ``group``, ``family`` and ``block``) and the
+    group mapping (:func:`uqlib.paper.prm2020.block_evidence`: what each block holds, its family
+    and group, and the share of its structures whose own rule agrees).
+    """
+    full = data.load_subsets("PRM2020")
+    evidence = prm2020.block_evidence(full)
+    blocks = data.prm2020_blocks(full)
+    full["block"] = blocks.to_numpy()
+    for level in ("group", "family"):
+        full[level] = blocks.map(dict(zip(evidence["block"], evidence[level], strict=True)))
+    table = structures.label_with_nep(tables.subsample(full, per_group, seed, by="group").reset_index(drop=True))
+    return table, evidence
+
+
+def partition_labels(train: FeaturizedSet, partition: str, *, n_clusters: int | None = None,
+                     seed: int = 0) -> np.ndarray | str:
+    """One cluster label per training structure (or ``"kmeans"`` for the criterion to cluster itself).
+
+    ``"soap-birch"`` uses ``n_clusters`` BIRCH clusters (default 5, as the authors'
+    ``Code/Clustering.ipynb``) of the averaged SOAP vectors.
+    """
+    _check_partitions([partition])
+    if partition == "groups":
+        return train.table["group"].astype(str).to_numpy()
+    if partition == "blocks":
+        return train.table["block"].astype(str).to_numpy()
+    if partition == "soap-birch":
+        labels, _ = clustering.soap_birch_clusters(soap_matrix(train.table), n_clusters or 5)
+        return np.array([f"birch{label}" for label in labels])
+    return "kmeans"
+
+
+def soap_matrix(table: pd.DataFrame) -> np.ndarray:
+    """Structure-averaged SOAP vectors of a structure table (cached), ``(n_structures, n_features)``."""
+    return clustering.soap_descriptors(list(table["atoms"]), progress=False)
+
+
+def soap_birch_sizes(table: pd.DataFrame, n_clusters: int = 5, *, n_orders: int = 10, seed: int = 0) -> pd.DataFrame:
+    """Sizes of the SOAP+BIRCH clusters (largest first) over ``n_orders`` row orders: mean, sd, min, max."""
+    sizes = clustering.cluster_sizes_over_orders(soap_matrix(table), n_clusters, n_orders=n_orders, seed=seed)
+    return sizes.groupby("rank")["size"].agg(["mean", "std", "min", "max"]).round(1)
+
+
+@dataclass
+class PrmCriteria:
+    """The PRM2020 training set, the global criterion and one clustered criterion per partition."""
+
+    train: FeaturizedSet
+    global_: DOptimality
+    clustered: dict[str, ClusteredDOptimality]
+
+    @property
+    def main(self) -> str:
+        """The partition whose grade is "the clustered grade" (the first fitted)."""
+        return next(iter(self.clustered))
+
+
+def fit_on_prm2020(train: FeaturizedSet, partitions: tuple[str, ...] | list[str] = ("groups",), *,
+                   outliers: str = "per-cluster", n_clusters: int | None = None, seed: int = 0,
+                   kappa: float = 0.01, alpha: float = 1e-8) -> PrmCriteria:
+    """A global and one clustered D-optimality criterion per partition, fitted on featurized PRM2020.
+
+    ``n_clusters`` is used by ``"soap-birch"`` (default 5) and ``"kmeans"`` (default: by
+    silhouette, at most 15).
+    """
+    _check_partitions(partitions)
+    clustered = {p: ClusteredDOptimality(partition_labels(train, p, n_clusters=n_clusters, seed=seed),
+                                         n_clusters=n_clusters, outliers=outliers, seed=seed, max_clusters=15,
+                                         kappa=kappa, alpha=alpha).fit(train) for p in partitions}
+    return PrmCriteria(train, DOptimality(kappa=kappa, alpha=alpha).fit(train), clustered)
+
+
+def fracture_run(profile: str, seed: int) -> tuple[list[Atoms], dict]:
+    """The frames (unloaded first, fractured last) and report of a fracture profile (``"fast"``/``"full"``)."""
+    if profile not in PROFILES:
+        raise PartitionError(f"fracture profile {profile!r}: choose one of {list(PROFILES)}")
+    _, frames, report = fracture.run_profile(PROFILES[profile], seed)
+    return frames, report
+
+
+def grade_frames(criteria: PrmCriteria, frames: list[Atoms]) -> pd.DataFrame:
+    """Every atom of every frame graded: a tidy table, one row per (frame, atom).
+
+    Columns: ``frame, strain, atom, kind`` (bulk / grain_boundary / free_surface),
+    ``new_free_surface``, ``fracture_mode``, ``coordination`` (within 3.8 Å; bulk 14),
+    ``gamma_global``, ``gamma_<partition>`` for each fitted partition, ``gamma_clustered``
+    (the main partition), ``cluster`` (the main partition's cluster that gave the minimum)
+    and ``force_error`` (eV/Å, the global model against UNEP-v1).
+    """
+    table = structures.label_frames(frames)
+    graded = featurize(table, criteria.train.dm.preset)
+    kinds = [structures.fracture_atom_table(frames[0], frame).assign(frame=k, strain=frame.info.get("strain", np.nan))
+             for k, frame in enumerate(frames)]
+    out = pd.concat(kinds, ignore_index=True)[["frame", "strain", "atom", "kind", "new_free_surface",
+                                               "fracture_mode", "coordination"]]
+    global_atoms = criteria.global_.score(graded).atoms
+    out["gamma_global"] = global_atoms["gamma"].to_numpy()
+    for name, criterion in criteria.clustered.items():
+        atoms = criterion.score(graded).atoms
+        out[f"gamma_{name}"] = atoms["gamma"].to_numpy()
+        if name == criteria.main:
+            out["gamma_clustered"], out["cluster"] = atoms["gamma"].to_numpy(), atoms["cluster"].to_numpy()
+    out["force_error"] = global_atoms["err_F"].to_numpy()
+    return out
+
+
+def _kind_masks(atoms: pd.DataFrame) -> dict[str, np.ndarray]:
+    masks = {"all": np.ones(len(atoms), bool)}
+    masks.update({kind: (atoms["kind"] == kind).to_numpy() for kind in structures.ATOM_CLASSES})
+    masks["new free surface"] = atoms["new_free_surface"].to_numpy(bool)
+    return masks
+
+
+def frame_rates(graded: pd.DataFrame) -> pd.DataFrame:
+    """Per frame and atom kind: atoms and the share (%) above gamma = 1 under each grade; tidy."""
+    rows = []
+    for (frame, strain), atoms in graded.groupby(["frame", "strain"], sort=True):
+        for kind, mask in _kind_masks(atoms).items():
+            row = {"frame": frame, "strain": strain, "kind": kind, "atoms": int(mask.sum())}
+            row.update({f"{grade} (%)": 100 * float(np.mean(atoms.loc[mask, f"gamma_{grade}"] > 1))
+                        if mask.any() else np.nan for grade in GRADES})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def partition_comparison(criteria: PrmCriteria, graded: pd.DataFrame, high_error: float) -> pd.DataFrame:
+    """One row per grade (global, then each partition) on the last frame: clusters, merges, outliers, and the
+    share (%) flagged of all, grain-boundary, free-surface and new free-surface atoms and of high-error atoms
+    (force error > ``high_error`` eV/Å)."""
+    last = graded[graded["frame"] == graded["frame"].max()]
+    masks = _kind_masks(last) | {f"error > {high_error:g} eV/Å": (last["force_error"] > high_error).to_numpy()}
+    grades = {"global": (criteria.global_, last["gamma_global"])}
+    grades.update({name: (c, last[f"gamma_{name}"]) for name, c in criteria.clustered.items()})
+    rows = []
+    for name, (criterion, gamma) in grades.items():
+        active = criterion.active_set_
+        row = {"grade": name, "clusters": len(getattr(active, "clusters", [name])),
+               "merged": len(getattr(active, "merged", {})), "outlier atoms": int((~criterion.keep_).sum())}
+        row.update({f"{kind} (%)": 100 * float(np.mean(gamma.to_numpy()[m] > 1)) if m.any() else np.nan
+                    for kind, m in masks.items()})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("grade").round(2)
+
+
+def only_one_grade(graded: pd.DataFrame) -> pd.DataFrame:
+    """Per frame: atoms flagged by only one grade, and their force errors (meV/Å) against the unflagged rest."""
+    rows = []
+    for frame, atoms in graded.groupby("frame", sort=True):
+        g, c, error = atoms["gamma_global"] > 1, atoms["gamma_clustered"] > 1, 1e3 * atoms["force_error"]
+        for name, mask in (("only clustered", c & ~g), ("only global", g & ~c)):
+            rows.append({"frame": frame, "strain": atoms["strain"].iloc[0], "flagged by": name,
+                         "atoms": int(mask.sum()),
+                         "median error": error[mask].median(), "median error, neither grade": error[~g & ~c].median()})
+    return pd.DataFrame(rows).round({"strain": 3, "median error": 1, "median error, neither grade": 1})
+
+
+def _spread(values: list[float], unit: str = "%", scale: float = 100.0) -> str:
+    v = scale * np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f} {unit} over {v.size} loaded frames" if v.size > 1 else "n/a"
+
+
+def _frame_claims(atoms: pd.DataFrame, high_error: float) -> list[claims.ClaimRecord]:
+    g, c = atoms["gamma_global"].to_numpy(), atoms["gamma_clustered"].to_numpy()
+    error, surface = atoms["force_error"].to_numpy(), (atoms["kind"] == "free_surface").to_numpy()
+    high, only = error > high_error, (c > 1) & (g <= 1)
+    records = [claims.p31_surface_atoms(float(np.mean(g[surface] > 1)), float(np.mean(c[surface] > 1))),
+               claims.p32_global_misses(g, error, high_error), claims.p33_new_atoms_error(error[only], error[~only])]
+    if high.any():
+        records.append(claims.p36_clustered_improves(float(np.mean(g[high] > 1)), float(np.mean(c[high] > 1))))
+    else:
+        records.append(claims.not_testable("P36", f"no atom has a force error above {high_error:g} eV/Å"))
+    return records
+
+
+def fracture_claims(graded: pd.DataFrame, high_error: float) -> list[claims.ClaimRecord]:
+    """P31-P33 and P36 on the fractured (last) frame; ``ours`` adds the spread of the claim's quantity over the
+    loaded frames (strain > 0). P31 counts free-surface atoms (pre-crack and new crack faces); P32/P36 the atoms
+    with a force error above ``high_error`` eV/Å; P33 compares atoms flagged only by the clustered grade."""
+    loaded = [atoms for _, atoms in graded[graded["strain"] > 0].groupby("frame", sort=True)]
+    surface = [a[a["kind"] == "free_surface"] for a in loaded]
+    high = [a[a["force_error"] > high_error] for a in loaded]
+    new = [a[(a["gamma_clustered"] > 1) & (a["gamma_global"] <= 1)] for a in loaded]
+    extra = {"P31": "clustered - global: " + _spread([np.mean(s["gamma_clustered"] > 1) - np.mean(s["gamma_global"] > 1)
+                                                      for s in surface], "points"),
+             "P32": "missed: " + _spread([np.mean(h["gamma_global"] <= 1) if len(h) else np.nan for h in high]),
+             "P33": "median error of new atoms: " + _spread([n["force_error"].median() for n in new], "meV/Å", 1e3),
+             "P36": "clustered - global: " + _spread([np.mean(h["gamma_clustered"] > 1) - np.mean(h["gamma_global"] > 1)
+                                                      if len(h) else np.nan for h in high], "points")}
+    last = graded[graded["frame"] == graded["frame"].max()]
+    return [replace(r, ours=f"{r.ours}; {extra[r.pid]}") for r in _frame_claims(last, high_error)]
+
+
+def final_frame_with_grades(frames: list[Atoms], graded: pd.DataFrame) -> Atoms:
+    """The last frame with per-atom arrays for OVITO: both grades, force error (eV/Å), kind code (0 bulk,
+    1 grain boundary, 2 free surface) and new_free_surface."""
+    last = graded[graded["frame"] == graded["frame"].max()]
+    atoms = frames[-1].copy()
+    for column in ("gamma_global", "gamma_clustered", "force_error"):
+        atoms.arrays[column] = last[column].to_numpy(float)
+    atoms.arrays["kind"] = last["kind"].cat.codes.to_numpy(int)
+    atoms.arrays["new_free_surface"] = last["new_free_surface"].to_numpy(int)
+    return atoms
+
+
+@dataclass
+class Fig8Study:
+    """Everything Fig. 8 and its tables are drawn from."""
+
+    criteria: PrmCriteria
+    group_mapping: pd.DataFrame
+    frames: list[Atoms]
+    fracture_report: dict
+    graded: pd.DataFrame
+
+    @property
+    def last(self) -> pd.DataFrame:
+        """Graded atoms of the fractured (last) frame."""
+        return self.graded[self.graded["frame"] == self.graded["frame"].max()]
+
+
+def run_study(preset: str, *, per_group: int | None, partitions: tuple[str, ...] | list[str] = PARTITIONS,
+              profile: str = "fast", seed: int = 0, outliers: str = "per-cluster", n_clusters: int | None = None,
+              kappa: float = 0.01, alpha: float = 1e-8) -> Fig8Study:
+    """PRM2020 (``per_group`` per group), the criteria of every partition, the fracture run graded frame by frame."""
+    _check_partitions(partitions)
+    table, mapping = load_prm2020(per_group, seed)
+    criteria = fit_on_prm2020(featurize(table, preset), partitions, outliers=outliers, n_clusters=n_clusters,
+                              seed=seed, kappa=kappa, alpha=alpha)
+    frames, report = fracture_run(profile, seed)
+    return Fig8Study(criteria, mapping, frames, report, grade_frames(criteria, frames))
