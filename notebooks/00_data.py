@@ -75,7 +75,7 @@ book.run_configuration(globals(), "00_data")
 # is listed as missing, and the notebooks say which test set they ran on.
 
 # %% tags=["hide-input"]
-data.manifest_table()
+book.table(data.manifest_table(), "The input files: where each comes from, its checksum and whether it resolved.")
 
 # %% [markdown]
 # ## The subsets
@@ -86,9 +86,13 @@ data.manifest_table()
 # %% tags=["hide-input"]
 table = data.load_subsets(subsets)
 summary = tables.subset_summary(table).rename(index=plots.SUBSET_LABELS)
-summary.style.format({"e_min": "{:.3f}", "e_max": "{:.3f}", "max_abs_force": "{:.2f}"}).set_caption(
-    "Configurations, atoms (total, min, max per configuration), energy per atom range (eV/atom), "
-    "largest force norm (eV/Å)")
+book.table(summary.rename(columns={"e_min": "lowest energy", "e_max": "highest energy",
+                                   "max_abs_force": "largest force norm", "atoms_min": "fewest atoms",
+                                   "atoms_max": "most atoms"}),
+           "Configurations, atoms (total, fewest and most per configuration), the range of the energy per atom "
+           "and the largest force norm of each subset.",
+           units={"lowest energy": "eV/atom", "highest energy": "eV/atom", "largest force norm": "eV/Å"},
+           digits={"lowest energy": 3, "highest energy": 3, "largest force norm": 2})
 
 # %% [markdown]
 # ## A map of the structures
@@ -118,8 +122,10 @@ book.figure(fig, "fig-descriptor-map")
 # A+B training set, in units of the typical spread of A+B around its own centroid.
 
 # %% tags=["hide-input"]
-metrics.centroid_distances(descriptors, sample["subset"].to_numpy(), sample["subset"].isin(["A", "B"]).to_numpy()
-                           ).round(2).to_frame("centroid distance to A+B (A+B spread = 1)")
+book.table(metrics.centroid_distances(descriptors, sample["subset"].to_numpy(),
+                                      sample["subset"].isin(["A", "B"]).to_numpy()).to_frame("centroid distance to A+B"),
+           "Distance from each subset's centroid to the A+B centroid in the full descriptor space.",
+           units={"centroid distance to A+B": "A+B spread = 1"}, digits=2)
 
 # %% [markdown]
 # ## Summary

@@ -259,7 +259,9 @@ glue_findings(records)
 
 # %% tags=["hide-input"]
 interval_columns = ["rho CBE test", "rho CBF test", "rho ABF test", "rate CBE (%)", "rate CBF (%)", "rate ABF (%)"]
-run.intervals(interval_columns).loc[(slice(None), slice(None), [presets[0], presets[-1]]), :].round(3)
+book.table(run.intervals(interval_columns).loc[(slice(None), slice(None), [presets[0], presets[-1]]), :],
+           "Seed mean and 95 % interval of the quantities the rules read (rho unitless), per member construction, "
+           "test composition and preset (least and most accurate).", digits=3)
 
 # %% [markdown]
 # ## Summary
@@ -271,8 +273,8 @@ run.intervals(interval_columns).loc[(slice(None), slice(None), [presets[0], pres
 # ```
 #
 # - Linear models are less accurate than the paper's pacemaker fits at equal size, so the
-#   presets are matched to the paper's models by their rank on the accuracy axis (see
-#   *Deviations from the paper*).
+#   presets are matched to the paper's models by their rank on the accuracy axis
+#   ({ref}`dev-ladder`).
 #
 # ### What's next
 # *Ensemble size* asks how many members these conclusions need.
