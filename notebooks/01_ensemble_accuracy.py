@@ -140,7 +140,7 @@ book.figure(fig, "fig-ensemble-error-uncertainty")
 # for CBE, meV/Å for CBF and ABF) and the share of the test set each criterion flags.
 
 # %% tags=["hide-input"]
-book.table(table, "Each preset's ensemble-mean model: errors, Spearman rho (unitless) of each criterion, "
+book.table(table.T, "Each preset's ensemble-mean model: errors, Spearman rho (unitless) of each criterion, "
            "thresholds and the share of the test set flagged.",
            units={c: ("meV/atom" if c.startswith(("E_RMSE", "eps CBE")) else "meV/Å") for c in table.columns
                   if c.startswith(("F_RMSE", "E_RMSE", "eps "))},

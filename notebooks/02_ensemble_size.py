@@ -21,7 +21,7 @@
 # ```
 #
 # ## Overview
-# The paper's {cite}`shuang2025uq` ensembles have six members. Its Figure S2 varies the
+# The paper's {cite}`shuang2025uq` ensembles have {glue:md}`paper-ensemble-size` members. Its Figure S2 varies the
 # number of members K from 3 to 30 for the most accurate model and watches selection
 # rates, rank correlations, errors, uncertainties and thresholds. This notebook does the
 # same for a linear ACE ensemble trained on A+B, and repeats every K with disjoint sets of
@@ -187,7 +187,8 @@ glue_findings(records)
 #   Figure S2 as a function of K with its spread across repeats
 #   ({numref}`fig-ensemble-size`, {numref}`fig-ensemble-size-errors`,
 #   {numref}`fig-ensemble-size-thresholds`).
-# - The claim table records whether the selection rates settle near K = 10 and whether
+# - The claim table records whether the selection rates settle near the paper's K
+#   ({glue:md}`paper-ensemble-size-stable`) and whether
 #   larger ensembles lower the thresholds for this model and data.
 #
 # ### What's next

@@ -131,7 +131,13 @@ evaluations = by_method[ensemble_method]
 
 # %% tags=["hide-input"]
 print(f"the ensembles' ridge strength: alpha = {study.alpha:g} ({'chosen by CV' if alpha_by_cv else 'the parameter'})")
-display(study.cv_curve, study.stability.round(2))
+display(book.table(study.cv_curve, "Cross-validation over training structures: the loss and the errors of the "
+                   "left-out structures at each ridge strength alpha.",
+                   units={"cv_E_rmse": "meV/atom", "cv_F_rmse": "meV/Å"}, digits={"cv_E_rmse": 2, "cv_F_rmse": 1}),
+        book.table(study.stability, "Each pool and ensemble size K: the single fit's, the members' and the ensemble "
+                   "mean's training errors, and the members' fewest distinct structures and lowest rank.",
+                   units={c: "meV/atom" if "E_rmse" in c else "meV/Å" for c in study.stability.columns if "rmse" in c},
+                   digits={c: 1 for c in study.stability.columns if "rmse" in c}))
 
 # %% [markdown]
 # ## Figure 6: the ensembles
@@ -281,7 +287,11 @@ book.figure(fig, "fig-heterogeneity-toy")
 
 # %% tags=["hide-input"]
 print(f"the scan covers every active set's gamma <= 1 region: {scan.covers_all_sets}")
-display(scan.areas.round(2).to_frame(), points.round(2), maxvol2d.paper_comparison(points).round(2))
+display(book.table(scan.areas.to_frame(), "Area of each region of the scanned square (units of the 2D plane, squared).",
+                   digits=2),
+        book.table(points, "Points A and B: their coordinates and grades (unitless).", digits=2),
+        book.table(maxvol2d.paper_comparison(points), "The paper's grades of its points A and B (Fig. 7c) beside ours "
+                   "(unitless); only the side of gamma = 1 can be compared.", digits=2))
 
 # %% [markdown]
 # ## The paper's claims, checked

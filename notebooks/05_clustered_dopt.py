@@ -165,7 +165,11 @@ book.figure(fig, "fig-clustered-frames")
 # (meV/Å) against atoms flagged by neither:
 
 # %% tags=["hide-input"]
-clustered_grading.only_one_grade(study.graded)
+book.table(clustered_grading.only_one_grade(study.graded),
+           "Per frame, the atoms flagged by only one of the two grades and the median force error of each group "
+           "against the atoms neither grade flags.",
+           units={"median error": "meV/Å", "median error, neither grade": "meV/Å"},
+           digits={"strain": 3, "median error": 1, "median error, neither grade": 1}, index=False)
 
 # %% [markdown]
 # ## The paper's claims, checked

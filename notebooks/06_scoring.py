@@ -153,8 +153,11 @@ display(pd.DataFrame({name: scores.calibration for name, scores in results.items
 
 # %% tags=["hide-input"]
 rates = scoring.by_split(results, scoring.clusterwise_rates)
-display(rates.round(2), pd.DataFrame({name: 1e3 * scores.clusterwise_cbf for name, scores in results.items()})
-        .round(1).rename_axis("cluster: CBF threshold (meV/Å)"))
+display(book.table(rates, "Share of each set flagged with one global threshold and with one threshold per cluster.",
+                   digits=2),
+        book.table(pd.DataFrame({name: 1e3 * scores.clusterwise_cbf for name, scores in results.items()})
+                   .rename_axis("cluster"), "The CBF threshold (meV/Å) of each cluster on each split; a dash: the "
+                   "cluster does not occur in that split.", digits=1))
 
 # %% [markdown]
 # ## One summary table: criterion x split x metric
@@ -163,7 +166,8 @@ display(rates.round(2), pd.DataFrame({name: 1e3 * scores.clusterwise_cbf for nam
 # %% tags=["hide-input"]
 summary = detection.pivot_table(index="criterion", columns=["split", "level", "labels"], values="roc_auc").round(3)
 summary.to_csv(out / "summary_roc_auc.csv")
-display(summary)
+display(book.table(summary, "ROC AUC (unitless) of each criterion, by split, level and labels; a dash: not "
+                   "computed for that combination.", digits=3))
 
 # %% [markdown]
 # ## Findings, checked and recorded
