@@ -85,7 +85,6 @@ grid_points: int = 301  # per axis of the regional scan
 grid_half_width: float = 7.0  # the scan covers [-w, w] x [-w, w]
 
 # %% tags=["hide-input"]
-import pandas as pd
 from IPython.display import display
 
 from uqlib import tables
@@ -166,8 +165,7 @@ book.figure(fig, "fig-heterogeneity")
 
 # %% tags=["hide-input"]
 # The paper's values (Fig. 6a-b, from uqlib.paper.values) beside ours, on rows named without leading spaces
-fractions = studies.flagged_fractions(evaluations).rename(index=lambda label: " ".join(label.split()))
-book.table(book.with_paper_column(fractions, "paper (Fig 6a-b)", {
+book.table(book.with_paper_column(studies.flagged_fractions(evaluations), "paper (Fig 6a-b)", {
     "by CBF (%)": values.AD_ENSEMBLE_CFG_RATE, "atoms flagged (%)": values.AD_ENSEMBLE_ATOM_RATE}),
     "What the ensembles flag of the B+C+E test set (one column per ensemble size), their test rho (unitless) "
     "and errors, beside the paper's flagged fractions.", digits=3)
@@ -221,10 +219,10 @@ book.figure(fig, "fig-heterogeneity-dopt")
 
 # %% tags=["hide-input"]
 # The paper's values (Fig. 7a-b for A+D, Fig. 4 for A+B; from uqlib.paper.values) beside ours
-summary = book.with_paper_column(studies.gamma_summary(gammas), "paper A+D (Fig 7a-b)", {
+book.table(book.with_paper_column(book.with_paper_column(studies.gamma_summary(gammas), "paper A+D (Fig 7a-b)", {
     "configurations flagged (%)": values.AD_DOPT_CFG_RATE, "atoms flagged (%)": values.AD_DOPT_ATOM_RATE,
-    "gamma_atom test min": values.AD_GAMMA_LOW, "gamma_atom test max": values.AD_GAMMA_HIGH})
-book.table(book.with_paper_column(summary, "paper A+B (Fig 4)", {"gamma_atom test max": values.AB_GAMMA_MAX}),
+    "gamma_atom test min": values.AD_GAMMA_LOW, "gamma_atom test max": values.AD_GAMMA_HIGH}),
+    "paper A+B (Fig 4)", {"gamma_atom test max": values.AB_GAMMA_MAX}),
            "What D-optimality flags of the test set and the range of its grades (unitless), for each active set, "
            "beside the paper's values.", digits=3)
 

@@ -77,9 +77,8 @@ out = book.setup(globals(), "07_active_learning")
 
 # %% tags=["hide-input"]
 # the values this page was computed with (the parameters cell itself is not shown)
-from uqlib.paper.findings import compact_table, glue_findings  # noqa: E402
+from uqlib.paper.findings import glue_findings  # noqa: E402
 
-book.glue_paper_values()  # the paper's numbers quoted in the text, from uqlib.paper.values
 book.run_configuration(globals(), "07_active_learning")
 
 # %% [markdown]

@@ -181,8 +181,10 @@ def test_with_paper_column_places_values_by_row_and_refuses_a_renamed_row():
     frame = pd.DataFrame({"K = 6": [0.1, 0.2]}, index=["by CBF (%)", "atoms flagged (%)"])
     out = book.with_paper_column(frame, "paper", {"by CBF (%)": values.AD_ENSEMBLE_CFG_RATE})
     assert out.loc["by CBF (%)", "paper"] == "0.076 %" and pd.isna(out.loc["atoms flagged (%)", "paper"])
-    with pytest.raises(KeyError, match="  by CBF"):
-        book.with_paper_column(frame, "paper", {"  by CBF (%)": values.AD_ENSEMBLE_CFG_RATE})
+    with pytest.raises(KeyError, match="atoms flagged"):
+        book.with_paper_column(frame, "paper", {"atoms flagged": values.AD_ENSEMBLE_ATOM_RATE})
+    spaced = frame.rename(index={"by CBF (%)": "  by CBF (%)"})  # as studies.flagged_fractions names its rows
+    assert "by CBF (%)" in book.with_paper_column(spaced, "paper", {"by CBF (%)": values.AD_ENSEMBLE_CFG_RATE}).index
 
 
 def test_glue_paper_values_glues_every_value_under_its_key(monkeypatch):

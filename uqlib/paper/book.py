@@ -390,12 +390,14 @@ def with_paper_column(frame, column: str, paper: dict[str, object]):
 
     ``paper`` maps a row label of ``frame`` to a :class:`uqlib.paper.values.PaperValue` (shown
     as the reader sees it, e.g. "75.4 %") or to text. A label that is not a row of ``frame``
-    is an error, so that renaming a row cannot silently drop the paper's value.
+    is an error, so that renaming a row cannot silently drop the paper's value. Row labels are shown
+    with runs of blank space collapsed and no leading or trailing space ("  by CBF (%)" is "by CBF (%)").
     """
     import pandas as pd
 
     from uqlib.paper.values import PaperValue
 
+    frame = frame.rename(index=lambda label: " ".join(label.split()) if isinstance(label, str) else label)
     missing = [label for label in paper if label not in frame.index]
     if missing:
         raise KeyError(f"with_paper_column({column!r}): no rows {missing}; the rows are {list(frame.index)}")
