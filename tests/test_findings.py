@@ -22,7 +22,7 @@ def test_the_block_states_the_papers_words_and_value_ours_the_verdict_and_why():
     assert ":class: finding-block verdict-reproduced" in block
     assert "0.076 % configurations" in block  # the paper's value, from claims.CLAIMS
     assert "CBF 0.100% of configurations" in block and "largest 0.20%" in block
-    assert "no ensemble involved" in block  # no constructions judged
+    assert "member construction only" in block  # an ensemble claim, no other construction judged
 
 
 def test_changing_a_record_changes_its_block():
@@ -99,3 +99,10 @@ def test_robust_disagreements_leave_out_verdicts_a_protocol_choice_explains():
     assert len(lines) == 2 and lines[0].startswith("**P23**") and "flags 5 %" in lines[0]
     assert lines[1].startswith("**P15**")
     assert findings.robust_disagreements(table.iloc[:0]) == []
+
+
+def test_an_ensemble_claim_judged_under_one_construction_says_so():
+    p23 = findings.claim_block(_record())  # P23 is an ensemble claim (Fig 6a-b)
+    assert "judged under this run's member construction only" in p23
+    p15 = findings.claim_block(claims._record("P15", "up to 1e3", "partly", "-", "1 decade."))
+    assert "no ensemble involved" in p15 and "1 decade.." not in p15

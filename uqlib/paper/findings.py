@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from uqlib.paper.claims import VERDICTS, ClaimRecord, Finding, SeedSummary, verdict_marks
+from uqlib.paper.claims import ENSEMBLE_CLAIMS, VERDICTS, ClaimRecord, Finding, SeedSummary, verdict_marks
 
 __all__ = ["FINDINGS_KEY", "claim_block", "compact_table", "finding_block", "findings_markdown", "glue_findings",
            "robust_disagreements", "summary_table_html", "verdict_class", "verdict_html"]
@@ -27,8 +27,9 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_$<>\[\]{}|#])")
 
 
 def _plain(text: object) -> str:
-    """``text`` with the characters Markdown (and MyST's dollar math and roles) would interpret escaped."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    """``text`` with the characters Markdown (and MyST's dollar math and roles) would interpret escaped, and no
+    full stop at its end (the blocks add their own)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()).rstrip("."))
 
 
 def verdict_class(verdict: str) -> str:
@@ -44,6 +45,8 @@ def _robustness_text(record: ClaimRecord) -> str:
         return f"construction-dependent: the verdict changes with how the members are built ({by})"
     if by:
         return f"judged under one member construction only ({by})"
+    if record.pid in ENSEMBLE_CLAIMS:
+        return "judged under this run's member construction only (no other construction was judged)"
     return "no ensemble involved: the member construction cannot change it"
 
 
