@@ -176,8 +176,8 @@ display(book.table(summary, "ROC AUC (unitless) of each criterion, by split, lev
 # %% tags=["hide-input"]
 findings = scoring.findings(detection, rates, heterogeneous="A+D -> B+C+E")
 claims.write_records(out, "06_scoring", [], findings)
-book.table(claims.findings_table(findings)[["key", "statement", "ours", "verdict"]],
-           "Results of this compendium beyond the paper, with their own verdict words; the rule and the reason of each are in the Summary.", index=False)
+book.table(claims.findings_table(findings)[["statement", "ours", "verdict"]],
+           "Results of this compendium beyond the paper, with their own verdict words; the rule and the reason of each are in the Summary.")
 
 # %% tags=["hide-input"]
 # the summary's blocks, one per claim, built from the records above

@@ -126,7 +126,8 @@ book.figure(fig, "fig-active-learning")
 # %% tags=["hide-input"]
 race = active_learning.race_table(curves, round_zero)
 race.to_csv(out / "race.csv", index=False)
-display(race.round(3))
+book.table(race, "Fewest labels at which each criterion's mean curve reaches the target (a dash: never within the "
+           "race) and the Spearman rho (unitless) of its round-0 score with the pool's errors.", digits=3, index=False)
 
 # %% [markdown]
 # ## Findings, checked and recorded
@@ -140,8 +141,8 @@ comparison, findings = active_learning.race_findings(curves)
 claims.write_records(out, "07_active_learning", [], findings)
 display(book.table(comparison, "The race's paired comparison of each criterion with random selection, over seeds.",
                    digits=3),
-        book.table(claims.findings_table(findings)[["key", "statement", "ours", "verdict"]],
-                   "Results of this compendium beyond the paper, with their own verdict words; the rule and the reason of each are in the Summary.", index=False))
+        book.table(claims.findings_table(findings)[["statement", "ours", "verdict"]],
+                   "Results of this compendium beyond the paper, with their own verdict words; the rule and the reason of each are in the Summary."))
 
 # %% tags=["hide-input"]
 # the summary's blocks, one per claim, built from the records above

@@ -422,7 +422,7 @@ def _shown_value(value: object) -> str:
     if value is None:
         return "not set"
     if isinstance(value, list | tuple):
-        return ", ".join(_shown_value(v) for v in value) if value else "none"
+        return ", ".join(_shown_value(v) for v in value) if value else "empty list"
     return str(value)
 
 
