@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml
 data: $(STAMP)  ## resolve and verify every input file of data/manifest.toml
 	$(PY) -m uqlib.paper.data
 
-book: data  ## benchmarks, then every notebook with the full profile, then render _build/html (each step timed)
-	$(PY) -m uqlib.paper.book build --profile full --benchmarks
+book: data  ## every notebook with the full profile, then render _build/html (each step timed); no benchmarks
+	$(PY) -m uqlib.paper.book build --profile full
 
 book-fast: data  ## the same with the notebooks' fast defaults
 	$(PY) -m uqlib.paper.book build --profile fast
@@ -34,7 +34,7 @@ lint: $(STAMP)  ## ruff on the library, tests, benchmarks and the notebooks' pai
 notebooks: $(STAMP)  ## write each notebook's .ipynb from its paired percent-format .py (the source)
 	$(PY) -m jupytext --to ipynb --update notebooks/*.py
 
-benchmarks: data  ## print and save speed and memory figures
+benchmarks: data  ## run every benchmark; each saves its figures with date, machine, load and commit
 	$(PY) benchmarks/run_all.py
 
 clean:  ## executed notebooks, results and the rendered book (caches stay)

@@ -31,7 +31,7 @@
 # :name: fig-heterogeneity
 #
 # Ensembles trained on A+D and tested on B+C+E; reproduces Fig. 6a-c of
-# {cite:t}`shuang2025uq`. The members are those of `ensemble_method` (by default the
+# {cite:t}`shuang2025uq`. The members are those of `ensemble_construction` (by default the
 # posterior committee, whose members all fit the 60 training structures, as the paper's
 # do). (a) Largest atomic force error of each configuration against the configuration's
 # force uncertainty $U_{F,\mathrm{cfg}}$ ({eq}`eq-u-f-cfg`, CBF) and (b) each atom's force
@@ -68,7 +68,8 @@ n_per_group: int = 30  # training configurations from A and from D each (paper: 
 test_subsets: str = "B+C+E"  # test set, all out of the A+D domain
 preset: str = "Func-72"  # basis preset (the full profile uses the largest)
 ensemble_sizes: list = [6, 30]  # ensemble sizes K, nested sub-ensembles of one pool
-ensemble_method: str = "posterior"  # pool of the figures: "posterior" (members fit all 60 structures) or "bootstrap"
+ensemble_construction: str = "posterior"  # pool of the figures: "posterior" (members fit all 60 structures),
+# "bootstrap", or (fitted as a third pool) "pacemaker" or "subsample"
 compare_homogeneous: bool = True  # also grade C+E against an A+B active set (gamma range)
 max_test_per_subset: Optional[int] = 20  # test configurations per subset (None: all)
 kappa: float = 0.01  # force weight of the loss
@@ -106,7 +107,7 @@ book.run_configuration(globals(), "04_heterogeneity")
 # `n_per_group` configurations each of A (2-atom strained cells) and D (113-atom spheres),
 # chosen with the seed; the test set is B+C+E. Two pools of `max(ensemble_sizes)` members
 # are fitted, a bootstrap pool and a posterior committee (next section); the figures use
-# `ensemble_method`. The smaller ensembles are the first K members of a pool, so the
+# `ensemble_construction`. The smaller ensembles are the first K members of a pool, so the
 # ensembles are nested as in the paper.
 
 # %% tags=["hide-input"]
@@ -115,9 +116,9 @@ test = featurize(tables.subsample(data.load_subsets(test_subsets), max_test_per_
 print(f"train: {train.table.groupby('subset').size().to_dict()} configurations, {train.n_atoms.sum()} atoms; "
       f"test {test_subsets}: {len(test.table)} configurations, {test.n_atoms.sum()} atoms; {preset}")
 study = studies.ensemble_study(train, ensemble_sizes, seed, kappa, alpha, cv_alphas if alpha_by_cv else None, cv_folds,
-                               method=ensemble_method)
-by_method = {method: study.evaluations(train, test, ensemble_sizes, method) for method in study.pools}
-evaluations = by_method[ensemble_method]
+                               construction=ensemble_construction)
+by_construction = {name: study.evaluations(train, test, ensemble_sizes, name) for name in study.pools}
+evaluations = by_construction[ensemble_construction]
 
 # %% [markdown]
 # ## The ensembles on A+D: which members to trust
@@ -172,11 +173,11 @@ book.table(book.with_paper_column(studies.flagged_fractions(evaluations), "paper
 
 # %% [markdown]
 # What the choice of pool changes in Figure 6: the same table for both pools (the figure
-# shows `ensemble_method`). The thresholds ({eq}`eq-threshold`) come from each pool's own training errors,
+# shows `ensemble_construction`). The thresholds ({eq}`eq-threshold`) come from each pool's own training errors,
 # so a pool whose mean fits the training set badly also sets high thresholds.
 
 # %% tags=["hide-input"]
-book.table(studies.flagged_fractions({f"{method}, {k}": ev for method, evs in by_method.items()
+book.table(studies.flagged_fractions({f"{name}, {k}": ev for name, evs in by_construction.items()
                                       for k, ev in evs.items()}).rename(index=lambda label: " ".join(label.split())),
            "The same for both pools of members (bootstrap and posterior) and each ensemble size.", digits=3)
 

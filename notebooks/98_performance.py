@@ -13,12 +13,14 @@
 #
 # ## Overview
 # How fast and how lean the compendium is, measured on the machine that built this book:
-# the benchmark scripts in `benchmarks/` (run by `make benchmarks`, and by `make book`
-# before the notebooks) save their figures with the machine and the date, and the book
-# runner records each step's wall time and the largest memory of its processes, separately
-# for a *cold* build (one that started from an empty compute cache) and a *warm* one. This
-# page sets them against the project's goals; where a goal is missed it says what bounds
-# the figure, from the measured records.
+# the book runner records each notebook's wall time and the largest memory of its
+# processes, separately for a *cold* build (one that started from an empty compute cache)
+# and a *warm* one; the benchmark scripts in `benchmarks/` run on their own (`make
+# benchmarks`, not `make book`) and save their figures with the date, the machine (cores,
+# total memory), the load average at their start and end and the git commit they ran. This
+# page shows the latest of both, sets them against the project's goals and, where a goal is
+# missed, says what bounds the figure, from the measured records. A benchmark that has not
+# been run on this machine shows a dash.
 #
 # ## Prerequisites
 # | Concept | Importance |
@@ -46,8 +48,9 @@ book.run_configuration(globals(), "98_performance")
 
 # %% [markdown]
 # ## The build, step by step
-# Wall time of each step (the benchmarks, then each notebook) in the latest cold and warm
-# build of this profile, the cache entries (design matrices, labels, active sets,
+# Wall time of each step (each notebook; a build run with `--benchmarks`, as older builds
+# were, also times the benchmarks as one step) in the latest cold and warm build of this
+# profile, the cache entries (design matrices, labels, active sets,
 # trajectories) each step computed, and the largest memory of the step's processes (the
 # notebook kernel and any workers it started), sampled four times a second as the sum of
 # their proportional set sizes, so pages a forked worker shares with its parent count once
@@ -58,6 +61,18 @@ book.run_configuration(globals(), "98_performance")
 
 # %% tags=["hide-input"]
 performance.step_table_view(timings)
+
+# %% [markdown]
+# ## The benchmark records: when, where, under what load, from which commit
+# The latest record of each benchmark `make benchmarks` runs: the date it was made (UTC),
+# the git commit it ran (`+dirty`: with uncommitted changes), the machine's cores and total
+# memory, the 1, 5 and 15 minute load averages at the benchmark's start and end (a load above
+# the cores means other work shared the machine, and the figures are slower than on a free
+# one) and its peak memory. A dash marks a benchmark without a record (not run here), or a
+# field an older record lacks. The goals below judge these records, whatever their age.
+
+# %% tags=["hide-input"]
+performance.benchmark_provenance(records)
 
 # %% [markdown]
 # ## The goals
@@ -91,11 +106,12 @@ scale_plan(records)
 # %% [markdown]
 # ## The benchmarks in detail
 
+# %% [markdown]
+# Every figure of each benchmark's latest record (provenance aside); a dash where a benchmark
+# has no record or a figure was not measured.
+
 # %% tags=["hide-input"]
-book.table(pd.DataFrame([{"benchmark": name, "figure": key, "value": value} for name, r in records.items()
-                         for key, value in r.items() if not isinstance(value, list | dict)]),
-           "Every scalar each benchmark recorded (the figure's name carries its unit: _s seconds, _mib MiB, "
-           "_per_s per second).", index=False)
+performance.benchmark_figures(records)
 
 # %% [markdown]
 # ## Summary

@@ -96,7 +96,9 @@ def test_every_preset_is_one_featurization_pass(small_table, compute_cache):
     # later calls find the cached featurization at the largest preset and select columns of it
     matrices = [ace.design_matrix(table, name, progress=False) for name in ace.PRESETS]
     assert ace.pyace_passes() - before == len(table)  # once per structure, at the largest preset
-    assert sorted(p.name.split("-")[0] for p in (compute_cache / "design").glob("*.npz")) == ["Func", "Func"]
+    # one entry per subset run (A, B) and their stack, all at the largest preset
+    names = [p.parent.name for p in _entries(compute_cache)]
+    assert len(names) == 3 and all(name.startswith(f"{ace.LARGEST}-") for name in names)
     assert all(dm.n_functions == ace.PRESETS[dm.preset].n_functions for dm in matrices)
 
 
@@ -115,34 +117,60 @@ def test_design_matrix_layout(small_table, dm72):
 SMALL, MID = ace.LADDER[0].name, ace.LADDER[1].name  # cache tests featurize at MID (largest=MID): fast
 
 
+def _entries(compute_cache, pattern: str = "*") -> list:
+    """The sidecars of the design-matrix entries (uqlib.cache: one folder per entry)."""
+    return sorted((compute_cache / "design").glob(f"{pattern}/{cache.SIDECAR}"))
+
+
+def _replace_bytes(file, edit) -> None:
+    """Damage ``file`` as a crash or a bad disk would, but by a new file: never the pages a map holds."""
+    damaged = file.with_name(file.name + ".damaged")
+    damaged.write_bytes(edit(bytearray(file.read_bytes())))
+    damaged.replace(file)
+
+
+def _nan_in_data(data: bytearray) -> bytes:
+    data[-8:] = np.array([np.nan]).tobytes()
+    return bytes(data)
+
+
+def _other_shape(data: bytearray) -> bytes:
+    header = bytes(data[:128])
+    start = header.index(b"'shape': (") + len(b"'shape': (")
+    rows = header[start:header.index(b",", start)]  # (rows, p) -> (rows - 1, p): a header that claims less
+    return bytes(data).replace(b"(" + rows + b",", b"(" + str(int(rows) - 1).encode() + b",", 1)
+
+
+ENTRY_DAMAGE = {
+    "truncated": lambda entry: _replace_bytes(entry / "force_rows.npy", lambda d: bytes(d[:1000])),
+    "nan": lambda entry: _replace_bytes(entry / "force_rows.npy", _nan_in_data),
+    "shape": lambda entry: _replace_bytes(entry / "projections.npy", _other_shape),
+    "missing": lambda entry: (entry / "projections.npy").unlink(),
+    "sidecar": lambda entry: (entry / cache.SIDECAR).unlink(),
+}
+
+
 def test_design_matrix_is_cached_and_a_damaged_entry_is_recomputed(small_table, compute_cache):
     first = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
     assert first.seconds > 0
     second = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
     assert second.seconds == 0.0
     np.testing.assert_array_equal(first.force_rows, second.force_rows)
-    entries = sorted((compute_cache / "design").glob(f"{MID}-*.npz"))
-    assert len(entries) == 2  # one entry per subset run: A and B
-    entries[0].write_bytes(entries[0].read_bytes()[:1000])  # as if a write had been cut short
-    third = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
+    entries = [p.parent for p in _entries(compute_cache, f"{MID}-*")]
+    assert len(entries) == 3  # one entry per subset run, A and B, and their stack
+    for entry in entries:
+        ENTRY_DAMAGE["truncated"](entry)  # as if a write had been cut short
+    with pytest.warns(UserWarning, match="not what it claims"):
+        third = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
     assert third.seconds > 0
     np.testing.assert_array_equal(first.energy_rows, third.energy_rows)
 
 
-@pytest.mark.parametrize("damage", ["nan", "shape", "missing", "energy"])
+@pytest.mark.parametrize("damage", sorted(ENTRY_DAMAGE))
 def test_a_cache_entry_is_checked_before_it_is_trusted(small_table, compute_cache, damage):
     first = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
-    entry = sorted((compute_cache / "design").glob(f"{MID}-*.npz"))[0]
-    arrays = cache.load_arrays(entry)
-    if damage == "nan":
-        arrays["force_rows"][5, 3] = np.nan
-    elif damage == "shape":
-        arrays["projections"] = arrays["projections"][:-1]
-    elif damage == "missing":
-        del arrays["projections"]
-    else:
-        arrays["energy_rows"][0] += 1.0
-    cache.save_arrays(entry, **arrays)  # a readable archive that claims more than it holds
+    for sidecar in _entries(compute_cache, f"{MID}-*"):  # the runs' entries and their stack
+        ENTRY_DAMAGE[damage](sidecar.parent)
     with pytest.warns(UserWarning, match="not what it claims"):
         again = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
     assert again.seconds > 0
@@ -156,7 +184,7 @@ def test_a_failure_inside_a_pyace_worker_raises_and_caches_nothing(small_table, 
     monkeypatch.setattr(ace, "_featurize_chunk", broken)  # forked workers inherit the patched module
     with pytest.raises(RuntimeError, match="worker died"):
         ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
-    assert not list((compute_cache / "design").glob("*.npz"))
+    assert not list(compute_cache.rglob("*.npy"))
 
 
 def test_non_finite_features_are_refused_not_cached(small_table, compute_cache, monkeypatch):
@@ -168,7 +196,7 @@ def test_non_finite_features_are_refused_not_cached(small_table, compute_cache, 
     monkeypatch.setattr(ace, "_featurize_chunk", poisoned)
     with pytest.raises(ace.FeaturizationError, match="non-finite"):
         ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
-    assert not list((compute_cache / "design").glob("*.npz"))
+    assert not list(compute_cache.rglob("*.npy"))
 
 
 def test_tables_sharing_a_subset_share_its_cache_entry(small_table, compute_cache):
@@ -178,28 +206,28 @@ def test_tables_sharing_a_subset_share_its_cache_entry(small_table, compute_cach
 
 
 def test_an_interrupted_design_matrix_write_is_recomputed_next_time(small_table, compute_cache, monkeypatch):
-    real_savez = np.savez
+    real_write = cache._write_npy
 
-    def interrupted(fh, **arrays):
-        fh.write(b"PK\x03\x04 half an archive")  # some bytes reach the temporary file, then the run stops
+    def interrupted(file, blocks):
+        file.write_bytes(b"\x93NUMPY half an array")  # some bytes reach the temporary folder, then the run stops
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "savez", interrupted)
+    monkeypatch.setattr(cache, "_write_npy", interrupted)
     with pytest.raises(KeyboardInterrupt):
         ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
-    assert not list((compute_cache / "design").glob("*.npz")), "no entry a later run could trust"
-    monkeypatch.setattr(np, "savez", real_savez)
+    assert not list(compute_cache.rglob("*.npy")), "no entry a later run could trust"
+    monkeypatch.setattr(cache, "_write_npy", real_write)
     again = ace.design_matrix(small_table, SMALL, largest=MID, progress=False)
-    assert again.seconds > 0 and len(list((compute_cache / "design").glob("*.npz"))) == 2
+    assert again.seconds > 0 and len(_entries(compute_cache)) == 3
 
 
 def test_interrupted_cache_write_leaves_no_entry(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "savez", fail)
+    monkeypatch.setattr(cache, "_write_npy", fail)
     with pytest.raises(KeyboardInterrupt):
-        cache.save_arrays(tmp_path / "x.npz", a=np.ones(3))
+        cache.write_entry(tmp_path / "x", {"a": np.ones(3)})
     assert list(tmp_path.iterdir()) == []
 
 
@@ -332,3 +360,105 @@ def test_choose_alpha_takes_the_least_cross_validated_loss(dm72):
     assert list(curve["alpha"]) == [1e-10, 1e-6, 1e-2, 1e2]
     with pytest.raises(ValueError, match="alphas"):
         ace.choose_alpha(dm72, [1e-3, 0.0])
+
+
+# -- streamed normal equations -----------------------------------------------------------------------
+
+def _synthetic_dm(seed=0, n_configs=30, p=9):
+    """Random rows: 1 to 5 atoms per structure, labels of unit scale."""
+    rng = np.random.default_rng(seed)
+    n_atoms = rng.integers(1, 6, n_configs)
+    n_atom = int(n_atoms.sum())
+    return ace.DesignMatrix("synthetic", np.arange(n_configs).astype(str), n_atoms, rng.normal(size=(n_configs, p)),
+                            rng.normal(size=(3 * n_atom, p)), rng.normal(size=n_configs), rng.normal(size=(n_atom, 3)),
+                            np.zeros((n_atom, p)))
+
+
+def _memory_mapped(dm, folder):
+    """The same design matrix with every array a read-only memory map of an .npy file."""
+    arrays = {}
+    for name in ("energy_rows", "force_rows", "energy_per_atom", "forces", "projections"):
+        np.save(folder / f"{name}.npy", getattr(dm, name))
+        arrays[name] = np.load(folder / f"{name}.npy", mmap_mode="r")
+    return ace.DesignMatrix(dm.preset, dm.structure_ids, dm.n_atoms, **arrays)
+
+
+def _in_memory_normal_equations(dm, w, kappa):
+    """The normal equations written out with dense weighted products (the reference)."""
+    we = (1 - kappa) / w.sum() * w
+    wf = kappa / (w @ dm.n_atoms) * np.repeat(np.repeat(w, dm.n_atoms), 3)
+    gram = dm.energy_rows.T @ (we[:, None] * dm.energy_rows) + dm.force_rows.T @ (wf[:, None] * dm.force_rows)
+    rhs = dm.energy_rows.T @ (we * dm.energy_per_atom) + dm.force_rows.T @ (wf * dm.forces.ravel())
+    return gram, rhs
+
+
+@pytest.mark.parametrize("chunk_bytes", [8 * 9 * 9, 8 * 9 * 9 * 4, ace.CHUNK_BYTES])  # 1, 4 and all structures
+def test_streamed_grams_of_k_weightings_equal_the_in_memory_ones(tmp_path, monkeypatch, chunk_bytes):
+    monkeypatch.setattr(ace, "ENERGY_ROWS_PER_CHUNK", 7)  # energy rows read in several blocks too
+    dm = _synthetic_dm()
+    mapped = _memory_mapped(dm, tmp_path)
+    assert isinstance(mapped.force_rows, np.memmap)
+    weights = np.random.default_rng(1).integers(0, 3, (4, dm.n_configs)).astype(float)
+    weights[1] = 1.0
+    grams, rhs = ace.stacked_normal_equations(mapped, weights, kappa=0.3, chunk_bytes=chunk_bytes)
+    assert grams.shape == (4, 9, 9) and rhs.shape == (4, 9)
+    for k, w in enumerate(weights):
+        gram, b = _in_memory_normal_equations(dm, w, 0.3)
+        np.testing.assert_allclose(grams[k], gram, rtol=0, atol=1e-10 * np.abs(gram).max())
+        np.testing.assert_allclose(rhs[k], b, rtol=0, atol=1e-10 * np.abs(b).max())
+        single, single_b = ace.normal_equations(mapped, kappa=0.3, structure_weights=w)  # the one-weighting pass
+        np.testing.assert_allclose(single, gram, rtol=0, atol=1e-10 * np.abs(gram).max())
+        np.testing.assert_allclose(single_b, b, rtol=0, atol=1e-10 * np.abs(b).max())
+
+
+def test_stacked_normal_equations_refuse_bad_weights():
+    dm = _synthetic_dm()
+    with pytest.raises(ValueError, match=r"structure_weights must be \(K, 30\)"):
+        ace.stacked_normal_equations(dm, np.ones((2, 29)))
+    with pytest.raises(ValueError, match="not all zero"):
+        ace.stacked_normal_equations(dm, np.vstack([np.ones(30), np.zeros(30)]))
+    with pytest.raises(ValueError, match="kappa"):
+        ace.stacked_normal_equations(dm, np.ones(30), kappa=2.0)
+
+
+def test_gram_of_a_nested_preset_is_a_sub_block_of_the_top_presets(small_table):
+    top, small = ace.LADDER[2].name, ace.LADDER[0].name  # Func-72 holds Func-33
+    dm_top = ace.design_matrix(small_table, top, use_cache=False, progress=False)
+    weights = np.vstack([np.ones(dm_top.n_configs), np.arange(dm_top.n_configs) % 3])
+    grams, rhs = ace.stacked_normal_equations(dm_top, weights)
+    sub_grams, sub_rhs = ace.select_normal_equations(grams, rhs, small, top)
+    direct_grams, direct_rhs = ace.stacked_normal_equations(dm_top.select(small), weights)
+    assert sub_grams.shape == (2, 33, 33)
+    np.testing.assert_allclose(sub_grams, direct_grams, rtol=0, atol=1e-10 * np.abs(direct_grams).max())
+    np.testing.assert_allclose(sub_rhs, direct_rhs, rtol=0, atol=1e-10 * np.abs(direct_rhs).max())
+    one, one_rhs = ace.select_normal_equations(grams[0], rhs[0], small, top)  # a single (p, p) Gram too
+    np.testing.assert_allclose(one, direct_grams[0], rtol=0, atol=1e-10 * np.abs(direct_grams).max())
+    with pytest.raises(ValueError, match="pass the normal equations of Func-72"):
+        ace.select_normal_equations(sub_grams, sub_rhs, small, top)
+
+
+def _cv_one_fold_at_a_time(dm, alphas, n_folds, seed, kappa):
+    """The cross-validation as it was before the one-pass fold Grams: one normal_equations per fold."""
+    folds = ace.cv_folds(dm.n_configs, n_folds, seed)
+    mse_e, mse_f = np.zeros(len(alphas)), np.zeros(len(alphas))
+    for fold in range(n_folds):
+        gram, rhs = ace.normal_equations(dm, kappa=kappa, structure_weights=(folds != fold).astype(float))
+        eigenvalues, vectors = np.linalg.eigh(gram)
+        coefficients = ((vectors.T @ rhs)[None, :] / (eigenvalues[None, :] + alphas[:, None])) @ vectors.T
+        held = dm.subset(np.flatnonzero(folds == fold))
+        de = ace.predict_energy_per_atom(held, coefficients) - held.energy_per_atom
+        df = ace.predict_forces(held, coefficients) - held.forces
+        mse_e += np.mean(de**2, axis=-1) / n_folds
+        mse_f += np.mean(df.reshape(len(alphas), -1) ** 2, axis=-1) / n_folds
+    return (1 - kappa) * mse_e + kappa * 3 * mse_f
+
+
+def test_cross_validation_from_the_one_pass_fold_grams_equals_the_fold_by_fold_one(dm72):
+    alphas = np.array([1e-8, 1e-4, 1.0])
+    curve = ace.cross_validate_alpha(dm72, alphas, n_folds=4, seed=3, kappa=0.05)
+    old = _cv_one_fold_at_a_time(dm72, alphas, 4, 3, 0.05)
+    # The fold Grams agree to rounding (~1e-16 relative, summed in another order); a fold of 6
+    # structures cannot span 72 functions, so at alpha = 1e-8 the solve amplifies that rounding by
+    # cond(G + alpha I) ~ 1e8: 1e-6 there, 1e-9 where the ridge makes the solve well conditioned.
+    np.testing.assert_allclose(curve["cv_loss"], old, rtol=1e-6)
+    np.testing.assert_allclose(curve["cv_loss"][1:], old[1:], rtol=1e-9)

@@ -135,12 +135,12 @@ def test_soap_vectors_are_cached_and_separate_the_kinds(compute_cache):
     atoms, truth = _three_kinds()
     soap = clustering.soap_descriptors(atoms, progress=False)
     assert soap.shape[0] == len(atoms) and soap.shape[1] > 100 and np.isfinite(soap).all()
-    assert len(list((compute_cache / "soap").glob("soap-*.npz"))) == 1
+    assert len(list((compute_cache / "soap").glob("soap-*/entry.json"))) == 1
     np.testing.assert_array_equal(clustering.soap_descriptors(atoms, progress=False), soap)
     shifted = [a.copy() for a in atoms]
     shifted[0].positions[0] += 0.1
     assert not np.allclose(clustering.soap_descriptors(shifted, progress=False)[0], soap[0])
-    assert len(list((compute_cache / "soap").glob("soap-*.npz"))) == 2
+    assert len(list((compute_cache / "soap").glob("soap-*/entry.json"))) == 2
     labels, report = clustering.soap_birch_clusters(soap, 3)
     assert len(set(zip(labels, truth, strict=True))) == 3  # one cluster per kind
     assert report["sizes"] == [8, 8, 8] and 0 < report["explained_variance"] <= 1
@@ -171,3 +171,62 @@ def test_cluster_sizes_over_row_orders_are_a_tidy_table():
     assert (sizes.groupby("rank")["size"].std() == 0).all()  # well-separated blobs: order does not matter
     with pytest.raises(ValueError, match="Cannot make 5 clusters of 3"):
         clustering.birch_clusters(points[:3], 5)
+
+
+class _FakeSOAP:
+    """Stands in for dscribe's SOAP: counts the structures it describes; NaN vectors if asked."""
+
+    created = 0
+    value = 1.0
+
+    def __init__(self, **settings):
+        pass
+
+    def create(self, atoms, n_jobs=1):
+        type(self).created += 1
+        return np.full(5, self.value) * atoms.positions.sum()
+
+
+@pytest.fixture
+def fake_soap(monkeypatch):
+    import dscribe.descriptors
+
+    monkeypatch.setattr(dscribe.descriptors, "SOAP", _FakeSOAP)
+    monkeypatch.setattr(_FakeSOAP, "created", 0)
+    return _FakeSOAP
+
+
+def test_a_damaged_soap_entry_is_recomputed_not_trusted(compute_cache, fake_soap):
+    atoms, _ = _three_kinds(n=2)
+    first = np.array(clustering.soap_descriptors(atoms, progress=False))
+    assert fake_soap.created == 6
+    matrix = next((compute_cache / "soap").glob("soap-*/soap.npy"))
+    data = bytearray(matrix.read_bytes())
+    data[-3] ^= 0x40  # one byte of the last vector
+    matrix.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="not what it claims"):
+        again = clustering.soap_descriptors(atoms, progress=False)
+    assert fake_soap.created == 12
+    np.testing.assert_array_equal(again, first)
+    clustering.soap_descriptors(atoms, progress=False)
+    assert fake_soap.created == 12  # the recomputed entry is trusted again
+
+
+def test_non_finite_soap_vectors_are_refused_and_not_cached(compute_cache, fake_soap, monkeypatch):
+    from uqlib import cache
+
+    monkeypatch.setattr(fake_soap, "value", np.nan)
+    atoms, _ = _three_kinds(n=1)
+    with pytest.raises(cache.CacheError, match="non-finite"):
+        clustering.soap_descriptors(atoms, progress=False)
+    assert not list(compute_cache.rglob("*.npy"))
+
+
+def test_soap_vectors_of_the_wrong_shape_are_refused_and_not_cached(compute_cache, fake_soap, monkeypatch):
+    from uqlib import cache
+
+    monkeypatch.setattr(fake_soap, "create", lambda self, atoms, n_jobs=1: np.ones((2, 5)))  # two rows a structure
+    atoms, _ = _three_kinds(n=1)
+    with pytest.raises(cache.CacheError, match=r"soap has shape \(6, 5\), expected \(3, n_features > 0\)"):
+        clustering.soap_descriptors(atoms, progress=False)
+    assert not list(compute_cache.rglob("*.npy"))

@@ -172,24 +172,39 @@ def test_member_diagnostics_redraw_the_members_bootstrap_weights(sets):
     assert (table["rank"] <= train.dm.n_functions).all()
 
 
-def test_member_diagnostics_of_grouped_bootstrap_and_posterior(sets):
+def test_member_diagnostics_of_every_construction_read_the_members_grams(sets, monkeypatch):
     train, _ = sets
-    grouped = ensemble.fit_ensemble(train.dm, 3, seed=1, n_units=4, alpha=1e-6, progress=False)
-    weights = studies.member_structure_weights(train.dm, grouped)
-    np.testing.assert_allclose(ace.fit_coefficients(train.dm, alpha=1e-6, structure_weights=weights[1]),
-                               grouped.coefficients[1], rtol=1e-6, atol=1e-9)
-    posterior = ensemble.fit_ensemble(train.dm, 3, method="posterior", alpha=1e-6)
+    for construction in ensemble.CONSTRUCTIONS:
+        fitted = ensemble.fit_ensemble(train.dm, 3, construction=construction, seed=1, alpha=1e-6, maxiter=20,
+                                       progress=False)
+        recorded = ensemble.fit_ensemble(train.dm, 3, construction=construction, seed=1, alpha=1e-6, maxiter=20,
+                                         progress=False, gram_spectra=True)
+        computed = studies.member_diagnostics(train.dm, fitted, kappa=0.01, alpha=1e-6)
+        weights = studies.member_structure_weights(train.dm, fitted)
+        for k in range(3):  # the rank and cond of each member's own G, however its eigenvalues were obtained
+            gram, _ = ace.normal_equations(train.dm, structure_weights=weights[k])
+            assert computed.loc[k, "rank"] == np.linalg.matrix_rank(gram, hermitian=True)
+            eigenvalues = np.linalg.eigvalsh(gram)
+            assert computed.loc[k, "n_below_alpha"] == (eigenvalues < 1e-6).sum()
+        # recorded at fit time: the diagnostics make no pass over the rows at all
+        monkeypatch.setattr(ace, "stacked_normal_equations", None)
+        monkeypatch.setattr(ace, "normal_equations", None)
+        from_fit = studies.member_diagnostics(train.dm, recorded, kappa=0.01, alpha=1e-6)
+        monkeypatch.undo()
+        pd.testing.assert_frame_equal(from_fit[["rank", "n_below_alpha"]], computed[["rank", "n_below_alpha"]])
+        np.testing.assert_allclose(from_fit["cond"], computed["cond"], rtol=1e-6)
+    posterior = ensemble.fit_ensemble(train.dm, 3, construction="posterior", alpha=1e-6)
     table = studies.member_diagnostics(train.dm, posterior, kappa=0.01, alpha=1e-6)
     assert (table["distinct_structures"] == train.dm.n_configs).all() and table["rank"].nunique() == 1
     with pytest.raises(ValueError, match="functions"):
-        studies.member_diagnostics(train.dm, ensemble.Ensemble("x", "bootstrap", 0, np.zeros((2, 5)), 0, 0, 2),
+        studies.member_diagnostics(train.dm, ensemble.Ensemble("x", "bootstrap", 0, np.zeros((2, 5)), 0, 0),
                                     kappa=0.01, alpha=1e-6)
 
 
 def test_ensemble_stability_table(sets):
     train, _ = sets
     pools = {"bootstrap": ensemble.fit_ensemble(train.dm, 4, seed=0, alpha=1e-6, progress=False),
-             "posterior": ensemble.fit_ensemble(train.dm, 4, method="posterior", alpha=1e-6)}
+             "posterior": ensemble.fit_ensemble(train.dm, 4, construction="posterior", alpha=1e-6)}
     table = studies.ensemble_stability(train.dm, pools, [2, 4], kappa=0.01, alpha=1e-6)
     assert list(table.index) == [("bootstrap", 2), ("bootstrap", 4), ("posterior", 2), ("posterior", 4)]
     single = ace.rmse(train.dm, ace.fit_coefficients(train.dm, alpha=1e-6))["F_rmse"]
@@ -213,15 +228,20 @@ def test_ensemble_study_chooses_alpha_by_cv_and_compares_with_the_given_one(sets
 
 def test_ensemble_study_uses_the_chosen_pool_and_evaluates_nested_ensembles(sets):
     train, test = sets
-    study = studies.ensemble_study(train, [2, 3], seed=0, kappa=0.01, alpha=1e-6, method="posterior")
-    assert study.criterion is study.pools["posterior"] and study.criterion.ensemble_.method == "posterior"
-    for method, pool in study.pools.items():
-        evaluations = study.evaluations(train, test, [3, 2], method)
+    study = studies.ensemble_study(train, [2, 3], seed=0, kappa=0.01, alpha=1e-6, construction="posterior")
+    assert study.criterion is study.pools["posterior"] and study.criterion.ensemble_.construction == "posterior"
+    assert list(study.pools) == ["bootstrap", "posterior"]
+    for construction, pool in study.pools.items():
+        evaluations = study.evaluations(train, test, [3, 2], construction)
         assert list(evaluations) == ["K = 2", "K = 3"]
         first_two = evaluations["K = 2"].criterion.ensemble_.coefficients
         np.testing.assert_array_equal(first_two, pool.ensemble_.coefficients[:2])  # nested: the pool's first K
-    with pytest.raises(ValueError, match="Unknown ensemble method"):
-        studies.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6, method="dropout")
+    with pytest.raises(ValueError, match="Unknown member construction"):
+        studies.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6, construction="dropout")
+    paced = studies.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6, construction="pacemaker")
+    assert list(paced.pools) == ["bootstrap", "posterior", "pacemaker"]
+    assert paced.criterion.ensemble_.construction == "pacemaker"
+    assert set(paced.stability.index.get_level_values("ensemble")) == {"bootstrap", "posterior", "pacemaker"}
 
 
 def test_dopt_ladder_records_a_preset_without_an_active_set_and_judges_the_others(monkeypatch):

@@ -104,3 +104,69 @@ def test_a_whole_build_starts_its_kind_afresh_and_a_warm_build_that_computed_ent
 def test_the_memory_goal_is_listed_without_notebook_timings():
     goals = performance.performance_goals({}, {"cold": {}, "warm": {}}).set_index("goal")
     assert goals.loc["peak memory of any notebook", "verdict"] == "no record"
+
+
+def _record(**figures) -> dict:
+    return {"benchmark": "ensemble_fit", **figures, "peak_memory_mib": 900, "date": "2026-12-08T03:00:00+00:00",
+            "started": "2026-12-08T02:58:00+00:00", "machine": "CPU, 2 cores, Linux", "cores": 2, "memory_gib": 15.6,
+            "load_average_start": [0.5, 0.6, 0.7], "load_average_end": [1.5, 1.0, 0.8], "commit": "abc123def456"}
+
+
+def test_the_benchmark_provenance_shows_each_record_and_a_dash_where_there_is_none():
+    records = {"ensemble_fit": _record(ratio_30_to_1=2.5), "distributed_grading": {"speedup_2_workers_to_1": 1.9}}
+    table = performance.benchmark_provenance(records)
+    assert list(table.index[:len(performance.BENCHMARKS)]) == list(performance.BENCHMARKS)
+    fit = table.loc["ensemble_fit"]
+    assert fit["status"] == "recorded" and fit["commit"] == "abc123def456" and fit["cores"] == "2"
+    assert fit["memory GiB"] == "15.6" and fit["load at start (1/5/15 min)"] == "0.50 / 0.60 / 0.70"
+    assert fit["load at end (1/5/15 min)"] == "1.50 / 1.00 / 0.80"
+    missing = table.loc["grading_throughput"]
+    assert missing["status"] == "not run" and (missing.drop("status") == performance.NOT_RUN).all()
+    older = table.loc["distributed_grading"]  # a record from before the provenance fields
+    assert older["status"] == "recorded" and older["commit"] == performance.NOT_RUN
+    assert not table.isna().any().any()
+
+
+def test_the_benchmark_figures_leave_out_provenance_and_show_a_dash_for_none_nan_or_no_record():
+    records = {"ensemble_fit": _record(ratio_30_to_1=2.5, cholesky_seconds=None, spread=float("nan"),
+                                       seconds={"1": 1.0})}
+    figures = performance.benchmark_figures(records)
+    fit = figures[figures["benchmark"] == "ensemble_fit"].set_index("figure")["value"]
+    assert fit.to_dict() == {"ratio_30_to_1": 2.5, "cholesky_seconds": performance.NOT_RUN,
+                             "spread": performance.NOT_RUN}
+    not_run = figures[figures["benchmark"] == "cache_reads"]
+    assert not_run[["figure", "value"]].values.tolist() == [[performance.NOT_RUN, performance.NOT_RUN]]
+    assert set(figures["benchmark"]) == set(performance.BENCHMARKS)
+    assert not figures.isna().any().any()
+
+
+def test_make_book_runs_no_benchmarks_and_make_benchmarks_runs_every_one():
+    from uqlib.paper.data import PROJECT_ROOT
+
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    book_recipe = makefile.split("\nbook:", 1)[1].split("\n\n", 1)[0]
+    assert "uqlib.paper.book build" in book_recipe and "--benchmarks" not in book_recipe
+    assert "benchmarks/run_all.py" in makefile.split("\nbenchmarks:", 1)[1].split("\n\n", 1)[0]
+    scripts = {p.stem for p in (PROJECT_ROOT / "benchmarks").glob("*.py")} - {"common", "run_all"}
+    assert scripts == set(performance.BENCHMARKS)
+
+
+def test_a_benchmark_record_carries_date_machine_load_and_commit(tmp_path, monkeypatch):
+    from uqlib.paper.data import PROJECT_ROOT
+
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "benchmarks"))
+    import common
+
+    monkeypatch.setattr(common, "OUTPUT", tmp_path)
+    record = json.loads(common.save_result("probe", {"figure": 1.0}).read_text())
+    assert record["figure"] == 1.0 and record["benchmark"] == "probe"
+    assert record["cores"] >= 1 and record["memory_gib"] > 0 and len(record["load_average_start"]) == 3
+    assert len(record["load_average_end"]) == 3 and record["date"] >= record["started"]
+    assert record["commit"] != "unknown" and len(record["commit"].split("+")[0]) == 12
+
+
+def test_the_cache_read_goal_judges_the_benchmarks_fraction_of_bytes_read():
+    goal = "bytes read to open a large cached design matrix (memory-mapped, cheap check), fraction of its size"
+    met = performance.performance_goals({"cache_reads": {"mmap_read_fraction": 0.003}}, {}).set_index("goal")
+    missed = performance.performance_goals({"cache_reads": {"mmap_read_fraction": 1.0}}, {}).set_index("goal")
+    assert met.loc[goal, "verdict"] == "met" and missed.loc[goal, "verdict"] == "missed"

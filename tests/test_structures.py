@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from ase.build import bulk
+from ase.calculators.calculator import Calculator, all_changes
 from ase.neighborlist import neighbor_list
 
-from uqlib import io, neighbours, tables
+from uqlib import cache, io, neighbours, tables
 from uqlib.paper import data, structures
 
 
@@ -51,7 +53,8 @@ def test_nep_labels_match_the_calculator_and_are_cached(compute_cache):
     assert labelled["energy"].iloc[1] == pytest.approx(atoms.get_potential_energy())
     np.testing.assert_allclose(labelled["forces"].iloc[1], atoms.get_forces())
     assert labelled["energy_per_atom"].iloc[0] == pytest.approx(labelled["energy"].iloc[0] / table["n_atoms"].iloc[0])
-    assert len(list((compute_cache / "labels").glob("unep_v1-*.npz"))) == 2
+    entries = sorted(p.name for p in (compute_cache / "labels").iterdir())
+    assert len(entries) == 3 and sum("-stack-" in name for name in entries) == 1  # D, E and their stack
     again = structures.label_with_nep(table, progress=False)
     np.testing.assert_array_equal(again["forces"].iloc[0], labelled["forces"].iloc[0])
 
@@ -148,3 +151,69 @@ def test_a_crack_along_a_grain_boundary_is_intergranular():
     del crystal.arrays["grain"]
     with pytest.raises(ValueError, match="no per-atom grain ids"):
         structures.distance_to_other_grain(crystal)
+
+
+class _CountingLabels(Calculator):
+    """Energies and forces from the positions (or NaN forces), counting the structures it labels."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, forces: float | None = None):
+        super().__init__()
+        self.labelled, self.forces = 0, forces
+
+    def check_state(self, atoms, tol=1e-15):
+        return list(all_changes)  # never ASE's remembered result of the previous structure: count every call
+
+    def calculate(self, atoms=None, properties=None, system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.labelled += "forces" in properties  # one get_forces call per structure labelled
+        forces = atoms.positions * 0.1 if self.forces is None else np.full((len(atoms), 3), self.forces)
+        self.results = {"energy": float(atoms.positions.sum()), "forces": forces}
+
+
+def _two_subsets():
+    rows = []
+    for k, subset in enumerate(["D", "D", "E"]):
+        atoms = bulk("W", "bcc", a=structures.LATTICE_CONSTANT, cubic=True)
+        atoms.positions[0] += 0.01 * k
+        rows.append({"structure_id": f"{subset}-{k}", "subset": subset, "atoms": atoms, "n_atoms": len(atoms)})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("where", ["stack", "run"])
+def test_a_damaged_label_entry_is_recomputed_not_trusted(compute_cache, monkeypatch, where):
+    calculator = _CountingLabels()
+    monkeypatch.setattr(structures, "nep_calculator", lambda key="unep_v1": calculator)
+    table = _two_subsets()
+    first = [np.array(f) for f in structures.label_with_nep(table, progress=False)["forces"]]  # off the maps
+    assert calculator.labelled == 3
+    for entry in (compute_cache / "labels").iterdir():
+        if ("-stack-" in entry.name) == (where == "stack"):
+            forces = entry / "forces.npy"
+            forces.write_bytes(forces.read_bytes()[:-8])  # cut short
+    table_of_e = table.iloc[2:]
+    with pytest.warns(UserWarning, match="not what it claims"):
+        again = structures.label_with_nep(table if where == "stack" else table_of_e, progress=False)
+    # a damaged stack is rebuilt from the runs' sound entries; a damaged run is labelled again
+    assert calculator.labelled == (3 if where == "stack" else 4)
+    for mine, theirs in zip(again["forces"], first[-len(again):], strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_non_finite_labels_are_refused_and_not_cached(compute_cache, monkeypatch):
+    monkeypatch.setattr(structures, "nep_calculator", lambda key="unep_v1": _CountingLabels(forces=np.nan))
+    with pytest.raises(cache.CacheError, match="non-finite"):
+        structures.label_with_nep(_two_subsets(), progress=False)
+    assert not (compute_cache / "labels").exists() or not any((compute_cache / "labels").iterdir())
+
+
+def test_labels_of_the_wrong_shape_are_refused():
+    table = _two_subsets()
+    n_atoms = int(table["n_atoms"].sum())
+    assert structures.labels_problem(table, {"energy": np.zeros(3), "forces": np.zeros((n_atoms, 3))}) is None
+    assert "forces has shape" in structures.labels_problem(table, {"energy": np.zeros(3),
+                                                                   "forces": np.zeros((n_atoms - 1, 3))})
+    assert "energy has shape" in structures.labels_problem(table, {"energy": np.zeros(2),
+                                                                   "forces": np.zeros((n_atoms, 3))})
+    assert "energy missing" in structures.labels_problem(table, {"forces": np.zeros((n_atoms, 3))})

@@ -540,6 +540,116 @@ def normal_equations(dm: DesignMatrix, *, kappa: float = DEFAULT_KAPPA,
     return gram_e + gram_f, rhs_e + rhs_f
 
 
+# -- streamed normal equations: K members' Grams in one pass over the rows ----------------------------
+
+CHUNK_BYTES = 256 * 2**20  # memory for one chunk's per-structure force Grams (stacked_normal_equations)
+ENERGY_ROWS_PER_CHUNK = 256  # energy rows read at a time by stacked_normal_equations
+
+
+def _blas_into(result: np.ndarray, target: np.ndarray) -> None:
+    """BLAS wrappers write in place when the output is Fortran-contiguous float64; copy back if one did not."""
+    if not np.shares_memory(result, target):
+        target[...] = result
+
+
+def _fill_upper_from_lower(grams: np.ndarray) -> np.ndarray:
+    """Make each ``(p, p)`` matrix of ``grams`` ``(K, p, p)`` symmetric in place from its lower triangle.
+
+    The upper triangles must be zero (as the accumulation leaves them); one ``p x p`` temporary at a time.
+    """
+    for gram in grams:
+        gram += np.tril(gram, -1).T
+    return grams
+
+
+def check_structure_weights(structure_weights: np.ndarray, n_configs: int) -> np.ndarray:
+    """Weights ``(K, n_cfg)`` of each structure in each of K fits: non-negative, each row with a positive sum."""
+    w = np.asarray(structure_weights, dtype=float)
+    w = w[None, :] if w.ndim == 1 else w
+    if w.ndim != 2 or w.shape[1] != n_configs or (w < 0).any() or not (w.sum(axis=1) > 0).all():
+        raise ValueError(f"structure_weights must be (K, {n_configs}) non-negative numbers, each row not all zero; "
+                         f"got shape {np.shape(structure_weights)}")
+    return w
+
+
+def stacked_normal_equations(dm: DesignMatrix, structure_weights: np.ndarray, *, kappa: float = DEFAULT_KAPPA,
+                             chunk_bytes: float = CHUNK_BYTES) -> tuple[np.ndarray, np.ndarray]:
+    """Gram matrices ``(K, p, p)`` and right-hand sides ``(K, p)`` of K weighted losses in ONE pass over the rows.
+
+    Row ``k`` of ``structure_weights`` ``(K, n_cfg)`` gives fit *k*'s structure weights (bootstrap
+    counts, 0/1 subsamples, CV folds); each ``(G_k, b_k)`` equals :func:`normal_equations` with those
+    weights (the loss of the module docstring without ``alpha``).
+
+    How: the structures are read in chunks (contiguous slices of the row arrays, so memory-mapped
+    arrays are never loaded whole). For the m structures of a chunk, each structure's force Gram
+    ``F_s^T F_s`` (BLAS ``dsyrk``) goes into a stack ``(m, p^2)``; then one GEMM adds
+    ``W_chunk (K x m) @ stack`` to the K accumulators in place, with the member scales
+    ``kappa / N_atom,k`` folded into ``W``. The energy rows are rank one per structure, so member
+    *k*'s energy Gram is one ``dsyrk`` of its weighted rows (zero-weight rows skipped). Working
+    memory: the K accumulators (``8 K p^2`` bytes) and one chunk's stack (at most ``chunk_bytes``).
+    """
+    check_kappa(kappa)
+    w = check_structure_weights(structure_weights, dm.n_configs)
+    n_members, p = len(w), dm.n_functions
+    energy_scale = (1.0 - kappa) / w.sum(axis=1)  # (K,)
+    force_scale = kappa / (w @ dm.n_atoms)  # (K,)
+    # lower triangles (C order) accumulate: the upper triangles of the Fortran views BLAS writes
+    grams = np.zeros((n_members, p, p))
+    rhs = np.zeros((n_members, p))
+    offsets = atom_offsets(dm.n_atoms)
+    per_chunk = int(max(1, min(dm.n_configs, chunk_bytes // (8 * p * p))))
+    stack = np.zeros((per_chunk, p, p))  # per-structure force Grams; their untouched triangles stay zero
+    stack_rhs = np.empty((per_chunk, p))
+    flat_grams = grams.reshape(n_members, p * p).T  # (p^2, K), Fortran-contiguous view of the accumulators
+    for start in range(0, dm.n_configs, per_chunk):
+        stop = min(start + per_chunk, dm.n_configs)
+        first = offsets[start]
+        rows = dm.force_rows[3 * first:3 * offsets[stop]]  # one contiguous read
+        targets = np.asarray(dm.forces[first:offsets[stop]]).ravel()
+        for j, s in enumerate(range(start, stop)):
+            a, b = 3 * (offsets[s] - first), 3 * (offsets[s + 1] - first)
+            block = np.asarray(rows[a:b])
+            _blas_into(scipy.linalg.blas.dsyrk(1.0, block.T, beta=0.0, c=stack[j].T, trans=0, lower=0,
+                                               overwrite_c=1), stack[j].T)
+            stack_rhs[j] = targets[a:b] @ block
+        m = stop - start
+        weights = w[:, start:stop] * force_scale[:, None]  # (K, m)
+        _blas_into(scipy.linalg.blas.dgemm(1.0, stack[:m].reshape(m, p * p).T, np.asfortranarray(weights.T),
+                                           beta=1.0, c=flat_grams, overwrite_c=1), flat_grams)
+        rhs += weights @ stack_rhs[:m]
+    energy_block = ENERGY_ROWS_PER_CHUNK  # K dsyrk calls per block, each adding a rank-(block) update
+    for start in range(0, dm.n_configs, energy_block):
+        rows = np.asarray(dm.energy_rows[start:start + energy_block])
+        targets = np.asarray(dm.energy_per_atom[start:start + energy_block])
+        for k in range(n_members):
+            v = w[k, start:start + energy_block] * energy_scale[k]
+            kept = v > 0
+            if not kept.any():
+                continue
+            scaled = rows[kept] * np.sqrt(v[kept])[:, None]
+            _blas_into(scipy.linalg.blas.dsyrk(1.0, scaled.T, beta=1.0, c=grams[k].T, trans=0, lower=0,
+                                               overwrite_c=1), grams[k].T)
+            rhs[k] += (v[kept] * targets[kept]) @ rows[kept]
+    return _fill_upper_from_lower(grams), rhs
+
+
+def select_normal_equations(gram: np.ndarray, rhs: np.ndarray, preset: str | BasisPreset,
+                            top: str | BasisPreset) -> tuple[np.ndarray, np.ndarray]:
+    """The normal equations of ``preset`` from those of a preset ``top`` that nests it: sub-blocks, no pass.
+
+    ``G[np.ix_(cols, cols)]`` and ``b[cols]`` with ``cols`` = :func:`column_map` ``(preset, top)``;
+    ``gram`` may be ``(p, p)`` or a stack ``(K, p, p)`` (``rhs`` ``(p,)`` or ``(K, p)``). A Gram is a
+    sum over rows of ``x x^T``, and ``preset``'s rows are ``top``'s rows restricted to ``cols``
+    (:meth:`DesignMatrix.select`), so one pass at the top serves every step of the ladder.
+    """
+    columns = column_map(preset, top)
+    top = get_preset(top)
+    if gram.shape[-1] != top.n_functions:
+        raise ValueError(f"gram has {gram.shape[-1]} functions, {top.name} has {top.n_functions}: "
+                         f"pass the normal equations of {top.name}")
+    return gram[..., columns[:, None], columns], rhs[..., columns]
+
+
 def solve_ridge(gram: np.ndarray, rhs: np.ndarray, alpha: float) -> np.ndarray:
     """Solve ``(G + alpha I) c = b`` by Cholesky (LAPACK through scipy); ``rhs`` may be ``(p, K)``."""
     if alpha <= 0:
@@ -633,8 +743,7 @@ class LinearACE:
 
 
 def random_deal(n_items: int, n_parts: int, seed: int) -> np.ndarray:
-    """Part label ``(n_items,)`` of each item: a seeded random deal into ``n_parts`` near-equal parts
-    (CV folds here, bootstrap units in :func:`uqlib.ensemble.random_groups`)."""
+    """Part label ``(n_items,)`` of each item: a seeded random deal into ``n_parts`` near-equal parts (CV folds)."""
     labels = np.empty(n_items, dtype=int)
     for part, members in enumerate(np.array_split(np.random.default_rng(seed).permutation(n_items), n_parts)):
         labels[members] = part
@@ -673,8 +782,11 @@ def cross_validate_alpha(dm: DesignMatrix, alphas: np.ndarray, *, n_folds: int =
         raise ValueError(f"alphas must be a non-empty list of positive ridge strengths, got {alphas}")
     folds = cv_folds(dm.n_configs, n_folds, seed)
     mse_e, mse_f = np.zeros(len(alphas)), np.zeros(len(alphas))
+    # every fold's normal equations in one pass over the rows (fold k's fit leaves fold k out)
+    grams, rhss = stacked_normal_equations(dm, (folds[None, :] != np.arange(n_folds)[:, None]).astype(float),
+                                           kappa=kappa)
     for fold in progress_bar(range(n_folds), desc="alpha cross-validation", unit="fold"):
-        gram, rhs = normal_equations(dm, kappa=kappa, structure_weights=(folds != fold).astype(float))
+        gram, rhs = grams[fold], rhss[fold]
         eigenvalues, vectors = np.linalg.eigh(gram)
         projected = vectors.T @ rhs
         coefficients = (projected[None, :] / (eigenvalues[None, :] + alphas[:, None])) @ vectors.T

@@ -81,13 +81,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
         "train_rmse": model.rmse(dm),
     }
     if args.ensemble:
-        members = ensemble.fit_ensemble(dm, args.ensemble, method=args.method, seed=args.seed, kappa=args.kappa,
-                                        alpha=args.alpha, progress=not args.quiet)
+        members = ensemble.fit_ensemble(dm, args.ensemble, construction=args.construction, seed=args.seed,
+                                        kappa=args.kappa, alpha=args.alpha, progress=not args.quiet)
         for k, coefficients in enumerate(members.coefficients):
             member = ace.LinearACE(preset, kappa=args.kappa, alpha=args.alpha)
             member.coef_ = coefficients
             member.to_yaml(out / "members" / f"member-{k:02d}.yaml")
-        record["ensemble"] = {"members": args.ensemble, "method": args.method, "seed": args.seed,
+        record["ensemble"] = {"members": args.ensemble, "construction": args.construction, "seed": args.seed,
                               "train_rmse_of_mean": ensemble.ensemble_rmse(dm, members)}
     record["files"] = {name: path.name for name, path in files.items()}
     (out / "fit.json").write_text(json.dumps(record, indent=2))
@@ -354,7 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--kappa", type=float, default=ace.DEFAULT_KAPPA, help="force weight in [0, 1]")
     fit.add_argument("--alpha", type=float, default=ace.DEFAULT_ALPHA, help="ridge strength")
     fit.add_argument("--ensemble", type=int, metavar="K", help="also fit K members")
-    fit.add_argument("--method", choices=("bootstrap", "posterior"), default="bootstrap")
+    fit.add_argument("--construction", "--method", dest="construction",
+                     choices=("pacemaker", "bootstrap", "subsample", "posterior"), default="bootstrap",
+                     help="how the members differ (uqlib.ensemble); --method is the old name")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--workers", type=int, default=2)
     fit.add_argument("--species-map", help="LAMMPS type = element, e.g. 1=W")

@@ -166,7 +166,8 @@ def soap_descriptors(atoms_list: list, *, r_cut: float = SOAP_SETTINGS["r_cut"],
     The settings default to the authors' (r_cut 5 Å, n_max 10, l_max 8, W only). A
     structure whose cell is periodic in all three directions is treated as periodic,
     any other as a finite cluster. The matrix is cached on disk (uqlib.cache, folder
-    ``soap``) under a key of the geometry and the settings.
+    ``soap``) under a key of the geometry and the settings, checked (shape, all finite) when
+    written and cheaply when read, and returned read-only (memory-mapped) from the cache.
     """
 
     from dscribe.descriptors import SOAP
@@ -182,18 +183,24 @@ def soap_descriptors(atoms_list: list, *, r_cut: float = SOAP_SETTINGS["r_cut"],
         raise ValueError(f"Structures {bad[:5]} contain elements other than {ELEMENT}; SOAP here is set up for W only")
     key = cache.cache_key(geometry=cache.geometry_fingerprint(list(atoms_list)), r_cut=r_cut,
                           n_max=n_max, l_max=l_max, version=SOAP_VERSION)
-    path = cache.cache_root() / "soap" / f"soap-{key}.npz"
-    stored = cache.load_arrays(path) if use_cache else None
-    if stored is not None:
-        return stored["soap"]
-    settings = dict(species=[ELEMENT], r_cut=r_cut, n_max=n_max, l_max=l_max, average="inner", sparse=False)
-    soap = {True: SOAP(periodic=True, **settings), False: SOAP(periodic=False, **settings)}
-    rows = [soap[bool(np.all(a.pbc))].create(a, n_jobs=n_jobs)
-            for a in progress_bar(atoms_list, desc="SOAP", unit="structure", disable=not progress)]
-    matrix = np.vstack(rows)
-    if use_cache:
-        cache.save_arrays(path, soap=matrix)
-    return matrix
+    path = cache.cache_root() / "soap" / f"soap-{key}"
+
+    def compute() -> dict[str, np.ndarray]:
+        settings = dict(species=[ELEMENT], r_cut=r_cut, n_max=n_max, l_max=l_max, average="inner", sparse=False)
+        soap = {True: SOAP(periodic=True, **settings), False: SOAP(periodic=False, **settings)}
+        rows = [soap[bool(np.all(a.pbc))].create(a, n_jobs=n_jobs)
+                for a in progress_bar(atoms_list, desc="SOAP", unit="structure", disable=not progress)]
+        return {"soap": np.vstack(rows)}
+
+    def validate(arrays: dict[str, np.ndarray]) -> str | None:  # finiteness: the cache checks it
+        shape = arrays["soap"].shape
+        if len(shape) != 2 or shape[0] != len(atoms_list) or shape[1] == 0:
+            return f"soap has shape {shape}, expected ({len(atoms_list)}, n_features > 0)"
+        return None
+
+    stored, _ = cache.cached_arrays(path, compute, use_cache=use_cache, validate=validate,
+                                    what=f"SOAP vectors of {len(atoms_list)} structures")
+    return stored["soap"]
 
 
 def direct_pca(descriptors: np.ndarray, *, n_components: int | None = None,

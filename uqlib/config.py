@@ -12,6 +12,7 @@ variable                   meaning (default)
 ``UQLIB_PROGRESS``         ``0`` switches progress bars off (as :func:`set_progress`)
 ``UQLIB_ARRAY_LOG``        file to which large arrays are logged (set by the book runner)
 ``UQLIB_SCHEDULER``        address of a Dask scheduler, ``tcp://HOST:PORT``
+``UQLIB_CACHE_VERIFY``     ``full``: check every cache entry's whole digest on every read
 =========================  =================================================================
 
 Nothing in uqlib writes ``os.environ``: a process's own choices (``uqlib -q``) go through
@@ -23,8 +24,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["ELEMENT", "PROJECT_ROOT", "array_log_path", "compute_cache_dir", "data_mirror", "download_cache_dir",
-           "in_checkout", "progress_enabled", "results_root", "scheduler_address", "set_progress"]
+__all__ = ["ELEMENT", "PROJECT_ROOT", "array_log_path", "cache_verify", "compute_cache_dir", "data_mirror",
+           "download_cache_dir", "in_checkout", "progress_enabled", "results_root", "scheduler_address", "set_progress"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ELEMENT = "W"  # the species of the paper's data: the default of single-species calls
@@ -75,6 +76,11 @@ def array_log_path() -> str | None:
 def scheduler_address() -> str | None:
     """``$UQLIB_SCHEDULER`` (a Dask scheduler's ``tcp://HOST:PORT``), or ``None``."""
     return os.environ.get("UQLIB_SCHEDULER") or None
+
+
+def cache_verify() -> str:
+    """``$UQLIB_CACHE_VERIFY``: ``"full"`` checks every cache entry's whole digest on each read ("" otherwise)."""
+    return os.environ.get("UQLIB_CACHE_VERIFY", "")
 
 
 def set_progress(enabled: bool | None) -> None:

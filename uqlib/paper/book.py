@@ -465,8 +465,7 @@ def _cache_entries() -> int:
     """How many computed entries the compute cache holds (design matrices, labels, structures, ...)."""
     from uqlib import cache
 
-    root = cache.cache_root()
-    return sum(1 for p in root.rglob("*") if p.is_file() and not p.name.endswith(".tmp")) if root.is_dir() else 0
+    return cache.count_entries()  # an entry folder (one .npy per array) counts once
 
 
 def _timed_step(profile: str, kind: str, step: str, run: typing.Callable[[], object], record: bool) -> None:
@@ -536,7 +535,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--profile", default="full")
     b.add_argument("--only", nargs="*", help="execute just these notebooks")
     b.add_argument("--no-render", action="store_true")
-    b.add_argument("--benchmarks", action="store_true", help="run benchmarks/run_all.py first (timed)")
+    b.add_argument("--benchmarks", action="store_true",
+                   help="run benchmarks/run_all.py first, timed as a step (make book does not; make benchmarks "
+                        "runs them on their own)")
     r = sub.add_parser("run", help="execute one notebook")
     r.add_argument("notebook")
     r.add_argument("--profile", default="fast")

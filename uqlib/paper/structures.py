@@ -139,6 +139,21 @@ def nep_calculator(model_key: str = "unep_v1"):
     return CPUNEP(str(resolve(model_key)))
 
 
+def labels_problem(run: pd.DataFrame, labels: dict[str, np.ndarray]) -> str | None:
+    """What is wrong with the labels of the structures ``run`` (``None`` if nothing).
+
+    ``energy`` must be ``(n_structures,)`` (eV) and ``forces`` ``(n_atoms_total, 3)`` (eV/Å);
+    the cache checks that all values are finite (:func:`uqlib.cache.write_entry`).
+    """
+    expected = {"energy": (len(run),), "forces": (int(run["n_atoms"].sum()), 3)}
+    for name, shape in expected.items():
+        if name not in labels:
+            return f"{name} missing"
+        if labels[name].shape != shape:
+            return f"{name} has shape {labels[name].shape}, expected {shape}"
+    return None
+
+
 def label_with_nep(table: pd.DataFrame, model_key: str = "unep_v1", *, progress: bool = True,
                    use_cache: bool = True) -> pd.DataFrame:
     """A copy of ``table`` with energies and forces computed by a NEP model (cached per subset run)."""
@@ -154,7 +169,8 @@ def label_with_nep(table: pd.DataFrame, model_key: str = "unep_v1", *, progress:
         return {"energy": np.array(energies), "forces": np.concatenate(forces)}
 
     key = {"model": load_manifest()[model_key].sha256, "version": LABELS_VERSION}
-    labels, _ = cache.cached_per_subset(table, "labels", model_key, key, compute, use_cache=use_cache)
+    labels, _ = cache.cached_per_subset(table, "labels", model_key, key, compute, use_cache=use_cache,
+                                        validate=labels_problem)
     starts = np.concatenate([[0], np.cumsum(table["n_atoms"].to_numpy())])
     out = table.copy()
     out["energy"] = labels["energy"]

@@ -388,12 +388,36 @@ def heterogeneity_claims(ensembles: dict[str, Evaluation], variants: dict[str, E
 # -- are the ensemble members stable? (the A+D ensembles of notebook 04) -------------------------
 
 def member_structure_weights(dm: ace.DesignMatrix, fitted: ensemble.Ensemble) -> np.ndarray:
-    """Weight of each training structure in each member's fit, ``(K, n_cfg)``: the bootstrap counts
-    :func:`uqlib.ensemble.fit_ensemble` recorded, ones for the posterior committee (every member
-    comes from the one fit on all structures)."""
+    """Weight of each training structure in each member's fit, ``(K, n_cfg)``: what
+    :func:`uqlib.ensemble.fit_ensemble` recorded (bootstrap counts, 0/1 subsamples, ones for the
+    pacemaker and posterior members, which all see every structure); ones if nothing was recorded."""
     if fitted.structure_weights is None:
         return np.ones((fitted.n_members, dm.n_configs))
     return fitted.structure_weights
+
+
+def member_gram_eigenvalues(dm: ace.DesignMatrix, fitted: ensemble.Ensemble, *, kappa: float) -> np.ndarray:
+    """Eigenvalues ``(K, p)`` of each member's ``G`` (the loss without alpha, :func:`uqlib.ace.normal_equations`).
+
+    The ones the fit recorded (``gram_spectra=True``) when it used this ``kappa``; otherwise
+    from the members' Grams accumulated in one pass over the rows
+    (:func:`uqlib.ace.stacked_normal_equations`; one shared ``G`` when every member saw the same
+    weights), one ``eigvalsh`` per distinct ``G``.
+    """
+    if fitted.gram_eigenvalues is not None and fitted.kappa == kappa:
+        return fitted.gram_eigenvalues
+    weights = member_structure_weights(dm, fitted)
+    if (weights == weights[0]).all():
+        gram, _ = ace.normal_equations(dm, kappa=kappa, structure_weights=weights[0])
+        return np.repeat(np.linalg.eigvalsh(gram)[None, :], len(weights), axis=0)
+    grams, _ = ace.stacked_normal_equations(dm, weights, kappa=kappa)
+    return np.stack([np.linalg.eigvalsh(gram) for gram in grams])
+
+
+def _rank(eigenvalues: np.ndarray) -> int:
+    """Numerical rank of a symmetric matrix from its eigenvalues, with numpy's ``matrix_rank`` tolerance."""
+    magnitudes = np.abs(eigenvalues)
+    return int((magnitudes > magnitudes.max() * len(magnitudes) * np.finfo(float).eps).sum())
 
 
 def member_diagnostics(dm: ace.DesignMatrix, fitted: ensemble.Ensemble, *, kappa: float, alpha: float
@@ -401,25 +425,21 @@ def member_diagnostics(dm: ace.DesignMatrix, fitted: ensemble.Ensemble, *, kappa
     """One row per member: the training structures it saw, its normal equations and its training errors.
 
     Columns: ``member``, ``distinct_structures`` (weight > 0), ``rank`` of its ``G``
-    (numerical, :func:`numpy.linalg.matrix_rank`), ``n_below_alpha`` (eigenvalues of ``G``
-    below ``alpha``: directions the ridge, not the data, sets), ``cond`` of ``G + alpha I``,
+    (numerical, the tolerance of :func:`numpy.linalg.matrix_rank`), ``n_below_alpha`` (eigenvalues
+    of ``G`` below ``alpha``: directions the ridge, not the data, sets), ``cond`` of ``G + alpha I``,
     ``E_rmse`` (meV/atom) and ``F_rmse`` (meV/Å) on the whole training set ``dm``, and
-    ``coef_norm`` (|c|). ``dm`` must be the design matrix the ensemble was fitted on.
+    ``coef_norm`` (|c|). ``dm`` must be the design matrix the ensemble was fitted on. The
+    eigenvalues come from :func:`member_gram_eigenvalues` (no member's Gram is rebuilt from the rows).
     """
     if dm.n_functions != fitted.coefficients.shape[1]:
         raise ValueError(f"The ensemble has {fitted.coefficients.shape[1]} functions, the design matrix "
                          f"{dm.n_functions}: pass the training design matrix the ensemble was fitted on")
+    spectra = member_gram_eigenvalues(dm, fitted, kappa=kappa)
     rows = []
-    for k, weights in enumerate(member_structure_weights(dm, fitted)):
-        if fitted.method == "posterior" and k:  # one G for all posterior members
-            gram_row = {key: rows[0][key] for key in ("rank", "n_below_alpha", "cond")}
-        else:
-            gram, _ = ace.normal_equations(dm, kappa=kappa, structure_weights=weights)
-            eigenvalues = np.linalg.eigvalsh(gram)
-            gram_row = {"rank": int(np.linalg.matrix_rank(gram, hermitian=True)),
-                        "n_below_alpha": int((eigenvalues < alpha).sum()),
-                        "cond": float((eigenvalues.max() + alpha) / (max(eigenvalues.min(), 0.0) + alpha))}
-        rows.append({"member": k, "distinct_structures": int((weights > 0).sum()), **gram_row,
+    for k, (weights, eigenvalues) in enumerate(zip(member_structure_weights(dm, fitted), spectra, strict=True)):
+        rows.append({"member": k, "distinct_structures": int((weights > 0).sum()), "rank": _rank(eigenvalues),
+                     "n_below_alpha": int((eigenvalues < alpha).sum()),
+                     "cond": float((eigenvalues.max() + alpha) / (max(eigenvalues.min(), 0.0) + alpha)),
                      **ace.rmse(dm, fitted.coefficients[k]),
                      "coef_norm": float(np.linalg.norm(fitted.coefficients[k]))})
     return pd.DataFrame(rows)
@@ -429,7 +449,7 @@ def ensemble_stability(dm: ace.DesignMatrix, pools: dict[str, ensemble.Ensemble]
                        kappa: float, alpha: float) -> pd.DataFrame:
     """Training errors of the single fit, of each pool's members and of its first-K ensemble means.
 
-    One row per pool (e.g. ``{"bootstrap": ..., "posterior": ...}``) and ensemble size K:
+    One row per pool (e.g. ``{"bootstrap": ..., "posterior": ...}``, by construction) and ensemble size K:
     the single ridge fit's F/E RMSE, the members' median and largest F RMSE (meV/Å) and
     smallest distinct-structure count and rank (over the first K members, :func:`member_diagnostics`),
     the ensemble mean's F/E RMSE (a mean that fits worse than its members' median, or worse as
@@ -451,52 +471,58 @@ def ensemble_stability(dm: ace.DesignMatrix, pools: dict[str, ensemble.Ensemble]
 
 @dataclass
 class EnsembleStudy:
-    """Both ensemble pools on one training set, at a ridge strength chosen by CV (or given), with the
+    """Ensemble pools on one training set, at a ridge strength chosen by CV (or given), with the
     stability table that says which of them to trust.
 
-    ``pools`` holds a bootstrap pool and a posterior committee of ``max(sizes)`` members each
-    (:mod:`uqlib.ensemble`); ``method`` names the one the figures use (:attr:`criterion`).
+    ``pools`` holds one pool of ``max(sizes)`` members per member construction (by default a
+    bootstrap pool and a posterior committee, :mod:`uqlib.ensemble`); ``construction`` names the one
+    the figures use (:attr:`criterion`).
     """
 
-    pools: dict[str, EnsembleCriterion]  # "bootstrap" and "posterior", each fitted at ``alpha``
-    method: str  # the pool the figures and claims use
+    pools: dict[str, EnsembleCriterion]  # one per construction, each fitted at ``alpha``
+    construction: str  # the pool the figures and claims use
     alpha: float  # the ensembles' ridge strength
     cv_curve: pd.DataFrame | None  # :func:`uqlib.ace.cross_validate_alpha` (None when alpha was given)
     stability: pd.DataFrame  # :func:`ensemble_stability`, indexed by alpha, pool and K
 
     @property
     def criterion(self) -> EnsembleCriterion:
-        """The pool of ``method``."""
-        return self.pools[self.method]
+        """The pool of ``construction``."""
+        return self.pools[self.construction]
 
     def evaluations(self, train: FeaturizedSet, test: FeaturizedSet, sizes: list[int],
-                    method: str | None = None) -> dict[str, Evaluation]:
-        """``{"K = k": Evaluation}`` of the first ``k`` members of a pool (default: ``method``), nested as
+                    construction: str | None = None) -> dict[str, Evaluation]:
+        """``{"K = k": Evaluation}`` of the first ``k`` members of a pool (default: ``construction``), nested as
         in the paper: each smaller ensemble is the start of the larger one."""
-        pool = self.pools[method or self.method].ensemble_
+        pool = self.pools[construction or self.construction].ensemble_
         return {f"K = {k}": evaluate(EnsembleCriterion.from_ensemble(pool.members(slice(0, k))), train, test,
                                      fit=False) for k in sorted(sizes)}
 
 
 def ensemble_study(train: FeaturizedSet, sizes: list[int], seed: int, kappa: float, alpha: float,
                    cv_alphas: list[float] | None = None, cv_folds: int = 5,
-                   method: str = "bootstrap") -> EnsembleStudy:
-    """Bootstrap pool and posterior committee of ``max(sizes)`` members, at ``alpha`` or at the
-    alpha of least K-fold CV loss among ``cv_alphas`` (:func:`uqlib.ace.choose_alpha`); when the
-    chosen alpha differs from ``alpha``, the stability table also has the bootstrap pool at ``alpha``.
-    ``method`` ("bootstrap" or "posterior") picks the pool the study's :attr:`~EnsembleStudy.criterion` is.
+                   construction: str = "bootstrap",
+                   pool_constructions: tuple[str, ...] = ("bootstrap", "posterior")) -> EnsembleStudy:
+    """One pool of ``max(sizes)`` members per construction of ``pool_constructions`` (and ``construction``),
+    at ``alpha`` or at the alpha of least K-fold CV loss among ``cv_alphas``
+    (:func:`uqlib.ace.choose_alpha`); when the chosen alpha differs from ``alpha``, the stability
+    table also has the bootstrap pool at ``alpha``. ``construction`` (one of
+    :data:`uqlib.ensemble.CONSTRUCTIONS`) picks the pool the study's :attr:`~EnsembleStudy.criterion` is.
     """
-    if method not in ensemble.METHODS:
-        raise ValueError(f"Unknown ensemble method {method!r}; choose one of {ensemble.METHODS}")
+    for name in (construction, *pool_constructions):
+        if name not in ensemble.CONSTRUCTIONS:
+            raise ValueError(f"Unknown member construction {name!r}; choose one of {ensemble.CONSTRUCTIONS}")
     chosen, curve = alpha, None
     if cv_alphas is not None:
         chosen, curve = ace.choose_alpha(train.dm, cv_alphas, n_folds=cv_folds, seed=seed, kappa=kappa)
-    pools = {m: EnsembleCriterion(max(sizes), method=m, seed=seed, kappa=kappa, alpha=chosen).fit(train)
-             for m in ensemble.METHODS}
+    names = list(dict.fromkeys((*pool_constructions, construction)))
+    pools = {m: EnsembleCriterion(max(sizes), construction=m, seed=seed, kappa=kappa, alpha=chosen,
+                                  gram_spectra=True).fit(train) for m in names}
     tables = {chosen: ensemble_stability(train.dm, {m: c.ensemble_ for m, c in pools.items()}, sizes,
                                          kappa=kappa, alpha=chosen)}
     if chosen != alpha:
-        before = ensemble.fit_ensemble(train.dm, max(sizes), seed=seed, kappa=kappa, alpha=alpha, progress=False)
+        before = ensemble.fit_ensemble(train.dm, max(sizes), construction="bootstrap", seed=seed, kappa=kappa,
+                                       alpha=alpha, progress=False, gram_spectra=True)
         tables[alpha] = ensemble_stability(train.dm, {"bootstrap": before}, sizes, kappa=kappa, alpha=alpha)
     stability = pd.concat(tables.values(), keys=list(tables), names=["alpha"])
-    return EnsembleStudy(pools, method, chosen, curve, stability)
+    return EnsembleStudy(pools, construction, chosen, curve, stability)
