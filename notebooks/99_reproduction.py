@@ -33,7 +33,7 @@ from IPython.display import HTML, Markdown, display
 from myst_nb import glue
 
 from uqlib.paper import book, claims
-from uqlib.paper.findings import robust_disagreements, summary_table_html
+from uqlib.paper.findings import robust_disagreements, robust_disagreements_table, summary_table_html
 
 out = book.setup(globals(), "99_reproduction")
 expected = notebooks or [n for n in book.notebooks() if n not in ("98_performance", "99_reproduction")]
@@ -61,6 +61,9 @@ disagreements = robust_disagreements(table)
 glue("robust_disagreements", Markdown("\n".join(f"- {line}" for line in disagreements)
                                       or "- none: every disagreement depends on a protocol choice"), display=False)
 glue("robust_disagreements_count", len(disagreements), display=False)
+glue("robust_disagreements_table", book.table(robust_disagreements_table(table), "The robust disagreements: "
+                                              "not reproduced whatever the member construction, test set or reading, "
+                                              "with the measured cause.", index=False), display=False)
 display(Markdown(f"**{len(table)} records** of {table['pid'].nunique()} P-numbers from "
                  f"{len(expected) - len(missing_notebooks)} of {len(expected)} notebooks. Notebooks without records: "
                  f"{', '.join(missing_notebooks) or 'none'}. P-numbers without a record: "

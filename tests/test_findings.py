@@ -89,7 +89,8 @@ def test_compact_table_shows_one_short_row_per_claim_with_a_coloured_verdict():
 
 
 def test_robust_disagreements_leave_out_verdicts_a_protocol_choice_explains():
-    rows = [replace(_record(), verdict="not reproduced", why="flags 5 %"),
+    rows = [replace(_record(), verdict="not reproduced", why="flags 5 %", robustness="robust"),
+            replace(claims._record("P21", "-", "not reproduced", "-", "one construction"), robustness=""),
             replace(claims._record("P11", "-", "not reproduced", "-", "crossing at 60 meV/Å"),
                     robustness="construction-dependent"),
             replace(claims._record("P15", "-", "not reproduced", "-", "3 decades"), robustness=""),
@@ -99,6 +100,8 @@ def test_robust_disagreements_leave_out_verdicts_a_protocol_choice_explains():
     assert len(lines) == 2 and lines[0].startswith("**P23**") and "flags 5 %" in lines[0]
     assert lines[1].startswith("**P15**")
     assert findings.robust_disagreements(table.iloc[:0]) == []
+    shown = findings.robust_disagreements_table(table)
+    assert list(shown["P"]) == ["P23", "P15"] and list(shown["cause"]) == ["flags 5 %", "3 decades"]
 
 
 def test_an_ensemble_claim_judged_under_one_construction_says_so():

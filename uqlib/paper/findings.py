@@ -20,7 +20,7 @@ import pandas as pd
 from uqlib.paper.claims import ENSEMBLE_CLAIMS, VERDICTS, ClaimRecord, Finding, SeedSummary, verdict_marks
 
 __all__ = ["FINDINGS_KEY", "claim_block", "compact_table", "finding_block", "findings_markdown", "glue_findings",
-           "robust_disagreements", "summary_table_html", "verdict_class", "verdict_html"]
+           "robust_disagreements", "robust_disagreements_table", "summary_table_html", "verdict_class", "verdict_html"]
 
 FINDINGS_KEY = "findings"  # the glue key every analysis notebook uses for its blocks
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_$<>\[\]{}|#])")
@@ -152,19 +152,33 @@ def robust_disagreements(table: pd.DataFrame) -> list[str]:
     """The ledger's disagreements that no protocol choice explains, one MyST line each with its cause.
 
     ``table``: :func:`uqlib.paper.claims.collect`'s claim table. A disagreement is a "not
-    reproduced" headline verdict; it is robust when it does not depend on how the ensemble
-    members are built (``robustness`` "robust", or no ensemble involved), nor on the test set
-    or the reading of a definition.
+    reproduced" headline verdict; it is robust when the member construction cannot explain it
+    (``robustness`` "robust": the same verdict under every construction judged, or a claim
+    that involves no ensemble) and it depends neither on the test set nor on the reading of a
+    definition. An ensemble claim judged under one construction only is not robust.
     """
-    if table.empty:
-        return []
-    get = table.get
-    dependent = (get("robustness", pd.Series("", index=table.index)).fillna("") == "construction-dependent")
-    dependent |= get("composition_dependent", pd.Series(False, index=table.index)).fillna(False).astype(bool)
-    dependent |= get("reading_dependent", pd.Series(False, index=table.index)).fillna(False).astype(bool)
-    chosen = table[(table["verdict"] == VERDICTS[2]) & ~dependent]
+    chosen = _robust_disagreement_rows(table)
     return [f"**{row.pid}** ({_plain(row.figure)}): {_plain(row.claim)}. *Cause:* {_plain(row.why)}."
             for row in chosen.itertuples()]
+
+
+def _robust_disagreement_rows(table: pd.DataFrame) -> pd.DataFrame:
+    if table.empty:
+        return table
+    get = table.get
+    robustness = get("robustness", pd.Series("", index=table.index)).fillna("")
+    robust = (robustness == "robust") | ((robustness == "") & ~table["pid"].isin(ENSEMBLE_CLAIMS))
+    robust &= ~get("composition_dependent", pd.Series(False, index=table.index)).fillna(False).astype(bool)
+    robust &= ~get("reading_dependent", pd.Series(False, index=table.index)).fillna(False).astype(bool)
+    return table[(table["verdict"] == VERDICTS[2]) & robust]
+
+
+def robust_disagreements_table(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`robust_disagreements` as a table (P, figure, the paper's claim, the measured cause), for pages
+    that show another page's glued output (a ``{glue}`` directive with ``:doc:``)."""
+    rows = _robust_disagreement_rows(table)
+    return pd.DataFrame({"P": rows["pid"], "figure": rows["figure"], "claim": rows["claim"], "cause": rows["why"]}
+                        ).reset_index(drop=True)
 
 
 def summary_table_html(table: pd.DataFrame) -> str:
