@@ -258,8 +258,8 @@ glue_findings(records)
 # rules read at the least and the most accurate preset.
 
 # %% tags=["hide-input"]
-interval_columns = ["rho CBE test", "rho CBF test", "rho ABF test", "rate CBE (%)", "rate CBF (%)", "rate ABF (%)"]
-book.table(run.intervals(interval_columns).loc[(slice(None), slice(None), [presets[0], presets[-1]]), :],
+book.table(run.intervals(["rho CBE test", "rho CBF test", "rho ABF test", "rate CBE (%)", "rate CBF (%)", "rate ABF (%)"]
+                        ).loc[(slice(None), slice(None), [presets[0], presets[-1]]), :],
            "Seed mean and 95 % interval of the quantities the rules read (rho unitless), per member construction, "
            "test composition and preset (least and most accurate).", digits=3)
 
