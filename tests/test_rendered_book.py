@@ -110,7 +110,8 @@ UNIT_IN_HEADER = re.compile(r"\((?:[^()]*?)(%|eV|meV|Å|A\b|s\b|min\b|MiB|GiB|kB
 # Headers about a unitless measure (Spearman rho, the grade gamma, ROC AUC, precision), a category ("flagged by",
 # the label kinds "error" / "known") or a count need no unit even when they hold one of the words above.
 UNITLESS_HEADER = re.compile(r"(?i)rho|gamma|auc|precision|flagged by|^errors?$|^known$|count|unitless")
-UNIT_SUFFIX = re.compile(r"(?i)_(s|gib|mib|mb|kb|ev|mev|pct|percent|per_s)$")
+UNIT_SUFFIX = re.compile(r"(?i)_(s|gib|mib|mb|kb|ev|mev|pct|percent|per_s)$|(?<![A-Za-z])(GiB|MiB|kB|MB|%|meV/Å|eV/Å|"
+                         r"meV/atom|eV/atom)(?![A-Za-z])")
 MISSING_CELL = re.compile(r"^(nan|none|nat|<na>|null)$", re.I)
 SUMMARY_GLUED = ".finding-block, .pasted-text, .pasted-inline, [class*='pasted']"
 
@@ -346,8 +347,10 @@ def test_the_content_check_fails_on_each_kind_of_unreadable_page(tmp_path, reade
     bad.write_text("<article style='width:600px'><div class='cell tag_parameters'><pre>seed = 0</pre></div>"
                    "<p>see <code class='xref eq'>eq-missing</code> and {eq}`eq-raw`</p>"
                    "<table><caption>T</caption><thead><tr><th>F_RMSE train</th><th>rate CBF (%)</th>"
-                   "<th>rho CBE</th><th>memory_gib</th><th>flagged by</th></tr></thead>"
-                   "<tbody><tr><td>NaN</td><td>None</td><td>0.5</td></tr></tbody></table>"
+                   "<th>rho CBE</th><th>memory_gib</th><th>flagged by</th><th>memory GiB</th><th>peak memory</th>"
+                   "</tr></thead>"
+                   "<tbody><tr><td>NaN</td><td>None</td><td>0.5</td><td>1</td><td>a</td><td>2</td><td>3</td></tr>"
+                   "</tbody></table>"
                    f"<table style='white-space:nowrap'><tr>{wide}</tr></table>"
                    "<section id='summary'><h2>Summary</h2><p>We found 3 things.</p></section></article>")
     problems = content_problems(reader_window, bad, "bad", summary_required=True)
@@ -355,7 +358,9 @@ def test_the_content_check_fails_on_each_kind_of_unreadable_page(tmp_path, reade
     assert any("does not resolve: 'eq-missing'" in p for p in problems), problems
     assert any("role shows as raw text" in p for p in problems), problems
     assert any("'F_RMSE train' names a quantity without its unit" in p for p in problems), problems
-    assert not any(f"'{h}'" in p for h in ("rate CBF (%)", "rho CBE", "memory_gib", "flagged by") for p in problems)
+    assert not any(f"'{h}'" in p for h in ("rate CBF (%)", "rho CBE", "memory_gib", "flagged by", "memory GiB")
+                   for p in problems)
+    assert any("'peak memory' names a quantity" in p for p in problems), problems
     assert any("['NaN', 'None'] cells" in p for p in problems), problems
     assert any("wider than the text column" in p for p in problems), problems
     assert any("no glued number" in p for p in problems), problems  # typed digits do not count
