@@ -11,6 +11,16 @@
 # %% [markdown]
 # # The data: five W subsets and the PRM2020 set
 #
+# ```{admonition} Deviations from the paper on this page
+# :class: note deviations-box
+# - {ref}`dev-subset-f`
+# - {ref}`dev-subset-letters`
+# - {ref}`dev-energy-reference`
+# - {ref}`dev-descriptor-map`
+#
+# All deviations, and why, are on [Deviations from the paper](../deviations).
+# ```
+#
 # ## Overview
 # The paper {cite}`shuang2025uq` trains and tests ACE models {cite}`drautz2019ace` of BCC
 # tungsten on DFT data that the authors published with it {cite}`shuang2025defects`, plus
@@ -37,11 +47,8 @@
 # | --- | --- |
 # | Atomic Cluster Expansion {cite}`drautz2019ace` | helpful |
 # | [Principal component analysis (scikit-learn)](https://scikit-learn.org/stable/modules/decomposition.html#pca) | helpful |
-#
-# Time to run: under a minute with the fast defaults; with the full profile 32 s from an
-# empty compute cache and 10 s warm (measured on 2 free cores).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 from typing import Optional  # papermill parses Optional[int], not int | None
 
 subsets: str = "A+B+C+D+E+PRM2020"  # subsets to describe and map
@@ -55,6 +62,10 @@ from uqlib.paper import book, data, plots
 
 out = book.setup(globals(), "00_data")
 
+# %% tags=["hide-input"]
+# the values this page was computed with (the parameters cell itself is not shown)
+book.run_configuration(globals(), "00_data")
+
 # %% [markdown]
 # ## The input files
 # Every file is listed in `data/manifest.toml` with its upstream URL at a pinned commit and
@@ -64,7 +75,7 @@ out = book.setup(globals(), "00_data")
 # is listed as missing, and the notebooks say which test set they ran on.
 
 # %% tags=["hide-input"]
-data.manifest_table()
+book.table(data.manifest_table(), "The input files: where each comes from, its checksum and whether it resolved.")
 
 # %% [markdown]
 # ## The subsets
@@ -75,9 +86,13 @@ data.manifest_table()
 # %% tags=["hide-input"]
 table = data.load_subsets(subsets)
 summary = tables.subset_summary(table).rename(index=plots.SUBSET_LABELS)
-summary.style.format({"e_min": "{:.3f}", "e_max": "{:.3f}", "max_abs_force": "{:.2f}"}).set_caption(
-    "Configurations, atoms (total, min, max per configuration), energy per atom range (eV/atom), "
-    "largest force norm (eV/Å)")
+book.table(summary.rename(columns={"e_min": "lowest energy", "e_max": "highest energy",
+                                   "max_abs_force": "largest force norm", "atoms_min": "fewest atoms",
+                                   "atoms_max": "most atoms"}),
+           "Configurations, atoms (total, fewest and most per configuration), the range of the energy per atom "
+           "and the largest force norm of each subset.",
+           units={"lowest energy": "eV/atom", "highest energy": "eV/atom", "largest force norm": "eV/Å"},
+           digits={"lowest energy": 3, "highest energy": 3, "largest force norm": 2})
 
 # %% [markdown]
 # ## A map of the structures
@@ -107,8 +122,10 @@ book.figure(fig, "fig-descriptor-map")
 # A+B training set, in units of the typical spread of A+B around its own centroid.
 
 # %% tags=["hide-input"]
-metrics.centroid_distances(descriptors, sample["subset"].to_numpy(), sample["subset"].isin(["A", "B"]).to_numpy()
-                           ).round(2).to_frame("centroid distance to A+B (A+B spread = 1)")
+book.table(metrics.centroid_distances(descriptors, sample["subset"].to_numpy(),
+                                      sample["subset"].isin(["A", "B"]).to_numpy()).to_frame("centroid distance to A+B"),
+           "Distance from each subset's centroid to the A+B centroid in the full descriptor space.",
+           units={"centroid distance to A+B": "A+B spread = 1"}, digits=2)
 
 # %% [markdown]
 # ## Summary

@@ -11,8 +11,19 @@
 # %% [markdown]
 # # Ensemble accuracy: does an ensemble's spread track its error? (Figs 2, 3, S1)
 #
+# ```{admonition} Deviations from the paper on this page
+# :class: note deviations-box
+# - {ref}`dev-subset-f`
+# - {ref}`dev-linear-fits`
+# - {ref}`dev-ladder`
+# - {ref}`dev-ensemble-members`
+# - {ref}`dev-accuracy-axis`
+#
+# All deviations, and why, are on [Deviations from the paper](../deviations).
+# ```
+#
 # ## Overview
-# The paper {cite}`shuang2025uq` trains ensembles of K = 6 ACE models
+# The paper {cite}`shuang2025uq` trains ensembles of K = {glue:md}`paper-ensemble-size` ACE models
 # {cite}`drautz2019ace,lysogorskiy2021pace` of increasing accuracy on subsets A+B and
 # tests them on C+E+F. For every model it asks whether the ensemble's uncertainty ranks the
 # errors (Spearman rho) and how many test structures it flags as novel. This notebook
@@ -32,31 +43,27 @@
 #
 # Spearman rho between each criterion's uncertainty and its error, on the training set
 # (a) and the test set (b), against the training force RMSE of the ensemble-mean model;
-# reproduces Fig. 3a-b of {cite:t}`shuang2025uq`. The presets are evenly spaced, least to
-# most accurate, labelled with our F_RMSE (meV/Å); the top axis marks the paper's F_RMSE
-# where the paper states it (Func-15, 171.62 meV/Å, and Func-945, 51.37 meV/Å, which our
-# least and most accurate presets stand for).
+# reproduces Fig. 3a-b of {cite:t}`shuang2025uq`. The x axis is categorical (not to scale):
+# one step per preset, least to most accurate, labelled with our F_RMSE (meV/Å); the top axis
+# marks the paper's F_RMSE where the paper states it (Func-15, {glue:md}`paper-f-rmse-func15`,
+# and Func-945, {glue:md}`paper-f-rmse-func945`, which our least and most accurate presets
+# stand for). rho is unitless.
 # ```
 #
 # ## Prerequisites
 # | Concept | Importance |
 # | --- | --- |
 # | [The data](00_data) | necessary |
-# | Ensemble uncertainty and the Q3 + 1.5 IQR threshold {cite}`tukey1977eda` (paper eqs 1-7) | necessary |
+# | [Methods](../methods): ensemble uncertainty, errors and the threshold, {eq}`eq-u-e-cfg`-{eq}`eq-threshold` | necessary |
 # | [Spearman rank correlation](https://docs.scipy.org/doc/scipy/reference/generated/scipy.stats.spearmanr.html) | helpful |
 #
-# Time to run: about a minute with the fast defaults; with the full profile 14 min from an
-# empty compute cache (featurizing C+E at Func-1561) and 82 s warm (measured on 2 free cores).
-#
-# **Definitions** (`uqlib.ensemble`, `uqlib.criteria`). For a configuration,
-# U_E,cfg = max_k |E_k - ⟨E⟩| with E the energy *per atom* (eq 1); for an atom,
-# U_F,atom = max_k |F_k - ⟨F⟩| (Euclidean norm, eq 2); U_F,cfg is the largest U_F,atom of
-# the configuration (eq 3). Errors are those of the ensemble mean against the reference
-# labels: e_E,cfg (eq 4), e_F,atom (eq 5), e_F,cfg (eq 6). Each criterion's threshold is
-# eps = Q3 + 1.5 IQR of its training errors (eq 7); a test configuration (atom) is flagged
-# when its uncertainty exceeds eps. CBE reads U_E,cfg, CBF U_F,cfg, ABF U_F,atom.
+# **Definitions** (on [Methods](../methods); `uqlib.ensemble`, `uqlib.criteria`). CBE reads
+# $U_{E,\mathrm{cfg}}$ ({eq}`eq-u-e-cfg`), CBF $U_{F,\mathrm{cfg}}$ ({eq}`eq-u-f-cfg`) and ABF
+# $U_{F,\mathrm{atom}}$ ({eq}`eq-u-f-atom`); their errors are {eq}`eq-e-e-cfg`-{eq}`eq-e-f-cfg`; a
+# test configuration (atom) is flagged when its uncertainty exceeds the threshold
+# $\varepsilon$ of {eq}`eq-threshold` on its criterion's training errors.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 from typing import Optional  # papermill parses Optional[int], not int | None
 
 train_subsets: str = "A+B"  # training set
@@ -75,6 +82,13 @@ from uqlib.criteria import featurize
 from uqlib.paper import book, claims, data, plots, protocol, studies
 
 out = book.setup(globals(), "01_ensemble_accuracy")
+
+# %% tags=["hide-input"]
+# the values this page was computed with (the parameters cell itself is not shown)
+from uqlib.paper.findings import compact_table, glue_findings  # noqa: E402
+
+book.glue_paper_values()  # the paper's numbers quoted in the text, from uqlib.paper.values
+book.run_configuration(globals(), "01_ensemble_accuracy")
 
 # %% [markdown]
 # ## One ensemble per preset
@@ -126,14 +140,19 @@ book.figure(fig, "fig-ensemble-error-uncertainty")
 # for CBE, meV/Å for CBF and ABF) and the share of the test set each criterion flags.
 
 # %% tags=["hide-input"]
-table.T.round(3)
+book.table(table.T, "Each preset's ensemble-mean model: errors, Spearman rho (unitless) of each criterion, "
+           "thresholds and the share of the test set flagged.",
+           units={c: ("meV/atom" if c.startswith(("E_RMSE", "eps CBE")) else "meV/Å") for c in table.columns
+                  if c.startswith(("F_RMSE", "E_RMSE", "eps "))},
+           digits={c: 1 for c in table.columns if c.startswith(("F_RMSE", "E_RMSE", "eps ", "rate "))}
+           | {c: 2 for c in table.columns if c.startswith("rho ")})
 
 # %% [markdown]
 # ## Figure 3: rank correlation and novelty detection against accuracy
 # (a, b) Spearman rho against the training force RMSE of each model
 # ({numref}`fig-accuracy-ladder`, at the top of the page). (c-e) How the test set of the
-# least and the most accurate model is classified by each criterion, with its own eq 7
-# threshold applied to both uncertainty and error ({numref}`fig-ensemble-outcomes`):
+# least and the most accurate model is classified by each criterion, with its own
+# threshold ({eq}`eq-threshold`) applied to both uncertainty and error ({numref}`fig-ensemble-outcomes`):
 # *detected* (high error, flagged), *missed* (high error, not flagged: over-confident),
 # *false alarm* (low error, flagged: under-confident), *quiet*. (f) Test selection rate
 # with each model's own (adaptive) threshold, solid, and with one fixed threshold per
@@ -148,9 +167,8 @@ for ax, which, letter in ((axes[0, 0], "train", "a"), (axes[0, 1], "test", "b"))
     plots.metric_vs_x(ax, range(len(table)), {c: table[f"rho {c} {which}"] for c in ("CBE", "CBF", "ABF")},
                       xlabel="", ylabel=f"Spearman rho ({which})")
     plots.accuracy_axis(ax, table["F_RMSE train"])
-    ax.secondary_xaxis("top").set(xticks=[table.index.get_loc(n) for n in extremes], xlabel="paper's F_RMSE (meV/Å)",
-                                  xticklabels=[f"{v:g}" for v in claims.PAPER_F_RMSE.values()])
-    ax.set(title=f"({letter}) {which}", xlabel="our F_RMSE train (meV/Å)")
+    plots.paper_models_axis(ax, [table.index.get_loc(n) for n in extremes], names=False)
+    ax.set(title=f"({letter}) {which}", xlabel="our F_RMSE train (meV/Å), one step per preset")
 book.figure(fig, "fig-accuracy-ladder")
 
 # %% [markdown]
@@ -175,8 +193,10 @@ book.figure(fig, "fig-ensemble-outcomes")
 #
 # Share of the test set each criterion flags as novel, with each model's own (adaptive,
 # solid) threshold and with one fixed threshold per criterion (dotted), against the
-# training F_RMSE of the presets, evenly spaced; the top axis marks the paper's F_RMSE
-# where it is stated. Reproduces Fig. 3f of {cite:t}`shuang2025uq`.
+# training F_RMSE of the presets on a categorical axis (one step per preset, not to scale);
+# the top axis marks the paper's F_RMSE where it is stated. The paper's fixed and adaptive
+# rates cross near F_RMSE = {glue:md}`paper-crossover-f-rmse`. Reproduces Fig. 3f of
+# {cite:t}`shuang2025uq`.
 # ```
 
 # %% tags=["hide-input"]
@@ -184,22 +204,20 @@ fig, axes = plots.new_figure(height=4.5)
 plots.rates_vs_accuracy(axes[0, 0], table.assign(**{"F_RMSE train": range(len(table))}), fixed_rates,
                         ["CBE", "CBF", "ABF", "CBE or CBF"])
 plots.accuracy_axis(axes[0, 0], table["F_RMSE train"], presets=list(table.index))
-axes[0, 0].secondary_xaxis("top").set(xticks=[table.index.get_loc(n) for n in extremes],
-                                      xticklabels=[f"{v:g} ({k})" for k, v in claims.PAPER_F_RMSE.items()],
-                                      xlabel="paper's F_RMSE (meV/Å)")
+plots.paper_models_axis(axes[0, 0], [table.index.get_loc(n) for n in extremes])
 axes[0, 0].legend(fontsize=9, ncol=2)
 book.figure(fig, "fig-ensemble-selection-rate")
 
 # %% [markdown]
 # ## Figure S1: thresholds against accuracy
-# The eq 7 threshold of each criterion against accuracy ({numref}`fig-ensemble-thresholds`).
+# The threshold ({eq}`eq-threshold`) of each criterion against accuracy ({numref}`fig-ensemble-thresholds`).
 #
 # ```{glue:figure} fig-ensemble-thresholds
 # :name: fig-ensemble-thresholds
 #
-# Threshold eps = Q3 + 1.5 IQR of the training errors of CBE (meV/atom), CBF and ABF
-# (meV/Å) against the training F_RMSE of the presets, evenly spaced (top axis: the paper's
-# F_RMSE where stated, meV/Å); the dotted line is the fixed threshold (the mean over presets).
+# Threshold $\varepsilon$ ({eq}`eq-threshold`) of the training errors of CBE (meV/atom), CBF
+# and ABF (meV/Å) against the training F_RMSE of the presets on a categorical axis (one step
+# per preset, not to scale; top axis: the paper's F_RMSE where stated, meV/Å); the dotted line is the fixed threshold (the mean over presets).
 # Reproduces Fig. S1 of {cite:t}`shuang2025uq`.
 # ```
 
@@ -210,9 +228,8 @@ for ax, signal in zip(axes[0], ("CBE", "CBF", "ABF"), strict=True):
                       ylabel=f"eps {signal} ({plots.CRITERION_UNITS[signal]})")
     ax.axhline(1e3 * fixed[signal], color="k", lw=0.8, ls=":", label="fixed (mean)")
     plots.accuracy_axis(ax, table["F_RMSE train"])
-    ax.secondary_xaxis("top").set(xticks=[table.index.get_loc(n) for n in extremes], xlabel="paper's F_RMSE",
-                                  xticklabels=[f"{v:g}" for v in claims.PAPER_F_RMSE.values()])
-    ax.set_xlabel("our F_RMSE (meV/Å)")
+    plots.paper_models_axis(ax, [table.index.get_loc(n) for n in extremes], names=False)
+    ax.set_xlabel("our F_RMSE (meV/Å), one step per preset")
     ax.legend()
 book.figure(fig, "fig-ensemble-thresholds")
 
@@ -227,7 +244,12 @@ book.figure(fig, "fig-ensemble-thresholds")
 # %% tags=["hide-input"]
 records = protocol.judge(run)  # one record per claim: seed means, every construction and test composition
 claims.write_records(out, "01_ensemble_accuracy", records)
-claims.records_table(records)
+compact_table(records, "The paper's claims P1-P11 judged on this page; the rule and the reason of each are in the "
+              "Summary and on the reproduction summary.")
+
+# %% tags=["hide-input"]
+# the summary's blocks, one per claim, built from the records above
+glue_findings(records)
 
 # %% [markdown]
 # ## How the verdicts depend on the protocol
@@ -236,19 +258,23 @@ claims.records_table(records)
 # rules read at the least and the most accurate preset.
 
 # %% tags=["hide-input"]
-interval_columns = ["rho CBE test", "rho CBF test", "rho ABF test", "rate CBE (%)", "rate CBF (%)", "rate ABF (%)"]
-run.intervals(interval_columns).loc[(slice(None), slice(None), [presets[0], presets[-1]]), :].round(3)
+book.table(run.intervals(["rho CBE test", "rho CBF test", "rho ABF test", "rate CBE (%)", "rate CBF (%)", "rate ABF (%)"]
+                        ).loc[(slice(None), slice(None), [presets[0], presets[-1]]), :],
+           "Seed mean and 95 % interval of the quantities the rules read (rho unitless), per member construction, "
+           "test composition and preset (least and most accurate).", digits=3)
 
 # %% [markdown]
 # ## Summary
-# - One K-member bootstrap ensemble per basis preset gives the uncertainty-error scatter
-#   of Figure 2 ({numref}`fig-ensemble-error-uncertainty`) and the rho and selection-rate
-#   curves of Figure 3 ({numref}`fig-accuracy-ladder`, {numref}`fig-ensemble-selection-rate`);
-#   the table holds every
-#   number per preset.
+# What this page found, claim by claim: the paper's words and value, ours, the verdict and
+# how robust it is (computed from the claim records of this run, never typed).
+#
+# ```{glue:md} findings
+# :format: myst
+# ```
+#
 # - Linear models are less accurate than the paper's pacemaker fits at equal size, so the
-#   presets are matched to the paper's models by their rank on the accuracy axis (see
-#   *Deviations from the paper*).
+#   presets are matched to the paper's models by their rank on the accuracy axis
+#   ({ref}`dev-ladder`).
 #
 # ### What's next
 # *Ensemble size* asks how many members these conclusions need.

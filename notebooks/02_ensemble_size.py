@@ -11,8 +11,17 @@
 # %% [markdown]
 # # Ensemble size: how many members does an ensemble need? (Fig. S2)
 #
+# ```{admonition} Deviations from the paper on this page
+# :class: note deviations-box
+# - {ref}`dev-subset-f`
+# - {ref}`dev-linear-fits`
+# - {ref}`dev-ensemble-members`
+#
+# All deviations, and why, are on [Deviations from the paper](../deviations).
+# ```
+#
 # ## Overview
-# The paper's {cite}`shuang2025uq` ensembles have six members. Its Figure S2 varies the
+# The paper's {cite}`shuang2025uq` ensembles have {glue:md}`paper-ensemble-size` members. Its Figure S2 varies the
 # number of members K from 3 to 30 for the most accurate model and watches selection
 # rates, rank correlations, errors, uncertainties and thresholds. This notebook does the
 # same for a linear ACE ensemble trained on A+B, and repeats every K with disjoint sets of
@@ -34,11 +43,8 @@
 # | Concept | Importance |
 # | --- | --- |
 # | [Ensemble accuracy](01_ensemble_accuracy) (criteria, thresholds, rho) | necessary |
-#
-# Time to run: under a minute with the fast defaults; about 2 minutes with the full profile
-# (measured on 2 free cores, design matrices cached).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 from typing import Optional  # papermill parses Optional[int], not int | None
 
 train_subsets: str = "A+B"  # training set
@@ -57,6 +63,13 @@ from uqlib.criteria import featurize
 from uqlib.paper import book, claims, data, plots, protocol, studies
 
 out = book.setup(globals(), "02_ensemble_size")
+
+# %% tags=["hide-input"]
+# the values this page was computed with (the parameters cell itself is not shown)
+from uqlib.paper.findings import compact_table, glue_findings  # noqa: E402
+
+book.glue_paper_values()  # the paper's numbers quoted in the text, from uqlib.paper.values
+book.run_configuration(globals(), "02_ensemble_size")
 
 # %% [markdown]
 # ## One pool of members, split into repeats
@@ -118,7 +131,7 @@ book.figure(fig, "fig-ensemble-size-errors")
 # :name: fig-ensemble-size-thresholds
 #
 # Against the ensemble size K: (j) the mean CBF uncertainty U_F,cfg of the test
-# configurations (meV/Å); (k-m) the eq 7 thresholds of CBE (meV/atom), CBF and ABF
+# configurations (meV/Å); (k-m) the thresholds ({eq}`eq-threshold`) of CBE (meV/atom), CBF and ABF
 # (meV/Å); means over disjoint repeats, bands one standard deviation. Reproduces
 # Fig. S2j-m of {cite:t}`shuang2025uq`.
 # ```
@@ -137,7 +150,12 @@ book.figure(fig, "fig-ensemble-size-thresholds")
 # criterion and K:
 
 # %% tags=["hide-input"]
-stats.xs("mean", axis=1, level=1)[["selection_rate", "rho_test", "threshold"]].unstack(0).dropna(axis=1, how="all").round(4)
+means = stats.xs("mean", axis=1, level=1)[["selection_rate", "rho_test", "threshold"]].unstack(0).dropna(axis=1, how="all")
+shown = {"selection_rate": (100, "rate {c} (%)"), "rho_test": (1, "rho test {c}"), "threshold": (1e3, "eps {c} ({unit})")}
+book.table(means.mul([shown[q][0] for q, _ in means.columns], axis=1).set_axis(
+    [shown[q][1].format(c=c, unit=plots.CRITERION_UNITS.get(c, "")) for q, c in means.columns], axis=1),
+    "Mean over repeats, per ensemble size K: the share of the test set flagged, the test Spearman rho (unitless) and "
+    "the threshold of each criterion.", digits=2)
 
 # %% [markdown]
 # ## The paper's claims, checked
@@ -149,15 +167,28 @@ stats.xs("mean", axis=1, level=1)[["selection_rate", "rho_test", "threshold"]].u
 # %% tags=["hide-input"]
 records = protocol.judge_size_sweep(all_sweeps, constructions[0], test_subsets)  # repeats as seeds
 claims.write_records(out, "02_ensemble_size", records)
-claims.records_table(records)
+compact_table(records, "The paper's claims P12-P14 judged on this page; the rule and the reason of each are in the "
+              "Summary and on the reproduction summary.")
+
+# %% tags=["hide-input"]
+# the summary's blocks, one per claim, built from the records above
+glue_findings(records)
 
 # %% [markdown]
 # ## Summary
+# What this page found, claim by claim: the paper's words and value, ours, the verdict and
+# how robust it is (computed from the claim records of this run, never typed).
+#
+# ```{glue:md} findings
+# :format: myst
+# ```
+#
 # - One pool of bootstrap members, split into disjoint repeats, gives every quantity of
 #   Figure S2 as a function of K with its spread across repeats
 #   ({numref}`fig-ensemble-size`, {numref}`fig-ensemble-size-errors`,
 #   {numref}`fig-ensemble-size-thresholds`).
-# - The claim table records whether the selection rates settle near K = 10 and whether
+# - The claim table records whether the selection rates settle near the paper's K
+#   ({glue:md}`paper-ensemble-size-stable`) and whether
 #   larger ensembles lower the thresholds for this model and data.
 #
 # ### What's next

@@ -11,17 +11,27 @@
 # %% [markdown]
 # # D-optimality: MaxVol active sets and the extrapolation grade (Figs 4, 5)
 #
+# ```{admonition} Deviations from the paper on this page
+# :class: note deviations-box
+# - {ref}`dev-subset-f`
+# - {ref}`dev-linear-fits`
+# - {ref}`dev-ladder`
+#
+# All deviations, and why, are on [Deviations from the paper](../deviations).
+# ```
+#
 # ## Overview
 # Instead of asking several models whether they disagree, D-optimality
 # {cite}`lysogorskiy2023active` asks whether an
 # atom's B projections lie inside the span of the training set's most informative atoms.
 # The active set is the square submatrix A of training projections of maximal volume
-# (MaxVol {cite}`goreinov2010maxvol`); an atom's grade is gamma = max_j |(B A^-1)_j|, a configuration's grade its
-# largest atomic gamma, and gamma > 1 means extrapolation. On the A+B / test split of the
+# (MaxVol {cite}`goreinov2010maxvol`); an atom's grade $\gamma_\mathrm{atom}$ and a
+# configuration's $\gamma_\mathrm{cfg}$ are those of {eq}`eq-gamma-atom`, and
+# $\gamma > 1$ means extrapolation. On the A+B / test split of the
 # ensemble notebooks, this notebook
 #
 # 1. builds one active set per basis preset, after dropping training atoms whose force
-#    error is an outlier (Q3 + 1.5 IQR), as pacemaker's `pace_activeset` does;
+#    error is an outlier ({eq}`eq-threshold`), as pacemaker's `pace_activeset` does;
 # 2. Figure 4: energy and force errors against gamma for the least and most accurate preset
 #    ({numref}`fig-maxvol-grade`);
 # 3. Figure 5: how much of the test set D-optimality flags, against ensembles of 6 and 30
@@ -33,10 +43,11 @@
 #
 # Share of the test set flagged as extrapolative by D-optimality (gamma > 1, black) and by
 # ensembles of 6 and 30 members, per configuration (solid) and per atom (dashed), against
-# the training F_RMSE of the presets, evenly spaced (bottom: ours; top: the paper's, where
-# it states them, for the Func-15 and Func-945 models our least and most accurate presets
-# stand for). Reproduces Fig. 5a of {cite:t}`shuang2025uq`, where D-optimality flags more
-# than 90 % of the test configurations at every accuracy (the dotted line).
+# the training F_RMSE of the presets on a categorical axis (one step per preset, not to
+# scale; bottom: ours; top: the paper's, where it states them, for the Func-15 and Func-945
+# models our least and most accurate presets stand for). Reproduces Fig. 5a of
+# {cite:t}`shuang2025uq`, where D-optimality flags {glue:md}`paper-dopt-cfg-detection-min` of
+# the test configurations at every accuracy (the dotted line).
 # ```
 #
 # ## Prerequisites
@@ -44,11 +55,8 @@
 # | --- | --- |
 # | [Ensemble accuracy](01_ensemble_accuracy) | necessary |
 # | Active learning for ACE {cite}`lysogorskiy2023active` | helpful |
-#
-# Time to run: about a minute with the fast defaults; about 3 minutes with the full profile
-# once the design matrices are cached (measured on 2 free cores).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 from typing import Optional  # papermill parses Optional[int], not int | None
 
 train_subsets: str = "A+B"  # training set
@@ -66,6 +74,14 @@ from uqlib.paper import book, claims, data, plots, studies
 
 out = book.setup(globals(), "03_maxvol")
 
+# %% tags=["hide-input"]
+# the values this page was computed with (the parameters cell itself is not shown)
+from uqlib.paper import values  # noqa: E402
+from uqlib.paper.findings import compact_table, glue_findings  # noqa: E402
+
+book.glue_paper_values()  # the paper's numbers quoted in the text, from uqlib.paper.values
+book.run_configuration(globals(), "03_maxvol")
+
 # %% [markdown]
 # ## One active set per preset
 # For each preset: fit the model on the training set, drop the atoms whose force error is
@@ -80,7 +96,11 @@ table = studies.dopt_ladder_table(runs)
 table.to_csv(out / "per_preset.csv")
 graded = table.loc[table["active set"] == "built", "F_RMSE train"]  # presets whose data span their functions
 extremes = [graded.idxmax(), graded.idxmin()]
-table.round(3)
+book.table(table, "Each preset's model and active set: training errors, the grades' range (unitless) and the share "
+           "of the test set D-optimality and the ensembles flag.",
+           units={"F_RMSE train": "meV/Å", "E_RMSE train": "meV/atom"}
+           | {c: "%" for c in table.columns if c.startswith(("D-opt", "ensemble"))},
+           digits={"F_RMSE train": 1, "E_RMSE train": 2} | {c: 1 for c in table.columns if c.startswith(("D-opt", "ens"))})
 
 # %% [markdown]
 # MaxVol stops when every atom it was offered has gamma at most its tolerance (1.01), so the
@@ -121,7 +141,7 @@ book.figure(fig, "fig-maxvol-grade")
 # A+B training domain, so a higher rate is better detection. (b-d) For the most accurate
 # preset, how D-optimality and the smallest ensemble classify the test set: *missed* marks
 # over-confident cases (high error, called in-distribution), *false alarm* under-confident
-# ones; high error means above eq 7 of the training errors. Panel (a) is
+# ones; high error means above the threshold {eq}`eq-threshold` of the training errors. Panel (a) is
 # {numref}`fig-maxvol-detection` at the top of the page, (b-d) {numref}`fig-maxvol-outcomes`.
 
 # %% tags=["hide-input"]
@@ -129,10 +149,9 @@ fig, axes = plots.new_figure(height=4.5)
 plots.metric_vs_x(axes[0, 0], range(len(table)), {c: table[c] for c in table.columns if c.startswith(("D-opt", "ens"))},
                   xlabel="", ylabel="test flagged (%)", styles=plots.DETECTOR_STYLE)
 plots.accuracy_axis(axes[0, 0], table["F_RMSE train"], presets=list(table.index))
-axes[0, 0].secondary_xaxis("top").set(xticks=[table.index.get_loc(n) for n in extremes],
-                                      xticklabels=[f"{v:g} ({k})" for k, v in claims.PAPER_F_RMSE.items()],
-                                      xlabel="paper's F_RMSE (meV/Å)")
-axes[0, 0].axhline(90, color="k", lw=0.8, ls=":", label="paper: D-opt configurations > 90 %")
+plots.paper_models_axis(axes[0, 0], [table.index.get_loc(n) for n in extremes])
+axes[0, 0].axhline(100 * values.DOPT_CFG_DETECTION_MIN.value, color="k", lw=0.8, ls=":",
+                   label=f"paper: D-opt configurations {values.DOPT_CFG_DETECTION_MIN.text()}")
 axes[0, 0].legend(fontsize=9, ncol=2)
 axes[0, 0].set_title("(a) detection rate")
 book.figure(fig, "fig-maxvol-detection")
@@ -165,14 +184,27 @@ book.figure(fig, "fig-maxvol-outcomes")
 # %% tags=["hide-input"]
 records = studies.dopt_ladder_claims(runs, table)
 claims.write_records(out, "03_maxvol", records)
-claims.records_table(records)
+compact_table(records, "The paper's claims P15-P22 judged on this page; the rule and the reason of each are in the "
+              "Summary and on the reproduction summary.")
+
+# %% tags=["hide-input"]
+# the summary's blocks, one per claim, built from the records above
+glue_findings(records)
 
 # %% [markdown]
 # ## Summary
+# What this page found, claim by claim: the paper's words and value, ours, the verdict and
+# how robust it is (computed from the claim records of this run, never typed).
+#
+# ```{glue:md} findings
+# :format: myst
+# ```
+#
 # - One MaxVol active set per preset, built from the training atoms that are not force
 #   outliers (their number is in the table), grades every training and test atom.
-# - Figure 4 shows how the errors behave on either side of gamma = 1, Figure 5 how much of
-#   the out-of-distribution test set D-optimality and the ensembles flag.
+# - Figure 4 ({numref}`fig-maxvol-grade`) shows how the errors behave on either side of
+#   $\gamma = 1$; Figure 5 ({numref}`fig-maxvol-detection`) how much of the
+#   out-of-distribution test set D-optimality and the ensembles flag.
 #
 # ### What's next
 # *Heterogeneity* trains on elastic cells plus nanospheres and watches both criteria fail.

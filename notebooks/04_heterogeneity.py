@@ -11,10 +11,19 @@
 # %% [markdown]
 # # Heterogeneous training data: elastic cells plus nanospheres (Figs 6, 7, 8a-b)
 #
+# ```{admonition} Deviations from the paper on this page
+# :class: note deviations-box
+# - {ref}`dev-subset-f`
+# - {ref}`dev-linear-fits`
+# - {ref}`dev-ad-posterior`
+#
+# All deviations, and why, are on [Deviations from the paper](../deviations).
+# ```
+#
 # ## Overview
 # What happens to uncertainty quantification when the training set is made of two very
-# different groups? The paper {cite}`shuang2025uq` trains on 30 elastic cells (A) and 30
-# nanospheres (D) and tests on B+C+E, every structure of which lies outside that training
+# different groups? The paper {cite}`shuang2025uq` trains on {glue:md}`paper-ad-train-per-group`
+# elastic cells (A) and as many nanospheres (D) and tests on B+C+E, every structure of which lies outside that training
 # domain. {numref}`fig-heterogeneity` shows the ensembles on that split: their force
 # errors against their uncertainty, and the two modes of the per-atom force errors.
 #
@@ -25,11 +34,12 @@
 # {cite:t}`shuang2025uq`. The members are those of `ensemble_construction` (by default the
 # posterior committee, whose members all fit the 60 training structures, as the paper's
 # do). (a) Largest atomic force error of each configuration against the configuration's
-# force uncertainty U_F,cfg (CBF) and (b) each atom's force error
-# against its uncertainty (ABF), one column per ensemble size K; dotted lines: the
-# threshold of eq. 7 on the training errors (right of the vertical line: flagged). The
-# titles give the share of the test set flagged; the paper flags 0.076 % of
-# configurations and 0.265 % of atoms (the table after the figure shows both). (c) The
+# force uncertainty $U_{F,\mathrm{cfg}}$ ({eq}`eq-u-f-cfg`, CBF) and (b) each atom's force
+# error against its uncertainty ({eq}`eq-u-f-atom`, ABF), one column per ensemble size K;
+# dotted lines: the threshold {eq}`eq-threshold` on the training errors (right of the
+# vertical line: flagged). The titles give the share of the test set flagged; the paper
+# flags {glue:md}`paper-ad-ensemble-cfg-rate` of configurations and
+# {glue:md}`paper-ad-ensemble-atom-rate` of atoms (the table after the figure shows both). (c) The
 # per-atom force errors of the ensemble-mean model (smallest K), by subset, as % of each
 # set's atoms.
 # ```
@@ -50,11 +60,8 @@
 # | --- | --- |
 # | [Ensemble accuracy](01_ensemble_accuracy) | necessary |
 # | [MaxVol](03_maxvol) | necessary |
-#
-# Time to run: about a minute with the fast defaults; about 4 minutes with the full
-# profile (largest preset, the whole test set) once design matrices are cached (measured on 2 free cores).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 from typing import Optional  # papermill parses Optional[int], not int | None
 
 n_per_group: int = 30  # training configurations from A and from D each (paper: 30 + 30)
@@ -79,7 +86,6 @@ grid_points: int = 301  # per axis of the regional scan
 grid_half_width: float = 7.0  # the scan covers [-w, w] x [-w, w]
 
 # %% tags=["hide-input"]
-import pandas as pd
 from IPython.display import display
 
 from uqlib import tables
@@ -87,6 +93,14 @@ from uqlib.criteria import featurize
 from uqlib.paper import book, claims, data, maxvol2d, plots, studies
 
 out = book.setup(globals(), "04_heterogeneity")
+
+# %% tags=["hide-input"]
+# the values this page was computed with (the parameters cell itself is not shown)
+from uqlib.paper import values  # noqa: E402
+from uqlib.paper.findings import compact_table, glue_findings  # noqa: E402
+
+book.glue_paper_values()  # the paper's numbers quoted in the text, from uqlib.paper.values
+book.run_configuration(globals(), "04_heterogeneity")
 
 # %% [markdown]
 # ## The split
@@ -108,38 +122,28 @@ evaluations = by_construction[ensemble_construction]
 
 # %% [markdown]
 # ## The ensembles on A+D: which members to trust
-# The paper's members are pacemaker fits of the same 60 structures that differ by their
-# random initialisation; a closed-form linear fit has none, so a committee must get its
-# spread elsewhere, and the two ways of `uqlib.ensemble` behave very differently here.
-#
-# - A *bootstrap* member is fitted on a resample of the training structures: about 38
-#   distinct ones of 60. Whatever a member did not draw, it must predict.
-# - A *posterior* member is a draw from the Gaussian posterior of the ridge fit on all 60
-#   structures: every member sees every structure, as the paper's members did, and the
-#   members differ most along the directions the training data leave undetermined.
-#
-# The CV curve (5-fold over training structures, printed below with the alpha it picks)
-# measures how well a fit predicts structures it did not see, at each ridge strength; the
-# table gives, for each pool and K, the single fit's training errors, the members' (median,
-# worst), the ensemble mean's, and the fewest distinct structures and lowest rank of the
-# members' normal equations against `n_functions`. If even the best CV error is several
-# times the single fit's training error, and the rank stays below `n_functions`, then no
-# ridge strength makes a member that missed a third of the structures predict them: the
-# bootstrap members are not noisy fits of one model but different models, and their mean
-# fits the training set worse than its own members would suggest. The posterior members
-# fit the training set about as well as the single fit. That is why the figures use the
-# posterior committee by default (`ensemble_construction`); the bootstrap pool is kept for
-# comparison, and the table after Figure 6 gives both pools' flagged fractions.
+# The paper's members all fit the same 60 structures; a linear fit has no random
+# initialisation, so the members are either bootstrap fits (each sees about two thirds of
+# the structures) or draws from the ridge posterior (each fits all of them). Why the figures
+# use the posterior committee is on the deviations page ({ref}`dev-ad-posterior`); the CV
+# curve and the stability table below are the measurements it rests on, and the table after
+# Figure 6 gives both pools' flagged fractions.
 
 # %% tags=["hide-input"]
 print(f"the ensembles' ridge strength: alpha = {study.alpha:g} ({'chosen by CV' if alpha_by_cv else 'the parameter'})")
-display(study.cv_curve, study.stability.round(2))
+display(book.table(study.cv_curve, "Cross-validation over training structures: the loss and the errors of the "
+                   "left-out structures at each ridge strength alpha.",
+                   units={"cv_E_rmse": "meV/atom", "cv_F_rmse": "meV/Å"}, digits={"cv_E_rmse": 2, "cv_F_rmse": 1}),
+        book.table(study.stability, "Each pool and ensemble size K: the single fit's, the members' and the ensemble "
+                   "mean's training errors, and the members' fewest distinct structures and lowest rank.",
+                   units={c: "meV/atom" if "E_rmse" in c else "meV/Å" for c in study.stability.columns if "rmse" in c},
+                   digits={c: 1 for c in study.stability.columns if "rmse" in c}))
 
 # %% [markdown]
 # ## Figure 6: the ensembles
 # {numref}`fig-heterogeneity` (in the Overview), drawn by the next cell: (a, b) largest
 # atomic force error of each configuration against U_F,cfg, and each atom's force error
-# against U_F,atom, for each ensemble size; the dotted lines are the thresholds (eq 7 on
+# against U_F,atom, for each ensemble size; the dotted lines are the thresholds ({eq}`eq-threshold` on
 # the training errors): points right of the vertical line are flagged, points above the
 # horizontal one have an error above the training fence. (c) Distribution of per-atom
 # force errors of the ensemble-mean model (smallest K), by subset. The table after it sets
@@ -161,18 +165,21 @@ axes[1, -1].set_visible(False)
 book.figure(fig, "fig-heterogeneity")
 
 # %% tags=["hide-input"]
-# The paper's values (Fig. 6a-b: 0.076 % of configurations by CBF, 0.265 % of atoms by ABF) beside ours
-studies.flagged_fractions(evaluations).round(3).assign(**{"paper (Fig 6)": pd.Series(
-    {"  by CBF (%)": "0.076", "atoms flagged (%)": "0.265"})}).fillna({"paper (Fig 6)": ""})
+# The paper's values (Fig. 6a-b, from uqlib.paper.values) beside ours, on rows named without leading spaces
+book.table(book.with_paper_column(studies.flagged_fractions(evaluations), "paper (Fig 6a-b)", {
+    "by CBF (%)": values.AD_ENSEMBLE_CFG_RATE, "atoms flagged (%)": values.AD_ENSEMBLE_ATOM_RATE}),
+    "What the ensembles flag of the B+C+E test set (one column per ensemble size), their test rho (unitless) "
+    "and errors, beside the paper's flagged fractions.", digits=3)
 
 # %% [markdown]
 # What the choice of pool changes in Figure 6: the same table for both pools (the figure
-# shows `ensemble_construction`). The eq 7 thresholds come from each pool's own training errors,
+# shows `ensemble_construction`). The thresholds ({eq}`eq-threshold`) come from each pool's own training errors,
 # so a pool whose mean fits the training set badly also sets high thresholds.
 
 # %% tags=["hide-input"]
-studies.flagged_fractions({f"{name}, {k}": ev for name, evs in by_construction.items()
-                           for k, ev in evs.items()}).round(3)
+book.table(studies.flagged_fractions({f"{name}, {k}": ev for name, evs in by_construction.items()
+                                      for k, ev in evs.items()}).rename(index=lambda label: " ".join(label.split())),
+           "The same for both pools of members (bootstrap and posterior) and each ensemble size.", digits=3)
 
 # %% [markdown]
 # ## Figure 7a-b: D-optimality on the same split
@@ -191,9 +198,11 @@ studies.flagged_fractions({f"{name}, {k}": ev for name, evs in by_construction.i
 # D-optimality trained on A+D and tested on B+C+E; reproduces Fig. 7a-b of
 # {cite:t}`shuang2025uq`. (a) Largest atomic force error of each configuration against
 # gamma_cfg; (b) atomic force error against gamma_atom; dotted line: gamma = 1 (right:
-# flagged). The paper flags 75.4 % of configurations and 10 % of atoms, with gamma
-# between about 0.1 and 10, against about 1e6 for the homogeneous A+B training (Fig. 4);
-# the table below gives ours beside these.
+# flagged, {eq}`eq-gamma-atom`). The paper flags {glue:md}`paper-ad-dopt-cfg-rate` of
+# configurations and {glue:md}`paper-ad-dopt-atom-rate` of atoms, with $\gamma$ between
+# {glue:md}`paper-ad-gamma-low` and {glue:md}`paper-ad-gamma-high`, against
+# {glue:md}`paper-ab-gamma-max` for the homogeneous A+B training (Fig. 4); the table below
+# gives ours beside these.
 # ```
 
 # %% tags=["hide-input"]
@@ -210,11 +219,13 @@ for ax, signal, ylabel, letter in zip(axes[0], ("gamma_cfg", "gamma_atom"), (
 book.figure(fig, "fig-heterogeneity-dopt")
 
 # %% tags=["hide-input"]
-# The paper's values: Fig. 7a-b for A+D (75.4 % / 10 % flagged, gamma about 0.1-10), Fig. 4 for A+B (about 1e6)
-studies.gamma_summary(gammas).round(3).assign(**{
-    "paper A+D (Fig 7a-b)": pd.Series({"configurations flagged (%)": "75.4", "atoms flagged (%)": "10",
-                                       "gamma_atom test min": "about 0.1", "gamma_atom test max": "about 10"}),
-    "paper A+B (Fig 4)": pd.Series({"gamma_atom test max": "about 1e6"})}).fillna("")
+# The paper's values (Fig. 7a-b for A+D, Fig. 4 for A+B; from uqlib.paper.values) beside ours
+book.table(book.with_paper_column(book.with_paper_column(studies.gamma_summary(gammas), "paper A+D (Fig 7a-b)", {
+    "configurations flagged (%)": values.AD_DOPT_CFG_RATE, "atoms flagged (%)": values.AD_DOPT_ATOM_RATE,
+    "gamma_atom test min": values.AD_GAMMA_LOW, "gamma_atom test max": values.AD_GAMMA_HIGH}),
+    "paper A+B (Fig 4)", {"gamma_atom test max": values.AB_GAMMA_MAX}),
+           "What D-optimality flags of the test set and the range of its grades (unitless), for each active set, "
+           "beside the paper's values.", digits=3)
 
 # %% [markdown]
 # ## Figures 7c-d and 8a-b: why one active set for a union of groups misjudges novelty
@@ -226,7 +237,7 @@ studies.gamma_summary(gammas).round(3).assign(**{
 # data, which grades it in-distribution, while the union calls it novel. Both are found by
 # the scan of the plane (d), which colours each grid cell by how the two rules disagree;
 # (8a) and (8b) show log10 gamma over the plane under the union's active set (the original
-# D-optimality) and under the minimum rule (clustered D-optimality), with the gamma = 1
+# D-optimality, {eq}`eq-gamma-atom`) and under the minimum rule ({eq}`eq-gamma-min`), with the gamma = 1
 # contour. The groups' geometry is a parameter of this notebook: move them and watch the
 # regions change. {numref}`fig-heterogeneity-toy` shows the four panels.
 #
@@ -275,7 +286,11 @@ book.figure(fig, "fig-heterogeneity-toy")
 
 # %% tags=["hide-input"]
 print(f"the scan covers every active set's gamma <= 1 region: {scan.covers_all_sets}")
-display(scan.areas.round(2).to_frame(), points.round(2), maxvol2d.paper_comparison(points).round(2))
+display(book.table(scan.areas.to_frame(), "Area of each region of the scanned square (units of the 2D plane, squared).",
+                   digits=2),
+        book.table(points, "Points A and B: their coordinates and grades (unitless).", digits=2),
+        book.table(maxvol2d.paper_comparison(points), "The paper's grades of its points A and B (Fig. 7c) beside ours "
+                   "(unitless); only the side of gamma = 1 can be compared.", digits=2))
 
 # %% [markdown]
 # ## The paper's claims, checked
@@ -287,23 +302,26 @@ display(scan.areas.round(2).to_frame(), points.round(2), maxvol2d.paper_comparis
 # %% tags=["hide-input"]
 records = studies.heterogeneity_claims(evaluations, gammas, maxvol2d.novelty_shares(sets, scan), scan.areas)
 claims.write_records(out, "04_heterogeneity", records)
-claims.records_table(records)
+compact_table(records, "The paper's claims P23-P30, P34 and P35 judged on this page; the rule and the reason of each "
+              "are in the Summary and on the reproduction summary.")
+
+# %% tags=["hide-input"]
+# the summary's blocks, one per claim, built from the records above
+glue_findings(records)
 
 # %% [markdown]
 # ## Summary
-# - Trained on elastic cells and nanospheres, the ensembles' thresholds are set by the
-#   large errors of the sphere atoms, and the flagged fractions above show what is left
-#   of novelty detection; {numref}`fig-heterogeneity`c shows the two modes that cause it.
-# - Bootstrap members that each miss a third of so few, so different structures are
-#   different models rather than noisy copies of one (the stability table and the CV
-#   curve measure it); the posterior committee, whose members all fit every training
-#   structure as the paper's did, is the pool of the figures, and the table after
-#   Figure 6 shows what the bootstrap pool would have flagged instead.
-# - D-optimality on the same split ({numref}`fig-heterogeneity-dopt`), and its gamma range
-#   compared with the homogeneous A+B training, are in the D-optimality table.
-# - The 2D example and its scan show where one active set for a union of groups and the
-#   minimum over the groups' own active sets disagree, and how large those regions are;
-#   {numref}`fig-heterogeneity-toy` (8a-b) shows the two rules' grades over the plane.
+# What this page found, claim by claim: the paper's words and value, ours, the verdict and
+# how robust it is (computed from the claim records of this run, never typed).
+#
+# ```{glue:md} findings
+# :format: myst
+# ```
+#
+# - {numref}`fig-heterogeneity`c shows the two modes of the per-atom errors that set the
+#   ensembles' thresholds on this split; {numref}`fig-heterogeneity-dopt` D-optimality on the
+#   same split; {numref}`fig-heterogeneity-toy` where one active set for a union of groups
+#   and the minimum rule ({eq}`eq-gamma-min`) disagree.
 #
 # ### What's next
 # *Clustered D-optimality* builds one active set per cluster of the training data.

@@ -11,10 +11,22 @@
 # %% [markdown]
 # # Clustering-enhanced local D-optimality on a fracture simulation (Fig. 8)
 #
+# ```{admonition} Deviations from the paper on this page
+# :class: note deviations-box
+# - {ref}`dev-prm2020-labels`
+# - {ref}`dev-prm2020-groups`
+# - {ref}`dev-fracture`
+# - {ref}`dev-cluster-rank`
+# - {ref}`dev-per-cluster-models`
+# - {ref}`dev-linear-fits`
+#
+# All deviations, and why, are on [Deviations from the paper](../deviations).
+# ```
+#
 # ## Overview
 # The paper's remedy for heterogeneous training data {cite}`shuang2025uq`: split the
 # training set into groups, fit one ACE model and one MaxVol active set per group, and grade
-# an atom by the minimum of its grades over the groups. {numref}`fig-clustered-gamma`
+# an atom by the minimum of its grades over the groups ({eq}`eq-gamma-min`). {numref}`fig-clustered-gamma`
 # applies it to a W polycrystal pulled apart in LAMMPS until a crack runs through it.
 #
 # ```{glue:figure} fig-clustered-gamma
@@ -41,13 +53,8 @@
 # | --- | --- |
 # | [MaxVol](03_maxvol) | necessary |
 # | [Heterogeneity](04_heterogeneity) | necessary |
-#
-# Time to run: about 1.5 minutes with the fast defaults (a 1,000-atom fracture run, 12
-# PRM2020 structures per group, Func-33); the full profile (19,000 atoms in 6 frames, all
-# of PRM2020, Func-222) takes 13 minutes from an empty compute cache (the fracture run,
-# labels and featurization, all cached afterwards) and 5 minutes warm (measured on 2 free cores).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 from typing import Optional  # papermill parses Optional[int], not int | None
 
 preset: str = "Func-33"  # basis preset of the PRM2020 models
@@ -69,6 +76,13 @@ from ase.io import write
 from uqlib.paper import book, claims, clustered_grading, plots
 
 out = book.setup(globals(), "05_clustered_dopt")
+
+# %% tags=["hide-input"]
+# the values this page was computed with (the parameters cell itself is not shown)
+from uqlib.paper.findings import compact_table, glue_findings  # noqa: E402
+
+book.glue_paper_values()  # the paper's numbers quoted in the text, from uqlib.paper.values
+book.run_configuration(globals(), "05_clustered_dopt")
 
 # %% tags=["hide-input"]
 study = clustered_grading.run_study(preset, per_group=prm_per_group, partitions=partitions, profile=fracture_profile,
@@ -151,7 +165,11 @@ book.figure(fig, "fig-clustered-frames")
 # (meV/Å) against atoms flagged by neither:
 
 # %% tags=["hide-input"]
-clustered_grading.only_one_grade(study.graded)
+book.table(clustered_grading.only_one_grade(study.graded),
+           "Per frame, the atoms flagged by only one of the two grades and the median force error of each group "
+           "against the atoms neither grade flags.",
+           units={"median error": "meV/Å", "median error, neither grade": "meV/Å"},
+           digits={"strain": 3, "median error": 1, "median error, neither grade": 1}, index=False)
 
 # %% [markdown]
 # ## The paper's claims, checked
@@ -163,10 +181,22 @@ clustered_grading.only_one_grade(study.graded)
 # %% tags=["hide-input"]
 records = clustered_grading.fracture_claims(study.graded, high_error)
 claims.write_records(out, "05_clustered_dopt", records)
-claims.records_table(records)
+compact_table(records, "The paper's claims P31-P33 and P36 judged on this page; the rule and the reason of each "
+              "are in the Summary and on the reproduction summary.")
+
+# %% tags=["hide-input"]
+# the summary's blocks, one per claim, built from the records above
+glue_findings(records)
 
 # %% [markdown]
 # ## Summary
+# What this page found, claim by claim: the paper's words and value, ours, the verdict and
+# how robust it is (computed from the claim records of this run, never typed).
+#
+# ```{glue:md} findings
+# :format: myst
+# ```
+#
 # - PRM2020, relabelled with UNEP-v1, is split by its 15 structure groups; each group gets
 #   its own model and active set, and an atom's grade is the minimum over them
 #   ({numref}`fig-clustered-gamma`).

@@ -11,6 +11,16 @@
 # %% [markdown]
 # # Beyond the paper: scoring uncertainty as a detector and as an error bar
 #
+# ```{admonition} Deviations from the paper on this page
+# :class: note deviations-box
+# - {ref}`dev-subset-f`
+# - {ref}`dev-linear-fits`
+# - {ref}`dev-ensemble-members`
+# - {ref}`dev-ad-posterior`
+#
+# All deviations, and why, are on [Deviations from the paper](../deviations).
+# ```
+#
 # ## Overview
 # The paper {cite}`shuang2025uq` judges uncertainty by Spearman rho and selection rates.
 # A practitioner who must choose a criterion wants to know how well each one separates
@@ -26,7 +36,7 @@
 # ROC-AUC, so no panel of the paper is reproduced and the paper gives no value to set
 # beside ours. Rows: the homogeneous split A+B -> C+E and the heterogeneous A+D -> B+C+E
 # (the split of Figs. 6-7); columns: against *known* labels (test vs held-out training
-# structures) and against *error* labels (force error above the training fence, eq. 7).
+# structures) and against *error* labels (force error above the training fence, {eq}`eq-threshold`).
 # Bars: configuration-level (blue) and atom-level (orange) criteria; dotted line: chance
 # (0.5).
 # ```
@@ -51,12 +61,8 @@
 # | [Ensemble accuracy](01_ensemble_accuracy), [MaxVol](03_maxvol), [Heterogeneity](04_heterogeneity) | necessary |
 # | [ROC-AUC, average precision](https://scikit-learn.org/stable/modules/model_evaluation.html) | helpful |
 # | [QUESTS](https://github.com/dskoda/quests), [Uncertainty Toolbox](https://uncertainty-toolbox.github.io) | helpful |
-#
-# Time to run: about two minutes with the fast defaults (the first QUESTS call compiles
-# its kernels); with the full profile 87 s from an empty compute cache and 26 s warm
-# (measured on 2 free cores).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 from typing import Optional  # papermill parses Optional[int], not int | None
 
 preset: str = "Func-33"  # basis preset of every model here
@@ -77,6 +83,12 @@ from uqlib import tables
 from uqlib.paper import book, claims, data, plots, scoring
 
 out = book.setup(globals(), "06_scoring")
+
+# %% tags=["hide-input"]
+# the values this page was computed with (the parameters cell itself is not shown)
+from uqlib.paper.findings import glue_findings  # noqa: E402
+
+book.run_configuration(globals(), "06_scoring")
 
 # %% [markdown]
 # ## The two splits, each with a held-out known part
@@ -99,7 +111,7 @@ for name, scores in results.items():
 # ## Detection scores
 # For each split and criterion: ROC-AUC and average precision of the score, (i) against
 # *known* labels, test (novel) vs held-out training (known), and (ii) against *error*
-# labels, the structures (atoms) whose force error exceeds the training fence (eq 7 on the
+# labels, the structures (atoms) whose force error exceeds the training fence ({eq}`eq-threshold` on the
 # ensemble-mean model). 0.5 ROC-AUC is chance; average precision is to be read against
 # the share of positives, also given. The ROC-AUC column of the table is drawn in
 # {numref}`fig-detection-scores` (in the Overview) by the cell after it.
@@ -140,8 +152,11 @@ display(pd.DataFrame({name: scores.calibration for name, scores in results.items
 
 # %% tags=["hide-input"]
 rates = scoring.by_split(results, scoring.clusterwise_rates)
-display(rates.round(2), pd.DataFrame({name: 1e3 * scores.clusterwise_cbf for name, scores in results.items()})
-        .round(1).rename_axis("cluster: CBF threshold (meV/Å)"))
+display(book.table(rates, "Share of each set flagged with one global threshold and with one threshold per cluster.",
+                   digits=2),
+        book.table(pd.DataFrame({name: 1e3 * scores.clusterwise_cbf for name, scores in results.items()})
+                   .rename_axis("cluster"), "The CBF threshold (meV/Å) of each cluster on each split; a dash: the "
+                   "cluster does not occur in that split.", digits=1))
 
 # %% [markdown]
 # ## One summary table: criterion x split x metric
@@ -150,7 +165,8 @@ display(rates.round(2), pd.DataFrame({name: 1e3 * scores.clusterwise_cbf for nam
 # %% tags=["hide-input"]
 summary = detection.pivot_table(index="criterion", columns=["split", "level", "labels"], values="roc_auc").round(3)
 summary.to_csv(out / "summary_roc_auc.csv")
-display(summary)
+display(book.table(summary, "ROC AUC (unitless) of each criterion, by split, level and labels; a dash: not "
+                   "computed for that combination.", digits=3))
 
 # %% [markdown]
 # ## Findings, checked and recorded
@@ -160,10 +176,22 @@ display(summary)
 # %% tags=["hide-input"]
 findings = scoring.findings(detection, rates, heterogeneous="A+D -> B+C+E")
 claims.write_records(out, "06_scoring", [], findings)
-claims.findings_table(findings)
+book.table(claims.findings_table(findings)[["statement", "ours", "verdict"]],
+           "Results of this compendium beyond the paper, with their own verdict words; the rule and the reason of each are in the Summary.")
+
+# %% tags=["hide-input"]
+# the summary's blocks, one per claim, built from the records above
+glue_findings([], findings)
 
 # %% [markdown]
 # ## Summary
+# What this page found, claim by claim: the paper's words and value, ours, the verdict and
+# how robust it is (computed from the claim records of this run, never typed).
+#
+# ```{glue:md} findings
+# :format: myst
+# ```
+#
 # - The detection table and {numref}`fig-detection-scores` rank every criterion by how well it separates novel
 #   from known structures and high-error from low-error ones, on a homogeneous and a
 #   heterogeneous split.

@@ -11,6 +11,14 @@
 # %% [markdown]
 # # Beyond the paper: a simulated active-learning race
 #
+# ```{admonition} Deviations from the paper on this page
+# :class: note deviations-box
+# - {ref}`dev-linear-fits`
+# - {ref}`dev-ensemble-members`
+#
+# All deviations, and why, are on [Deviations from the paper](../deviations).
+# ```
+#
 # ## Overview
 # The point of uncertainty quantification in fitting potentials is to choose which
 # structures to label next {cite}`lysogorskiy2023active`. This notebook races the criteria
@@ -44,11 +52,8 @@
 # | Concept | Importance |
 # | --- | --- |
 # | [Scoring](06_scoring) | necessary |
-#
-# Time to run: about two minutes with the fast defaults; 3-4.5 minutes with the full
-# profile (measured on 2 free cores).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 from typing import Optional  # papermill parses Optional[int], not int | None
 
 preset: str = "Func-33"  # basis preset of the model being improved
@@ -69,6 +74,12 @@ from uqlib import tables
 from uqlib.paper import active_learning, book, claims, data, plots
 
 out = book.setup(globals(), "07_active_learning")
+
+# %% tags=["hide-input"]
+# the values this page was computed with (the parameters cell itself is not shown)
+from uqlib.paper.findings import glue_findings  # noqa: E402
+
+book.run_configuration(globals(), "07_active_learning")
 
 # %% [markdown]
 # ## The races
@@ -115,7 +126,8 @@ book.figure(fig, "fig-active-learning")
 # %% tags=["hide-input"]
 race = active_learning.race_table(curves, round_zero)
 race.to_csv(out / "race.csv", index=False)
-display(race.round(3))
+book.table(race, "Fewest labels at which each criterion's mean curve reaches the target (a dash: never within the "
+           "race) and the Spearman rho (unitless) of its round-0 score with the pool's errors.", digits=3, index=False)
 
 # %% [markdown]
 # ## Findings, checked and recorded
@@ -127,10 +139,24 @@ display(race.round(3))
 # %% tags=["hide-input"]
 comparison, findings = active_learning.race_findings(curves)
 claims.write_records(out, "07_active_learning", [], findings)
-display(comparison.round(3), claims.findings_table(findings))
+display(book.table(comparison, "The race's paired comparison of each criterion with random selection, over seeds.",
+                   digits=3),
+        book.table(claims.findings_table(findings)[["statement", "ours", "verdict"]],
+                   "Results of this compendium beyond the paper, with their own verdict words; the rule and the reason of each are in the Summary."))
+
+# %% tags=["hide-input"]
+# the summary's blocks, one per claim, built from the records above
+glue_findings([], findings)
 
 # %% [markdown]
 # ## Summary
+# What this page found, claim by claim: the paper's words and value, ours, the verdict and
+# how robust it is (computed from the claim records of this run, never typed).
+#
+# ```{glue:md} findings
+# :format: myst
+# ```
+#
 # - The curves of {numref}`fig-active-learning` show, for a homogeneous and a heterogeneous start, how fast each criterion
 #   lowers the test error per labelled structure.
 # - The race table names the criterion that reaches the target accuracy with the fewest

@@ -56,10 +56,8 @@
 # | --- | --- |
 # | [D-optimality](03_maxvol) | necessary |
 # | [Clustered D-optimality](05_clustered_dopt) | helpful |
-#
-# Time to run: about a minute with the fast defaults.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 preset: str = "Func-33"  # basis preset of the model (W)
 max_per_subset: int = 6  # training structures taken from each of the paper's subsets A and B
 n_members: int = 4  # ensemble members (bootstrap)
@@ -81,6 +79,10 @@ from uqlib import cli, grading, io, tables
 from uqlib.paper import book, data, plots, structures
 
 work = book.setup(globals(), "08_own_data")
+
+# %% tags=["hide-input"]
+# the values this page was computed with (the parameters cell itself is not shown)
+book.run_configuration(globals(), "08_own_data")
 
 # %% [markdown]
 # ## Your files
@@ -123,13 +125,15 @@ for active_set, extra, graded in (("model/potential.asi", "", "graded_single"), 
 
 # %% [markdown]
 # The CSV summary has one row per frame: the largest gamma, the cluster that gave it, the
-# ensemble's largest force spread (eq 3, eV/Å) and the band. The extxyz holds per atom
+# ensemble's largest force spread ({eq}`eq-u-f-cfg`, eV/Å) and the band. The extxyz holds per atom
 # `gamma`, `gamma_cluster` (index into the clusters of `model/clusters/index.json`) and
 # `force_spread`; open it in OVITO and colour the atoms by `gamma`.
 
 # %%
 single, clustered = (pd.read_csv(work / f"{name}.csv") for name in ("graded_single", "graded"))
-clustered.assign(gamma_max_single=single["gamma_max"])
+book.table(clustered.assign(gamma_max_single=single["gamma_max"]).rename(columns={"force_spread_max": "force_spread_max (eV/Å)"}),
+           "The CSV summary of `uqlib grade`, one row per frame, with the single active set's largest gamma beside it.",
+           digits=3, index=False)
 
 # %%
 print("".join((work / "graded.extxyz").read_text().splitlines(keepends=True)[:5]))

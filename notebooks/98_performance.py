@@ -29,7 +29,7 @@
 #
 # Time to run: seconds (it reads saved records; it measures nothing itself).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 benchmark_dir: str = "../benchmarks/output"  # where the benchmark scripts saved their records
 
 # %% tags=["hide-input"]
@@ -42,10 +42,15 @@ out = book.setup(globals(), "98_performance")
 pd.set_option("display.max_colwidth", None)  # the goals' bounds are sentences
 records, timings = performance.read_records(benchmark_dir, out.parent)
 
+# %% tags=["hide-input"]
+# the values this page was computed with (the parameters cell itself is not shown)
+book.run_configuration(globals(), "98_performance")
+
 # %% [markdown]
 # ## The build, step by step
 # Wall time of each step (each notebook; a build run with `--benchmarks`, as older builds
-# were, also times the benchmarks as one step) in the latest cold and warm build of this profile, the cache entries (design matrices, labels, active sets,
+# were, also times the benchmarks as one step) in the latest cold and warm build of this
+# profile, the cache entries (design matrices, labels, active sets,
 # trajectories) each step computed, and the largest memory of the step's processes (the
 # notebook kernel and any workers it started), sampled four times a second as the sum of
 # their proportional set sizes, so pages a forked worker shares with its parent count once
@@ -55,7 +60,7 @@ records, timings = performance.read_records(benchmark_dir, out.parent)
 # missing from one kind was not run that way with this profile.
 
 # %% tags=["hide-input"]
-performance.step_table(timings)
+performance.step_table_view(timings)
 
 # %% [markdown]
 # ## The benchmark records: when, where, under what load, from which commit

@@ -117,3 +117,83 @@ def test_a_run_removes_the_old_claim_record_before_it_starts(tmp_path, monkeypat
     with pytest.raises(book.NotebookError):
         book.run_notebook("97_claims", output_dir=tmp_path / "out", progress=False)
     assert not old.exists()
+
+
+# -- one run configuration per page, readable tables ------------------------------------------------
+
+def test_run_configuration_shows_the_values_used_and_who_set_them(monkeypatch, tmp_path):
+    monkeypatch.setenv("UQLIB_RESULTS", str(book.RESULTS_ROOT / "full"))
+    defaults, annotations = book.declared_parameters("00_data")
+    namespace = {**defaults, "seed": defaults["seed"] + 5, "__annotations__": annotations}
+    view = book.run_configuration(namespace, "00_data")
+    rows = view.data.set_index("parameter")
+    assert rows.loc["profile", "value"] == "full"
+    assert rows.loc["seed", "value"] == str(defaults["seed"] + 5) and rows.loc["seed", "set by"] == "profile"
+    other = next(name for name in annotations if name != "seed")
+    assert rows.loc[other, "set by"] == "default" and rows.loc["seed", "meaning"]  # the parameter's comment
+    assert "This page was computed with" in view.to_html()
+    with pytest.raises(book.ParameterError, match="globals"):
+        book.run_configuration({}, "00_data")
+
+
+def test_the_runner_tags_both_parameters_cells_remove_cell(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("seed = 3", metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("print(seed)")])
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert book.hide_parameter_cells(path) == 2
+    tags = [c.metadata.get("tags", []) for c in nbformat.read(path, as_version=4).cells]
+    assert tags == [["parameters", "remove-cell"], ["injected-parameters", "remove-cell"], []]
+
+
+def test_every_notebook_removes_its_parameters_cell_and_shows_its_run_configuration():
+    for name in book.notebooks():
+        nb = nbformat.read(book.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+        parameters = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert "remove-cell" in parameters[0].metadata["tags"], name
+        assert any(f'book.run_configuration(globals(), "{name}")' in c.source for c in nb.cells), name
+
+
+def test_table_puts_units_in_headers_rounds_by_quantity_and_shows_a_dash_for_missing():
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"F_RMSE": [12.345, np.nan], "rate": [0.1234, None], "what": ["a", None]})
+    html = book.table(frame, "A caption", units={"F_RMSE": "meV/Å"}, percent=["rate"], digits={"F_RMSE": 1}).to_html()
+    assert "<caption>A caption</caption>" in html
+    assert ">F_RMSE (meV/Å)<" in html and ">rate (%)<" in html
+    assert ">12.3<" in html and ">12.35<" not in html and ">12.345<" not in html
+    assert "nan" not in html.lower() and "None" not in html and html.count(">–<") == 3
+    by_row = pd.DataFrame({"m1": [1.0, 0.5]}, index=["F_RMSE", "rate"])
+    html = book.table(by_row, "Rows", units={"F_RMSE": "meV/Å"}, percent=["rate"]).to_html()
+    assert ">F_RMSE (meV/Å)<" in html and ">50<" in html
+    with pytest.raises(KeyError, match="no columns"):
+        book.table(frame, "x", units={"E_RMSE": "meV/atom"})
+
+
+def test_with_paper_column_places_values_by_row_and_refuses_a_renamed_row():
+    import pandas as pd
+
+    from uqlib.paper import values
+
+    frame = pd.DataFrame({"K = 6": [0.1, 0.2]}, index=["by CBF (%)", "atoms flagged (%)"])
+    out = book.with_paper_column(frame, "paper", {"by CBF (%)": values.AD_ENSEMBLE_CFG_RATE})
+    assert out.loc["by CBF (%)", "paper"] == "0.076 %" and pd.isna(out.loc["atoms flagged (%)", "paper"])
+    with pytest.raises(KeyError, match="atoms flagged"):
+        book.with_paper_column(frame, "paper", {"atoms flagged": values.AD_ENSEMBLE_ATOM_RATE})
+    spaced = frame.rename(index={"by CBF (%)": "  by CBF (%)"})  # as studies.flagged_fractions names its rows
+    assert "by CBF (%)" in book.with_paper_column(spaced, "paper", {"by CBF (%)": values.AD_ENSEMBLE_CFG_RATE}).index
+
+
+def test_glue_paper_values_glues_every_value_under_its_key(monkeypatch):
+    import myst_nb
+
+    from uqlib.paper import values
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda key, value, display=True: glued.update({key: value.data}))
+    keys = book.glue_paper_values()
+    assert len(keys) == len(values.ALL_VALUES) == len(glued)
+    assert glued["paper-ad-dopt-cfg-rate"] == "75.4 %" and glued["paper-f-rmse-func15"] == "171.62 meV/Å"

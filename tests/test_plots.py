@@ -157,3 +157,15 @@ def test_roc_auc_bars_draw_one_bar_per_row_coloured_by_level():
     assert widths == [0.8, 0.3]
     assert ax.patches[0].get_facecolor() != ax.patches[1].get_facecolor()
     assert [t.get_text() for t in ax.get_yticklabels()] == ["conf CBF", "atom ABF"]
+
+
+def test_paper_models_axis_marks_the_papers_f_rmse_from_the_values_module():
+    from uqlib.paper import values
+
+    fig, axes = plots.new_figure()
+    top = plots.paper_models_axis(axes[0, 0], [0, 5])
+    labels = [t.get_text() for t in top.get_xticklabels()]
+    assert labels == [f"{values.F_RMSE_FUNC15.value:g} (Func-15)", f"{values.F_RMSE_FUNC945.value:g} (Func-945)"]
+    assert list(top.get_xticks()) == [0, 5] and "meV/Å" in top.get_xlabel()
+    with pytest.raises(ValueError, match="one ladder step per model"):
+        plots.paper_models_axis(axes[0, 0], [0])

@@ -3,9 +3,13 @@
 Builds the book with the fast profile in a temporary folder, opens every page and fails
 on a Python traceback or error output, a figure that does not load, or a broken internal
 link. On the analysis pages (``book/notebooks/0[1-7]*``) it also fails on a figure
-without a number and caption, on a code cell shown expanded by default (only the
-parameters cells stay visible) and, at a 1300 px wide window, on code above the first
-figure. The landing page must show the claim ledger's tally and a thumbnail per card.
+without a number and caption, on a code cell shown expanded by default and, at a 1300 px
+wide window, on code above the first figure; on a summary without a glued (computed) number.
+On every page it fails on a visible parameters cell (the page's run configuration is a table
+built from the values used), an equation reference that does not resolve, a table wider than
+the text column at 1300 px, a ``NaN``/``None`` cell, and a column header that names a quantity
+with a unit without giving the unit (:data:`QUANTITY_WITH_UNIT`). The landing page must show the
+claim ledger's tally and a thumbnail per card.
 A screenshot of each page is saved to ``results/screenshots/``.
 
 The same checks run on a tiny book built from ``tests/fixtures/figure_pattern.py``, the
@@ -91,6 +95,85 @@ def page_problems(browser, page: Path, site: Path) -> list[str]:
             problems.append(f"{name}: broken link to {shown}")
         elif href.fragment and target == page and not browser.find_elements(By.ID, href.fragment):
             problems.append(f"{name}: link to missing anchor #{href.fragment}")
+    return problems
+
+
+# -- tables, equations, parameters and findings -------------------------------------------------------
+
+# Header words that name a quantity with a unit (an error, RMSE, rate, threshold, time, memory, ...). A
+# header holding one must give its unit in parentheses, e.g. "F_RMSE train (meV/Å)", "rate CBF (%)".
+# Spearman rho, the grade gamma, counts and sizes K are unitless and need none.
+QUANTITY_WITH_UNIT = re.compile(r"(?i)(?<![a-z])(rmse|errors?|thresholds?|eps|energy|forces?|time|memory|rates?|"
+                                r"flagged|share|fraction|seconds|distance)(?![a-z])")
+UNIT_IN_HEADER = re.compile(r"\((?:[^()]*?)(%|eV|meV|Å|A\b|s\b|min\b|MiB|GiB|kB|MB|atoms?/s|unitless|spread = 1)"
+                            r"[^()]*\)")
+# Headers about a unitless measure (Spearman rho, the grade gamma, ROC AUC, precision), a category ("flagged by",
+# the label kinds "error" / "known") or a count need no unit even when they hold one of the words above.
+UNITLESS_HEADER = re.compile(r"(?i)rho|gamma|auc|precision|flagged by|^errors?$|^known$|count|unitless")
+UNIT_SUFFIX = re.compile(r"(?i)_(s|gib|mib|mb|kb|ev|mev|pct|percent|per_s)$|(?<![A-Za-z])(GiB|MiB|kB|MB|%|meV/Å|eV/Å|"
+                         r"meV/atom|eV/atom)(?![A-Za-z])")
+MISSING_CELL = re.compile(r"^(nan|none|nat|<na>|null)$", re.I)
+SUMMARY_GLUED = ".finding-block, .pasted-text, .pasted-inline, [class*='pasted']"
+
+_TABLES_JS = """
+const art = document.querySelector('article') || document.body;
+const column = art.getBoundingClientRect().width;
+const visible = e => e.getClientRects().length > 0 && e.getBoundingClientRect().height > 0;
+const tables = Array.from(art.querySelectorAll('table')).filter(visible).map(t => ({
+  width: t.getBoundingClientRect().width,
+  caption: t.caption ? t.caption.textContent.trim().slice(0, 60) : '',
+  headers: Array.from(t.querySelectorAll('thead th')).map(h => h.textContent.trim()),
+  cells: Array.from(t.querySelectorAll('td, tbody th')).map(c => c.textContent.trim())}));
+const params = Array.from(art.querySelectorAll('.tag_parameters, .tag_injected-parameters')).filter(visible)
+  .map(c => c.textContent.trim().split('\\n')[0].slice(0, 60));
+const dangling = Array.from(art.querySelectorAll('.xref.eq, code.xref')).filter(e => !e.closest('a'))
+  .map(e => e.textContent.trim());
+const summary = art.querySelector('section#summary');
+const glued = summary ? Array.from(summary.querySelectorAll(arguments[0])).map(e => e.textContent) : [];
+return {column: column, tables: tables, params: params, dangling: dangling, has_summary: !!summary,
+        glued: glued, text: art.innerText};
+"""
+
+
+def content_problems(browser, page: Path, name: str, *, summary_required: bool = False) -> list[str]:
+    """Tables, equations, parameters and the summary of ``page`` as a reader sees them at :data:`READER_WIDTH`."""
+    browser.get(page.as_uri())
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.readyState") == "complete")
+    found = browser.execute_script(_TABLES_JS, SUMMARY_GLUED)
+    problems = [f"{name}: parameters cell visible (tag it remove-cell; the runner tags papermill's): {p!r}"
+                for p in found["params"]]
+    problems += [f"{name}: equation reference does not resolve: {d!r}" for d in found["dangling"]]
+    if re.search(r"\{(eq|numref|ref)\}`", found["text"]):
+        problems.append(f"{name}: a role shows as raw text (a {{eq}}, {{numref}} or {{ref}} that was not parsed)")
+    for k, table in enumerate(found["tables"], 1):
+        label = f"{name}: table {k}" + (f" ({table['caption']!r})" if table["caption"] else "")
+        if table["width"] > found["column"] + 1:
+            problems.append(f"{label} is {table['width']:.0f} px wide, wider than the text column "
+                            f"({found['column']:.0f} px) at {READER_WIDTH} px")
+        missing = sorted({c for c in table["cells"] if MISSING_CELL.match(c)})
+        if missing:
+            problems.append(f"{label} shows {missing} cells: show a dash or 'not run'")
+        problems += [f"{label}: header {h!r} names a quantity without its unit (add ' (unit)', or '(unitless)')"
+                     for h in table["headers"] if QUANTITY_WITH_UNIT.search(h) and not UNIT_IN_HEADER.search(h)
+                     and not UNIT_SUFFIX.search(h) and not UNITLESS_HEADER.search(h)]
+    if summary_required:
+        if not found["has_summary"]:
+            problems.append(f"{name}: no Summary section")
+        elif not any(re.search(r"\d", text) for text in found["glued"]):
+            problems.append(f"{name}: the summary has no glued number (glue the findings from the claim records)")
+    return problems
+
+
+def equation_problems(site: Path) -> list[str]:
+    """Links to equations (``#equation-...``) whose target page has no such equation."""
+    problems = []
+    for page in sorted(site.rglob("*.html")):
+        for href in re.findall(r"""href=["']([^"']*#equation-[^"']+)["']""", page.read_text(errors="replace")):
+            target_name, _, anchor = href.partition("#")
+            target = (page.parent / target_name).resolve() if target_name else page
+            ids = re.findall(r"""id=["']([^"']+)["']""", target.read_text(errors="replace")) if target.is_file() else []
+            if anchor not in ids:
+                problems.append(f"{page.relative_to(site)}: equation link {href} does not resolve")
     return problems
 
 
@@ -248,6 +331,52 @@ def test_the_reader_first_check_fails_on_a_notebook_dump(tmp_path, reader_window
     assert any("comes after code" in p for p in reader_first_problems(reader_window, code_first, "code_first"))
 
 
+def test_every_page_has_readable_tables_resolved_equations_and_one_run_configuration(site, reader_window):
+    problems = equation_problems(site)
+    for page in _pages(site):
+        name = page.relative_to(site).as_posix()
+        problems += content_problems(reader_window, page, name,
+                                     summary_required=bool(ANALYSIS_PAGE.match(page.stem)) and "notebooks/" in name)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_content_check_fails_on_each_kind_of_unreadable_page(tmp_path, reader_window):
+    """Every new check must fail on a page made to break it, and pass on one made right."""
+    bad = tmp_path / "bad.html"
+    wide = "<td>" + "x" * 3000 + "</td>"
+    bad.write_text("<article style='width:600px'><div class='cell tag_parameters'><pre>seed = 0</pre></div>"
+                   "<p>see <code class='xref eq'>eq-missing</code> and {eq}`eq-raw`</p>"
+                   "<table><caption>T</caption><thead><tr><th>F_RMSE train</th><th>rate CBF (%)</th>"
+                   "<th>rho CBE</th><th>memory_gib</th><th>flagged by</th><th>memory GiB</th><th>peak memory</th>"
+                   "</tr></thead>"
+                   "<tbody><tr><td>NaN</td><td>None</td><td>0.5</td><td>1</td><td>a</td><td>2</td><td>3</td></tr>"
+                   "</tbody></table>"
+                   f"<table style='white-space:nowrap'><tr>{wide}</tr></table>"
+                   "<section id='summary'><h2>Summary</h2><p>We found 3 things.</p></section></article>")
+    problems = content_problems(reader_window, bad, "bad", summary_required=True)
+    assert any("parameters cell visible" in p for p in problems), problems
+    assert any("does not resolve: 'eq-missing'" in p for p in problems), problems
+    assert any("role shows as raw text" in p for p in problems), problems
+    assert any("'F_RMSE train' names a quantity without its unit" in p for p in problems), problems
+    assert not any(f"'{h}'" in p for h in ("rate CBF (%)", "rho CBE", "memory_gib", "flagged by", "memory GiB")
+                   for p in problems)
+    assert any("'peak memory' names a quantity" in p for p in problems), problems
+    assert any("['NaN', 'None'] cells" in p for p in problems), problems
+    assert any("wider than the text column" in p for p in problems), problems
+    assert any("no glued number" in p for p in problems), problems  # typed digits do not count
+    good = tmp_path / "good.html"
+    good.write_text("<article style='width:600px'><p>see <a href='#equation-x'><span class='xref eq'>(1)</span></a>"
+                    "</p><div id='equation-x'></div><table><caption>T</caption><thead><tr><th>F_RMSE train (meV/Å)"
+                    "</th><th>cold wall time (s)</th></tr></thead><tbody><tr><td>–</td><td>not run</td></tr></tbody>"
+                    "</table><section id='summary'><h2>Summary</h2><div class='admonition finding-block'>"
+                    "<p>P1: ours 12.3 meV/Å</p></div></section></article>")
+    assert content_problems(reader_window, good, "good", summary_required=True) == []
+    (tmp_path / "methods.html").write_text("<div id='equation-eq-a'></div>")
+    (tmp_path / "page.html").write_text("<a href='methods.html#equation-eq-a'>(1)</a>"
+                                        "<a href='methods.html#equation-eq-gone'>(2)</a>")
+    assert equation_problems(tmp_path) == ["page.html: equation link methods.html#equation-eq-gone does not resolve"]
+
+
 # -- the worked pattern ------------------------------------------------------------------------------
 
 PATTERN_LANDING = """# Landing
@@ -301,6 +430,7 @@ def pattern_site(tmp_path_factory) -> Path:
 def test_the_figure_pattern_renders_numbered_captioned_collapsed_and_cited(pattern_site, reader_window):
     page = pattern_site / "book" / "notebooks" / "figure_pattern.html"
     assert reader_first_problems(reader_window, page, "figure_pattern") == []
+    assert content_problems(reader_window, page, "figure_pattern", summary_required=True) == []
     assert page_problems(reader_window, page, pattern_site) == []
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     reader_window.save_screenshot(str(SCREENSHOTS / "pattern_figure_pattern.png"))
@@ -310,10 +440,14 @@ def test_the_figure_pattern_renders_numbered_captioned_collapsed_and_cited(patte
     assert re.search(r'href="#fig-pattern-ladder"><span class="std std-numref">Fig\. 1</span>', html)  # {numref}
     assert re.search(r'class="bibtex-citation".*?href="\.\./references\.html#[^"]+"[^>]*>Shuang', html, re.S)
     assert '<details class="admonition hide above-input">' in html and "<details open" not in html
-    assert "tag_parameters" in html  # the parameters cell is there, outside any toggle
+    assert "tag_parameters" not in html and "seed =" not in article_text(html)  # removed: the run table says it
     article = html[html.index("<article"):html.index("</article>")]
     assert article.count("<img") == 1  # the glued figure once; book.figure closed it, so no unnumbered copy
     assert "logo_binder" in html  # the launch button is configured (not followed: Binder is not reachable here)
+
+
+def article_text(html: str) -> str:
+    return re.sub(r"<[^>]+>", " ", html[html.index("<article"):html.index("</article>")])
 
 
 def test_the_bibliography_and_the_landing_pattern(pattern_site, reader_window):

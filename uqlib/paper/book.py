@@ -221,7 +221,30 @@ def run_notebook(notebook: str, overrides: dict | None = None, *, profile: str =
     except papermill.PapermillExecutionError as err:
         raise NotebookError(f"Notebook {notebook} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
                              f"The executed copy with the traceback is {output}") from None
+    hide_parameter_cells(output)
     return output
+
+
+HIDDEN_PARAMETER_TAGS = ("parameters", "injected-parameters")  # papermill tags its injected cell "injected-parameters"
+
+
+def hide_parameter_cells(path: Path) -> int:
+    """Tag the notebook's parameters cell and papermill's injected one ``remove-cell``; returns how many.
+
+    The rendered page then shows one run configuration, the table of :func:`run_configuration`
+    built from the values actually used, instead of the defaults and the overrides one under the
+    other. Papermill copies no tag of ours onto the cell it injects, so the executed copy is tagged.
+    """
+    nb = nbformat.read(path, as_version=4)
+    tagged = 0
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if any(t in tags for t in HIDDEN_PARAMETER_TAGS):
+            if "remove-cell" not in tags:
+                tags.append("remove-cell")
+            tagged += 1
+    nbformat.write(nb, path)
+    return tagged
 
 
 def render(builder_dir: Path = PROJECT_ROOT) -> Path:
@@ -278,6 +301,164 @@ def figure(fig, name: str) -> None:
 
     glue(name, fig, display=False)
     plt.close(fig)
+
+
+# -- tables in the book -----------------------------------------------------------------------------
+
+MISSING = "–"  # what a table shows where a value is missing (never NaN or None)
+
+
+def _cell_text(places: int | None) -> typing.Callable[[object], str]:
+    import numpy as np
+
+    def text(value: object) -> str:
+        if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+            return MISSING
+        if isinstance(value, bool | np.bool_):
+            return "yes" if value else "no"
+        if isinstance(value, int | np.integer):
+            return f"{value:,}".replace(",", " ")
+        if isinstance(value, float | np.floating):
+            return f"{value:.{places}f}" if places is not None else f"{value:.3g}"
+        return str(value)
+    return text
+
+
+def table(frame, caption: str, *, units: dict[str, str] | None = None, digits: dict[str, int] | int | None = None,
+          percent: typing.Iterable[str] = (), index: bool = True):
+    """A table a reader can read: a caption, units in the headers, rounding by quantity, a dash for missing.
+
+    ``frame``: a DataFrame. ``units`` maps a column to its unit, shown in the header as
+    ``name (unit)``; ``percent`` lists the columns that hold fractions in [0, 1], shown ×100
+    under "name (%)". When the names are row labels rather than columns (a table whose rows
+    are quantities, one column per model), the rows are labelled and rounded instead.
+    ``digits``: decimals per column (row), or one number for all; the default is three
+    significant figures. NaN and None show as a dash. Returns a pandas Styler.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(frame).copy()
+    units, percent = dict(units or {}), list(percent)
+    named = set(units) | set(percent) | (set(digits) if isinstance(digits, dict) else set())
+    by_row = bool(named) and not named & set(frame.columns) and bool(named & set(frame.index))
+    labels = list(frame.index if by_row else frame.columns)
+    unknown = sorted(map(str, named - set(labels)))
+    if unknown:
+        raise KeyError(f"table {caption!r}: no {'rows' if by_row else 'columns'} {unknown}; it has {labels}")
+    for name in percent:
+        if by_row:
+            frame.loc[name] = pd.to_numeric(frame.loc[name], errors="coerce") * 100
+        else:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce") * 100
+    styler = frame.style
+    for label in dict.fromkeys(labels):
+        places = digits if isinstance(digits, int) else (digits or {}).get(label)
+        subset = pd.IndexSlice[[label], :] if by_row else pd.IndexSlice[:, [label]]
+        styler = styler.format(_cell_text(places), subset=subset)
+    header = {name: f"{name} (%)" for name in percent} | {name: f"{name} ({unit})" for name, unit in units.items()}
+    styler = styler.format_index(lambda label: header.get(label, label), axis=0 if by_row else 1)
+    if not index:
+        styler = styler.hide(axis="index")
+    return styler.set_caption(caption)
+
+
+def paper_value_key(name: str) -> str:
+    """The glue key of a paper's value: ``paper-`` then its name in :mod:`uqlib.paper.values`, lowercase, with ``-``."""
+    return "paper-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def glue_paper_values() -> list[str]:
+    """Glue every value of :mod:`uqlib.paper.values` as text for captions and prose; returns the keys.
+
+    A caption then quotes the paper as ``{glue:md}`paper-ad-dopt-cfg-rate``` (shows "75.4 %"),
+    so that no paper number is typed in a notebook.
+    """
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    from uqlib.paper import values
+
+    keys = []
+    for name, value in values.ALL_VALUES.items():
+        keys.append(paper_value_key(name))
+        glue(keys[-1], Markdown(value.text()), display=False)
+    return keys
+
+
+def with_paper_column(frame, column: str, paper: dict[str, object]):
+    """``frame`` (rows: quantities) with a column of the paper's values, each placed on its named row.
+
+    ``paper`` maps a row label of ``frame`` to a :class:`uqlib.paper.values.PaperValue` (shown
+    as the reader sees it, e.g. "75.4 %") or to text. A label that is not a row of ``frame``
+    is an error, so that renaming a row cannot silently drop the paper's value. Row labels are shown
+    with runs of blank space collapsed and no leading or trailing space ("  by CBF (%)" is "by CBF (%)").
+    """
+    import pandas as pd
+
+    from uqlib.paper.values import PaperValue
+
+    frame = frame.rename(index=lambda label: " ".join(label.split()) if isinstance(label, str) else label)
+    missing = [label for label in paper if label not in frame.index]
+    if missing:
+        raise KeyError(f"with_paper_column({column!r}): no rows {missing}; the rows are {list(frame.index)}")
+    shown = {label: value.text() if isinstance(value, PaperValue) else str(value) for label, value in paper.items()}
+    return frame.assign(**{column: pd.Series(shown, dtype=object).reindex(frame.index)})
+
+
+# -- the run configuration of a page ------------------------------------------------------------------
+
+_PARAMETER_LINE = re.compile(r"^(?P<name>\w+)\s*:[^=]*=[^#]*#\s*(?P<comment>.*)$")
+
+
+def _parameter_comments(notebook: str) -> dict[str, str]:
+    try:
+        source = _parameters_cell(notebook)
+    except (FileNotFoundError, ParameterError):
+        return {}
+    return {m["name"]: m["comment"].strip() for m in map(_PARAMETER_LINE.match, source.splitlines()) if m}
+
+
+def _shown_value(value: object) -> str:
+    if value is None:
+        return "not set"
+    if isinstance(value, list | tuple):
+        return ", ".join(_shown_value(v) for v in value) if value else "empty list"
+    return str(value)
+
+
+def current_profile() -> str:
+    """The profile this kernel runs with: the runner points ``UQLIB_RESULTS`` at ``results/<profile>``."""
+    root = config.results_root()
+    if root.parent == RESULTS_ROOT and root.name != "default":
+        return root.name
+    return "none (an interactive run with the notebook's own values)"
+
+
+def run_configuration(namespace: dict, notebook: str):
+    """The table "This page was computed with": the profile and every parameter's value in this run.
+
+    ``namespace`` is the notebook's ``globals()`` after its parameters cell (and papermill's
+    injected one), so the values are those actually used; each row says whether it is the
+    notebook's default or set by the profile, and what the parameter means (its comment in
+    the parameters cell). Call it in a ``hide-input`` cell after :func:`setup`.
+    """
+    import pandas as pd
+
+    try:
+        defaults, _ = declared_parameters(notebook)
+    except (FileNotFoundError, ParameterError):
+        defaults = {}
+    comments = _parameter_comments(notebook)
+    names = list(namespace.get("__annotations__", {}))
+    if not names:
+        raise ParameterError(f"{notebook}: no annotated parameters in the namespace given: pass globals() "
+                             "after the parameters cell")
+    rows = [{"parameter": "profile", "value": current_profile(), "set by": "the book runner",
+             "meaning": "fast: the notebooks' defaults; full: the overrides of book/profiles.yaml"}]
+    rows += [{"parameter": name, "value": _shown_value(namespace[name]),
+              "set by": "default" if name not in defaults or defaults[name] == namespace[name] else "profile",
+              "meaning": comments.get(name, "")} for name in names if name in namespace]
+    return table(pd.DataFrame(rows), "This page was computed with", index=False)
 
 
 def _cache_entries() -> int:

@@ -28,8 +28,7 @@ import psutil
 KINDS = ("cold", "warm")
 # the benchmark scripts make benchmarks runs (benchmarks/run_all.py), in order; each saves a record of this name
 BENCHMARKS = ("cache_reads", "featurization_passes", "design_matrix_throughput", "ensemble_fit", "ensemble_memory",
-              "grading_throughput",
-              "clustered_grading", "distributed_grading")
+              "pacemaker_bfgs", "grading_throughput", "clustered_grading", "distributed_grading", "activeset_parity")
 NOT_RUN = "—"  # what the page shows where a benchmark has no record (or a record lacks a field)
 MEMORY_MEASURE = "pss"  # what MemorySampler sums over a step's processes (older records: "rss")
 COLD_BUILD_MINUTES, WARM_BUILD_MINUTES, NOTEBOOK_MEMORY_GIB = 12.0, 4.0, 6.0
@@ -169,6 +168,26 @@ def step_table(timings: dict[str, dict[str, dict]]) -> pd.DataFrame:
                                                   ("s", "entries computed", "peak MiB")]]).set_index("step")
     table.insert(2, "cold - warm s", table["cold s"] - table["warm s"])
     return table
+
+
+def step_table_view(timings: dict[str, dict[str, dict]]):
+    """:func:`step_table` as the book shows it: units in the headers, "not run" where a build kind has no record
+    of a step (never NaN or None), wall times to the second and memory to the MiB. Returns a pandas Styler."""
+    from uqlib.paper import book
+
+    table = step_table(timings)
+    if table.empty:
+        return book.table(table, "No build has recorded its steps for this profile yet.")
+    names = {}
+    for kind in KINDS:
+        names |= {f"{kind} s": f"{kind} wall time (s)", f"{kind} entries computed": f"{kind} cache entries computed",
+                  f"{kind} peak MiB": f"{kind} peak memory (MiB)"}
+    names["cold - warm s"] = "cold - warm wall time (s)"
+    shown = table.rename(columns=names).astype(object)
+    shown = shown.where(shown.notna(), "not run")
+    return book.table(shown, "Each step of the latest cold and warm build of this profile: wall time, cache entries "
+                      "computed and peak memory; \"not run\": the step was not run in a build of that kind.",
+                      digits={c: 0 for c in shown.columns if not c.endswith("computed")})
 
 
 def _goal_row(name: str, target: str, value: float | None, met: bool | None, unit: str, bound: str = "") -> dict:

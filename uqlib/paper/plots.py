@@ -418,3 +418,25 @@ def roc_auc_bars(ax: Axes, detection: pd.DataFrame, title: str) -> Axes:
     ax.axvline(0.5, color="k", ls=":")
     ax.set(xlim=(0, 1), xlabel="ROC-AUC", title=title)
     return ax
+
+
+def paper_models_axis(ax: Axes, positions: list[float], paper_f_rmse: dict[str, float] | None = None, *,
+                      names: bool = True) -> Axes:
+    """Mark the paper's stated F_RMSE (meV/Å) on a top axis at the ladder steps that stand for its models.
+
+    ``positions`` (m,): the x positions of our presets that stand for the paper's models, in
+    the order of ``paper_f_rmse`` (default :data:`uqlib.paper.values.F_RMSE`, Func-15 then
+    Func-945). The ladder axis is categorical (:func:`accuracy_axis` in rank mode), so the
+    marks name steps, not a scale. Returns the secondary axis.
+    """
+    from uqlib.paper import values
+
+    paper = values.F_RMSE if paper_f_rmse is None else paper_f_rmse
+    if len(positions) != len(paper):
+        raise ValueError(f"paper_models_axis: {len(positions)} positions for the paper's {len(paper)} models "
+                         f"{list(paper)}; give one ladder step per model")
+    top = ax.secondary_xaxis("top")
+    top.set_xticks(list(positions), [f"{v:g}" + (f" ({name})" if names else "") for name, v in paper.items()])
+    top.set_xlabel("paper's F_RMSE (meV/Å)", fontsize=10)
+    top.tick_params(labelsize=9, colors="#555555")
+    return top

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.stats
 
 from uqlib.exceptions import UqlibError
+from uqlib.paper import values as paper_values
 
 __all__ = ["CLAIMS", "CLAIMS_LIST_PATH", "CONSTRUCTIONS", "ClaimInputError", "ClaimRecord", "ENSEMBLE_CLAIMS",
            "FINDING_VERDICTS", "Finding", "NO_COMPOSITION", "NO_CONSTRUCTION", "PAPER_CROSSOVER", "PAPER_E_RMSE",
@@ -27,9 +28,9 @@ NO_COMPOSITION = "-"  # the key of a claim that does not depend on the test set
 TREND_RHO = 0.8
 WEAK_RHO = 0.4
 PARTLY_FRACTION = 0.75
-PAPER_CROSSOVER = 100.0  # meV/Å, Fig 3f
-PAPER_F_RMSE = {"Func-15": 171.62, "Func-945": 51.37}  # training force RMSE (meV/Å), Fig 2 caption
-PAPER_E_RMSE = {"Func-15": 9.05, "Func-945": 1.46}  # training energy RMSE (meV/atom), Fig 2 caption
+PAPER_CROSSOVER = paper_values.CROSSOVER_F_RMSE.value  # meV/Å, Fig 3f
+PAPER_F_RMSE = paper_values.F_RMSE  # training force RMSE (meV/Å), Fig 2 caption
+PAPER_E_RMSE = paper_values.E_RMSE  # training energy RMSE (meV/atom), Fig 2 caption
 # the paper's claims P1-P36, shipped as package data beside this package
 CLAIMS_LIST_PATH = Path(__file__).resolve().parents[1] / "claims_list.md"
 
