@@ -8,8 +8,13 @@ module                      concern
 ==========================  ======================================================================
 ``data``                    the paper's subsets A-F and PRM2020: manifest, resolution (cache ->
                             mirror -> download), checksums, splits, PRM2020 blocks
-``claims``                  the paper's claims P1-P36: rules fixed in advance, records, ledger
+``values``                  the paper's numbers, each with its figure and unit (one source)
+``claims``                  the paper's claims P1-P36 (a package): ``records``, ``rules`` fixed in
+                            advance, ``robustness`` (seed means, per-construction verdicts),
+                            ``findings`` (the race), ``ledger``
+``protocol``                a verdict over member constructions x seeds x test compositions
 ``studies``                 criteria judged the paper's way: ladders, K sweeps, A+D tables
+``findings``                each page's claim blocks, glued from the records
 ``scoring``                 beyond the paper: every criterion as a detector, error-bar calibration
 ``active_learning``         beyond the paper: the active-learning race
 ``maxvol2d``                the paper's 2D MaxVol example and the minimum rule (Figs 7c-d, 8a-b)
