@@ -47,9 +47,11 @@ EXAMPLES = {
 
 EXIT_OK, EXIT_BUG, EXIT_USER_ERROR, EXIT_ABOVE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-# below this much input, `grade --workers N` grades in this process: starting a local Dask cluster
-# costs more than it saves (measured, see the --workers help and notebooks/08_own_data.py)
-SERIAL_BELOW_BYTES = 0
+# below this much input, `grade --workers N` grades in this process: a local Dask cluster of 2 workers
+# was slower at every size measured (bench of `uqlib -q grade` on Ni-Al fcc cells, Func-33, 2 shared
+# cores): 0.1 MB (1,408 atoms) 8.4 s serial vs 21.8 s; 1.1 MB (14,080 atoms) 10.6 vs 28.0 s; 7.3 MB
+# (102,400 atoms) 19.1 vs 34.5 s; 18.3 MB (256,000 atoms) 53.2 vs 104.9 s
+SERIAL_BELOW_BYTES = 20_000_000
 
 
 # -- outputs written whole or not at all ---------------------------------------------------------
@@ -323,6 +325,12 @@ def _activeset_by_batches(args: argparse.Namespace, basis) -> int:
                                                      memory_limit=args.memory_limit, source=", ".join(args.train))
     except KeyError as err:  # pyace's batched MaxVol fails with the species type as key
         raise _batch_without_species(args, basis, structures) or err from None
+    except ValueError as err:
+        if "under-determined" not in str(err):
+            raise
+        option = "--batch-size" if args.batch_size is not None else "--memory-limit"
+        raise UsageError(f"{option}: a batch has fewer atoms of a species than the basis has functions for it "
+                         f"(pyace: {err}); give larger batches, more training structures, or drop {option}") from None
     active.save(out)
     print(f"active set of {len(structures)} structures by batches, species {active.elements}: wrote {out}")
     return 0
@@ -610,7 +618,8 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in text or not action.option_strings:
+        unset = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if unset or "default" in text or not action.option_strings:
             return text
         return f"{text} (default: %(default)s)"
 
@@ -696,8 +705,10 @@ def build_parser() -> argparse.ArgumentParser:
                f"gamma-lo/gamma-hi default to 1 and 10 (the defaults of pyace's PyACECalculator, gamma_lower_bound "
                f"and gamma_upper_bound, are 1.1 and 5).\n"
                f"incomplete frames: {io.TRUNCATION_POLICY}.\n"
-               f"--workers: below {SERIAL_BELOW_BYTES / 1e6:.0f} MB of input frames grading stays in this process "
-               f"(a local Dask cluster takes seconds to start and was slower there; measured on 2 cores).\n"
+               f"--workers: below {SERIAL_BELOW_BYTES / 1e6:.0f} MB of input frames grading stays in this process, "
+               f"with a note: on 2 shared cores a local cluster of 2 workers was about 2x slower than one process at "
+               f"every size measured (0.1 MB: 8.4 s vs 21.8 s; 18.3 MB, 256,000 atoms: 53 s vs 105 s). It pays with "
+               f"free cores and large inputs, or on a remote --scheduler.\n"
                f"outputs are written as <name>.<random>.part and renamed when complete; -o or --summary equal to "
                f"an input is refused.\n{EXIT_CODES}")
     grade.add_argument("frames", nargs="+", help="extxyz, LAMMPS dumps, pacemaker pickles, anything ase reads")
@@ -761,10 +772,11 @@ def user_file_error(err: OSError, args: argparse.Namespace) -> str | None:
         where = err.filename or args.output
         return (f"no space left on the device while writing {os.fsdecode(where)} (-o {args.output}): free space, "
                 f"or give -o on another disk; nothing was published")
-    user_kinds = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+    user_kinds = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
     if isinstance(err, user_kinds) and err.filename is not None and _on_user_path(err.filename, args):
         fix = {FileNotFoundError: "check the path", PermissionError: "check its permissions or choose another path",
-               IsADirectoryError: "give a file, not a folder", NotADirectoryError: "give a folder, not a file"}
+               IsADirectoryError: "give a file, not a folder", NotADirectoryError: "give a folder, not a file",
+               FileExistsError: "a file is in the way of a folder: give another path"}
         return f"{err.strerror}: {os.fsdecode(err.filename)}; {fix[type(err)]}"
     return None
 
