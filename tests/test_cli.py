@@ -755,3 +755,20 @@ def test_the_readme_example_runs_under_set_e(work, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "UQLIB_COMPUTE_CACHE": str(tmp_path / "c"), "UQLIB_PROGRESS": "0"}
     result = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0 and result.stdout.rstrip().endswith("finished"), result.stderr
+
+
+@pytest.mark.parametrize("error, filename, expected", [
+    (PermissionError, "out/g.extxyz.abc123.part", "Permission denied: out/g.extxyz.abc123.part; check its permissions"),
+    (IsADirectoryError, "md.extxyz", "Is a directory: md.extxyz; give a file, not a folder"),
+    (FileNotFoundError, "out", "No such file or directory: out; check the path"),
+    (PermissionError, "/usr/lib/python3/site.py", None),  # not a path the user gave: a bug
+    (FileNotFoundError, None, None),
+])
+def test_file_errors_on_the_users_paths_are_user_errors_and_others_are_bugs(tmp_path, monkeypatch, error, filename,
+                                                                            expected):
+    monkeypatch.chdir(tmp_path)
+    args = cli.build_parser().parse_args(["grade", "md.extxyz", *POTENTIAL, "-o", "out/g.extxyz"])
+    strerror = {PermissionError: "Permission denied", IsADirectoryError: "Is a directory",
+                FileNotFoundError: "No such file or directory"}[error]
+    message = cli.user_file_error(error(13, strerror, filename), args)
+    assert message is None if expected is None else expected in message
