@@ -749,12 +749,16 @@ def test_the_readme_example_runs_under_set_e(work, tmp_path):
     commands = [line for line in block.split("```")[0].splitlines() if line.startswith("uqlib ")]
     assert len(commands) >= 3
     shutil.copy(work / "train.extxyz", tmp_path / "train.extxyz")
-    shutil.copy(work / "md.extxyz", tmp_path / "md.extxyz")
+    hot = bulk("W", "bcc", a=3.165 * 0.8, cubic=True).repeat(2)  # squeezed by 20 %: far above gamma-hi
+    hot.rattle(0.3, seed=1)
+    ase.io.write(tmp_path / "md.extxyz", [*ase.io.read(work / "md.extxyz", ":"), hot])
     uqlib = f"{shlex.quote(sys.executable)} -m uqlib"
     script = "set -e\n" + "\n".join(uqlib + line.removeprefix("uqlib") for line in commands) + "\necho finished\n"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "UQLIB_COMPUTE_CACHE": str(tmp_path / "c"), "UQLIB_PROGRESS": "0"}
     result = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0 and result.stdout.rstrip().endswith("finished"), result.stderr
+    with open(tmp_path / "graded.csv") as fh:
+        assert max(float(row["gamma_max"]) for row in csv.DictReader(fh)) > 10, "the drill needs a frame above 10"
 
 
 @pytest.mark.parametrize("error, filename, expected", [
