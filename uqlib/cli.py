@@ -822,7 +822,8 @@ def _warnings_on_stderr(prefix: str, quiet: bool) -> Iterator[None]:
         print(f"{prefix}: warning: {one_line(str(message))}", file=sys.stderr)
 
     with warnings.catch_warnings():
-        warnings.simplefilter("always", UserWarning)
+        # every one of uqlib's (one per file or frame); others once per place, as Python does by default
+        warnings.filterwarnings("always", category=UserWarning, module=r"uqlib(\.|$)")
         if quiet:
             warnings.filterwarnings("ignore", module=r"distributed(\.|$)")
         warnings.showwarning = show
