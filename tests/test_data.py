@@ -318,3 +318,134 @@ def test_main_reports_a_corrupt_file_in_one_line_with_exit_code_2(tmp_path, monk
     assert data.main() == 2
     err = capsys.readouterr().err
     assert "Checksum mismatch" in err and "UQLIB_DATA_MIRROR" in err and err.count("\n") == 1
+
+
+class _Response:
+    """A stand-in for urlopen's response: ``payload`` bytes, then (optionally) a dropped connection."""
+
+    def __init__(self, payload: bytes, fail: bool = False):
+        self.payload, self.fail, self.sent = payload, fail, False
+
+    def read(self, size=-1):
+        if self.sent:
+            if self.fail:
+                raise OSError("connection reset by peer")
+            return b""
+        self.sent = True
+        return self.payload
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.parametrize("kind", ["cut short", "wrong bytes"])
+def test_a_bad_download_is_never_renamed_into_the_cache_and_a_later_run_succeeds(tmp_path, monkeypatch, kind):
+    payload = data.resolve("elastic").read_bytes()  # the verified bytes, from the mirror
+    monkeypatch.setenv("UQLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("UQLIB_DATA_MIRROR", raising=False)
+    entry = data.load_manifest()["elastic"]
+    first = _Response(payload[: len(payload) // 2], fail=True) if kind == "cut short" else _Response(b"x" * 100)
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: first)
+    with pytest.raises(DataError) as err:
+        data.resolve("elastic")
+    target = tmp_path / "cache" / entry.path
+    assert not target.exists(), "an unverified download must not appear in the cache"
+    assert not list(target.parent.glob("*.part")), "no partial file is left behind"
+    if kind == "wrong bytes":
+        assert "incomplete or not the pinned version" in str(err.value) and entry.url in str(err.value)
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: _Response(payload))
+    assert data.resolve("elastic") == target and data.sha256sum(target) == entry.sha256
+
+
+
+# -- incomplete frames, coincident atoms, species maps (uqlib.io) -------------------------------------------------
+
+def _cells(n: int = 3) -> list[Atoms]:
+    from ase.build import bulk
+
+    frames = []
+    for seed in range(n):
+        atoms = bulk("W", "bcc", a=3.165, cubic=True).repeat(2)
+        atoms.rattle(0.05, seed=seed)
+        frames.append(atoms)
+    return frames
+
+
+def _dump_lines(frames: list[Atoms], types: list[int] | None = None) -> list[str]:
+    lines = []
+    for step, atoms in enumerate(frames):
+        lines += ["ITEM: TIMESTEP", str(step), "ITEM: NUMBER OF ATOMS", str(len(atoms)), "ITEM: BOX BOUNDS pp pp pp",
+                  *(f"0.0 {atoms.cell[i, i]}" for i in range(3)), "ITEM: ATOMS id type x y z"]
+        kinds = types or [1] * len(atoms)
+        lines += [f"{i + 1} {kinds[i]} {x} {y} {z}" for i, (x, y, z) in enumerate(atoms.positions)]
+    return lines
+
+
+def test_a_truncated_last_dump_frame_is_skipped_with_a_warning_naming_it(tmp_path):
+    path = tmp_path / "md.lammpstrj"
+    path.write_text("\n".join(_dump_lines(_cells(3))[:-9]) + "\n")  # frame 2: 7 of 16 atom rows
+    with pytest.warns(io.TruncatedFrameWarning, match=r"md.lammpstrj, frame 2 is incomplete \(7 of 16 atom rows"):
+        frames = list(io.iter_structures(path, "1=W"))
+    assert [len(a) for a in frames] == [16, 16]
+
+
+def test_a_truncated_dump_frame_in_the_middle_is_an_error_naming_it(tmp_path):
+    lines = _dump_lines(_cells(3))
+    per_frame = len(lines) // 3
+    path = tmp_path / "md.lammpstrj"
+    path.write_text("\n".join(lines[:per_frame - 5] + lines[per_frame:]) + "\n")  # frame 0 loses 5 rows
+    with pytest.raises(DataError, match=r"md.lammpstrj, frame 0 declares 16 atoms but has 11 atom rows"):
+        list(io.iter_structures(path, "1=W"))
+
+
+def test_a_truncated_last_extxyz_frame_keeps_the_frames_before_it(tmp_path):
+    import ase.io
+
+    whole = tmp_path / "whole.extxyz"
+    ase.io.write(whole, _cells(3))
+    path = tmp_path / "md.extxyz"
+    path.write_text("".join(whole.read_text().splitlines(keepends=True)[:2 * 18 + 2 + 5]))
+    with pytest.warns(io.TruncatedFrameWarning, match=r"md.extxyz, frame 2 is incomplete \(5 of 16 atom rows"):
+        frames = list(io.iter_structures(path))
+    assert len(frames) == 2
+
+
+def test_an_incomplete_species_map_names_the_missing_type(tmp_path):
+    path = tmp_path / "md.lammpstrj"
+    path.write_text("\n".join(_dump_lines(_cells(1), types=[1] * 15 + [2])) + "\n")
+    with pytest.raises(DataError, match=r"frame 0 has LAMMPS atom type\(s\) \[2\] that --species-map 1=W does not "
+                                        r"name.*1=W,2=X"):
+        list(io.iter_structures(path, "1=W"))
+
+
+@pytest.mark.parametrize("pbc, offset", [(True, 0.0), (True, 2e-4), (False, 0.0)])
+def test_coincident_atoms_are_named_before_pyace_sees_them(pbc, offset):
+    atoms = _cells(1)[0]
+    atoms.pbc = pbc
+    atoms.positions[7] = atoms.positions[3] + [offset, 0, 0]
+    assert io.coincident_atoms(atoms)[:2] == (3, 7)
+    with pytest.raises(DataError, match=r"md.extxyz, frame 4 has atoms 3 and 7 .* Å apart \(closer than 0.001 Å"):
+        io.validate_structures([atoms], "md.extxyz", start=4)
+
+
+def test_coincident_atoms_across_the_periodic_boundary_are_found_and_near_ones_are_not():
+    atoms = _cells(1)[0]
+    atoms.positions[7] = atoms.positions[3] + atoms.cell[0] + [3e-4, 0, 0]  # the same site, one cell over
+    assert io.coincident_atoms(atoms)[:2] == (3, 7)
+    atoms.positions[7] = atoms.positions[3] + [5e-3, 0, 0]
+    assert io.coincident_atoms(atoms) is None
+
+
+@pytest.mark.parametrize("has, says", [("energy", "has no forces (it has an energy but"),
+                                       ("forces", "has no energy (it has forces but")])
+def test_fitting_a_file_with_one_label_says_which_is_missing(has, says):
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    atoms = _cells(1)[0]
+    labels = {"energy": -1.0} if has == "energy" else {"forces": np.zeros((len(atoms), 3))}
+    atoms.calc = SinglePointCalculator(atoms, **labels)
+    with pytest.raises(DataError, match=re.escape(f"train.extxyz, frame 0 {says}")):
+        io.table_from_atoms([atoms], source="train.extxyz", labelled=True)

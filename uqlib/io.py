@@ -22,6 +22,7 @@ before any descriptor is computed, so a bad one is named, never featurised as ze
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -34,7 +35,20 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from uqlib.config import ELEMENT
 from uqlib.exceptions import DataError
 
+__all__ = ["MIN_DISTANCE", "PICKLE_SUFFIXES", "TABLE_COLUMNS", "TRUNCATION_POLICY", "TruncatedFrameWarning",
+           "coincident_atoms", "iter_structures", "one_line", "parse_species_map", "read_pacemaker_pickle",
+           "read_structures", "read_table", "sha256sum", "structure_problem", "table_from_atoms", "tidy_table",
+           "validate_structures", "write_extxyz"]
+
 TABLE_COLUMNS = ["structure_id", "subset", "atoms", "n_atoms", "energy", "energy_per_atom", "forces"]
+
+# pyace stops ("Encountered very small distance") for atoms closer than this (measured: it stops at 1e-4 Å
+# and computes at 1e-3 Å); checked here so that the error names the file, frame and atoms
+MIN_DISTANCE = 1e-3  # Å
+
+
+class TruncatedFrameWarning(UserWarning):
+    """The last frame of a file is incomplete (a trajectory still being written): it is skipped."""
 
 
 
@@ -121,7 +135,46 @@ def structure_problem(atoms: Atoms, elements: Sequence[str] | None = None) -> st
         unknown = sorted(set(atoms.get_chemical_symbols()) - set(elements))
         if unknown:
             return f"contains {unknown}, which the potential does not cover (it covers {sorted(elements)})"
+    pair = coincident_atoms(atoms)
+    if pair is not None:
+        i, j, distance = pair
+        return (f"has atoms {i} and {j} {distance:.2g} Å apart (closer than {MIN_DISTANCE} Å: coincident, "
+                f"pyace cannot evaluate them); remove the duplicate atom")
     return None
+
+
+def coincident_atoms(atoms: Atoms, min_distance: float = MIN_DISTANCE) -> tuple[int, int, float] | None:
+    """The first pair of atoms closer than ``min_distance`` (Å, minimum image) and their distance, or ``None``.
+
+    A k-d tree in fractional coordinates (periodic) or Cartesian ones, so it costs about
+    0.1 s for 80,000 atoms (ase's neighbour list takes 10 s at this cutoff).
+    """
+    from ase.geometry import find_mic
+    from scipy.spatial import cKDTree
+
+    if len(atoms) < 2:
+        return None
+    if np.asarray(atoms.pbc, bool).all():
+        scaled = atoms.cell.scaled_positions(atoms.positions)
+        scaled -= np.floor(scaled)
+        scaled[scaled >= 1.0] = 0.0
+        # |d_frac| <= |cell^-1| |d_cart|: every pair within min_distance is within this fractional radius
+        radius = min_distance * np.linalg.norm(np.linalg.inv(atoms.cell.array), 2)
+        pairs = cKDTree(scaled, boxsize=1.0).query_pairs(radius, output_type="ndarray")
+    else:
+        pairs = cKDTree(atoms.positions).query_pairs(min_distance, output_type="ndarray")
+    if len(pairs) == 0:
+        return None
+    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    vectors = atoms.positions[pairs[:, 1]] - atoms.positions[pairs[:, 0]]
+    if np.asarray(atoms.pbc, bool).all():
+        vectors = find_mic(vectors, atoms.cell, pbc=True)[0]
+    distances = np.linalg.norm(vectors, axis=1)
+    close = np.flatnonzero(distances < min_distance)
+    if len(close) == 0:
+        return None
+    i, j = pairs[close[0]]
+    return int(i), int(j), float(distances[close[0]])
 
 
 def validate_structures(structures: Iterable[Atoms] | pd.DataFrame, source: str | None = None, *,
@@ -155,6 +208,13 @@ def _labels(atoms: Atoms) -> tuple[float, np.ndarray] | None:
     return float(calc.results["energy"]), np.asarray(calc.results["forces"], dtype=float)
 
 
+def _missing_labels(atoms: Atoms) -> str:
+    """Which of the labels fitting needs ``atoms`` lacks: "energy", "forces" or "energy and forces"."""
+    results = set(getattr(atoms.calc, "results", {}) or {})
+    missing = [name for name in ("energy", "forces") if name not in results]
+    return " and ".join(missing)
+
+
 def table_from_atoms(structures: Iterable[Atoms], *, subset: str = "user", source: str | None = None,
                      labelled: bool | str = "auto", elements: Sequence[str] | None = None) -> pd.DataFrame:
     """A structure table (module docstring) from your own :class:`ase.Atoms`, labelled or not.
@@ -174,9 +234,11 @@ def table_from_atoms(structures: Iterable[Atoms], *, subset: str = "user", sourc
     elif labelled is True:
         missing = [i for i, label in enumerate(labels) if label is None]
         if missing:
-            raise DataError(f"{_where(source, missing[0])} has no energy and forces, and fitting needs them "
-                            f"({len(missing)} of {len(labels)} structures lack them). Give a file with labels "
-                            f"(extxyz with energy and forces, or a pacemaker pickle).")
+            lacking = _missing_labels(structures[missing[0]])
+            has = {"energy": "it has forces but ", "forces": "it has an energy but "}.get(lacking, "")
+            raise DataError(f"{_where(source, missing[0])} has no {lacking} ({has}fitting needs both an energy and "
+                            f"forces; {len(missing)} of {len(labels)} structures lack a label). Give a file with "
+                            f"labels (extxyz with energy and forces, or a pacemaker pickle).")
     rows = []
     for index, (atoms, label) in enumerate(zip(structures, labels, strict=True)):
         sid, n = f"{subset}-{index:04d}", len(atoms)
@@ -233,7 +295,14 @@ def iter_structures(path: str | Path, species_map: str | dict[int, str] | None =
 
     A LAMMPS dump without an ``element`` column needs ``species_map`` (``"1=W,2=Mo"``).
     Labels (energy, forces) come attached as a calculator when the file has them.
-    Raises :class:`DataError` naming the file for a missing or unreadable file.
+    Raises :class:`DataError` naming the file for a missing or unreadable file, and the
+    file and frame for a frame that cannot be read.
+
+    Incomplete frames (LAMMPS dumps and extxyz, policy of :data:`TRUNCATION_POLICY`): an
+    incomplete *last* frame (fewer atom rows than the frame declares before the end of the
+    file, as in a trajectory still being written) is skipped with a
+    :class:`TruncatedFrameWarning` naming the file and frame, and the complete frames
+    before it are kept; an incomplete frame followed by more frames is a :class:`DataError`.
     """
     path = Path(path)
     if not path.is_file():
@@ -248,18 +317,143 @@ def iter_structures(path: str | Path, species_map: str | dict[int, str] | None =
         return
     kwargs: dict = {}
     columns = _lammps_dump_columns(path)
+    kind = "extxyz" if path.suffix in (".xyz", ".extxyz") else None
     if columns is not None:
+        kind = "lammps-dump"
         kwargs = {"format": "lammps-dump-text"}
         if species_map is not None:
             kwargs["specorder"] = parse_species_map(species_map)
         elif "element" not in columns:
             raise DataError(f"{path} is a LAMMPS dump without an element column: give the species map "
                             f"(--species-map 1=W,2=Mo, LAMMPS type = element) so that types become elements")
-    try:
-        yield from ase.io.iread(path, index=":", **kwargs)
-    except Exception as err:  # ase raises many types for a file it cannot parse
-        raise DataError(f"Cannot read {path} as a structure file ({type(err).__name__}: {err}). Give an extxyz, "
-                        f"a LAMMPS dump (with --species-map), a pacemaker pickle, or a format ase reads") from err
+    # a dump's frame sizes are checked as it is read: ase reads a short last frame without complaint
+    sizes = _frame_sizes(path, kind) if kind == "lammps-dump" else None
+    reader = ase.io.iread(path, index=":", **kwargs)
+    index = 0
+    while True:
+        try:
+            atoms = next(reader)
+        except StopIteration:
+            return
+        except Exception as err:  # ase raises many types for a file it cannot parse
+            size = _size_of_frame(sizes if sizes is not None else _frame_sizes(path, kind), index) if kind else None
+            if size is not None and size[1] < size[0] and _truncated_last_frame(path, index, size):
+                return
+            raise DataError(_unreadable(path, index, err, kwargs.get("specorder"))) from err
+        if sizes is not None:
+            size = _size_of_frame(sizes, index)
+            if size is not None and size[1] < size[0] and _truncated_last_frame(path, index, size):
+                return
+        yield atoms
+        index += 1
+
+
+TRUNCATION_POLICY = ("an incomplete last frame (a trajectory still being written) is skipped with a warning "
+                     "naming the file and frame, and the complete frames before it are kept; an incomplete "
+                     "frame followed by more frames stops the run with an error (exit code 2)")
+
+
+def _truncated_last_frame(path: Path, index: int, size: tuple[int, int, bool]) -> bool:
+    """Warn about an incomplete last frame (and return True), or raise for an incomplete frame mid-file."""
+    declared, present, at_end = size
+    if not at_end:
+        raise DataError(f"{path}, frame {index} declares {declared} atoms but has {present} atom rows before the "
+                        f"next frame: the file is damaged; repair or remove that frame")
+    warnings.warn(f"{path}, frame {index} is incomplete ({present} of {declared} atom rows before the end of the "
+                  f"file, e.g. a trajectory still being written): skipped; the {index} complete frame(s) before it "
+                  f"are kept", TruncatedFrameWarning, stacklevel=3)
+    return True
+
+
+def _size_of_frame(sizes: Iterator[tuple[int, int, bool]], index: int) -> tuple[int, int, bool] | None:
+    """The entry of frame ``index`` of the ``sizes`` still to come (from :func:`_frame_sizes`)."""
+    for size in sizes:
+        if size[3] == index:
+            return size[:3]
+    return None
+
+
+def _frame_sizes(path: Path, kind: str) -> Iterator[tuple[int, int, bool, int]]:
+    """Per frame of an extxyz or a LAMMPS text dump: (declared atoms, atom rows present, file ends there, frame).
+
+    A text scan (no parsing of numbers), so a frame that ase reads short, or fails to
+    read, can be named. A line that does not fit the format ends the scan.
+    """
+    with open(path, errors="replace") as fh:
+        lines = iter(fh)
+        frame = 0
+        if kind == "extxyz":
+            for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    declared = int(line.split()[0])
+                except ValueError:
+                    return
+                next(lines, None)  # the comment line
+                present = 0
+                for present in range(1, declared + 1):  # noqa: B007 (the count is the result)
+                    if next(lines, None) is None:
+                        present -= 1
+                        break
+                else:
+                    present = declared
+                yield declared, present, present < declared, frame
+                frame += 1
+            return
+        declared, present, counting = None, 0, False
+        for line in lines:
+            if line.startswith("ITEM:"):
+                if line.startswith("ITEM: TIMESTEP") and declared is not None:
+                    yield declared, present, False, frame
+                    frame, declared, present, counting = frame + 1, None, 0, False
+                elif line.startswith("ITEM: NUMBER OF ATOMS"):
+                    try:
+                        declared = int(next(lines, "").strip())
+                    except ValueError:
+                        return
+                counting = line.startswith("ITEM: ATOMS")
+            elif counting and line.strip():
+                present += 1
+        if declared is not None:
+            yield declared, present, True, frame
+
+
+def _unreadable(path: Path, index: int, err: Exception, specorder: list[str] | None) -> str:
+    """The one-line message for frame ``index`` of ``path`` that ase could not read."""
+    if isinstance(err, IndexError) and specorder is not None:
+        types = _dump_types(path, index)
+        extra = sorted(t for t in types if t > len(specorder))
+        named = ",".join(f"{t}={e}" for t, e in enumerate(specorder, start=1))
+        return (f"{path}, frame {index} has LAMMPS atom type(s) {extra or sorted(types)} that --species-map {named} "
+                f"does not name: give an element for every type, e.g. --species-map "
+                f"{named},{(extra or [len(specorder) + 1])[0]}=X")
+    return (f"Cannot read {path} as a structure file: frame {index} ({type(err).__name__}: {err}). Give an extxyz, "
+            f"a LAMMPS dump "
+            f"(with --species-map), a pacemaker pickle, or a format ase reads")
+
+
+def _dump_types(path: Path, index: int) -> set[int]:
+    """The LAMMPS atom types in frame ``index`` of a text dump (its ``type`` column)."""
+    types: set[int] = set()
+    frame, column, counting = -1, None, False
+    with open(path, errors="replace") as fh:
+        for line in fh:
+            if line.startswith("ITEM:"):
+                if line.startswith("ITEM: TIMESTEP"):
+                    frame += 1
+                    if frame > index:
+                        break
+                counting = line.startswith("ITEM: ATOMS") and frame == index
+                if counting:
+                    names = line.split()[2:]
+                    column = names.index("type") if "type" in names else None
+            elif counting and column is not None and line.strip():
+                try:
+                    types.add(int(line.split()[column]))
+                except (ValueError, IndexError):
+                    continue
+    return types
 
 
 def read_structures(path: str | Path, species_map: str | dict[int, str] | None = None) -> list[Atoms]:

@@ -129,11 +129,29 @@ def _verify(path: Path, entry: DataFile) -> None:
 
 
 def _download(entry: DataFile, target: Path) -> Path:
+    """Download ``entry`` to ``target``, verified before it is renamed into the cache.
+
+    The bytes go to a file beside ``target`` whose name is unique to this call, so a
+    download cut short (or a concurrent one) never leaves a file at ``target``; a copy
+    whose checksum is wrong is deleted and raises :class:`DataError`. Either way a later
+    run finds no file in the cache and tries again.
+    """
+    import tempfile
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    with urllib.request.urlopen(entry.url, timeout=60) as response, open(partial, "wb") as fh:
-        shutil.copyfileobj(response, fh)
-    os.replace(partial, target)  # a failed download never leaves a file that looks complete
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f"{target.name}.", suffix=".part")
+    partial = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh, urllib.request.urlopen(entry.url, timeout=60) as response:
+            shutil.copyfileobj(response, fh)
+        try:
+            _verify(partial, entry)
+        except DataError as err:
+            raise DataError(f"The download of data file '{entry.key}' from {entry.url} is incomplete or not the "
+                            f"pinned version, so it was not kept: {one_line(err)}") from None
+        os.replace(partial, target)  # only a verified file ever appears at target
+    finally:
+        partial.unlink(missing_ok=True)
     return target
 
 
