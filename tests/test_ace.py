@@ -6,6 +6,7 @@ import pytest
 from pyace import PyACECalculator
 from pyace.activelearning import compute_B_projections
 from pyace.linearacefit import LinearACEDataset
+from synthetic import random_design_matrix
 
 from uqlib import ace, cache
 from uqlib.exceptions import NotFittedError
@@ -364,14 +365,6 @@ def test_choose_alpha_takes_the_least_cross_validated_loss(dm72):
 
 # -- streamed normal equations -----------------------------------------------------------------------
 
-def _synthetic_dm(seed=0, n_configs=30, p=9):
-    """Random rows: 1 to 5 atoms per structure, labels of unit scale."""
-    rng = np.random.default_rng(seed)
-    n_atoms = rng.integers(1, 6, n_configs)
-    n_atom = int(n_atoms.sum())
-    return ace.DesignMatrix("synthetic", np.arange(n_configs).astype(str), n_atoms, rng.normal(size=(n_configs, p)),
-                            rng.normal(size=(3 * n_atom, p)), rng.normal(size=n_configs), rng.normal(size=(n_atom, 3)),
-                            np.zeros((n_atom, p)))
 
 
 def _memory_mapped(dm, folder):
@@ -395,7 +388,7 @@ def _in_memory_normal_equations(dm, w, kappa):
 @pytest.mark.parametrize("chunk_bytes", [8 * 9 * 9, 8 * 9 * 9 * 4, ace.CHUNK_BYTES])  # 1, 4 and all structures
 def test_streamed_grams_of_k_weightings_equal_the_in_memory_ones(tmp_path, monkeypatch, chunk_bytes):
     monkeypatch.setattr(ace, "ENERGY_ROWS_PER_CHUNK", 7)  # energy rows read in several blocks too
-    dm = _synthetic_dm()
+    dm = random_design_matrix()
     mapped = _memory_mapped(dm, tmp_path)
     assert isinstance(mapped.force_rows, np.memmap)
     weights = np.random.default_rng(1).integers(0, 3, (4, dm.n_configs)).astype(float)
@@ -412,7 +405,7 @@ def test_streamed_grams_of_k_weightings_equal_the_in_memory_ones(tmp_path, monke
 
 
 def test_stacked_normal_equations_refuse_bad_weights():
-    dm = _synthetic_dm()
+    dm = random_design_matrix()
     with pytest.raises(ValueError, match=r"structure_weights must be \(K, 30\)"):
         ace.stacked_normal_equations(dm, np.ones((2, 29)))
     with pytest.raises(ValueError, match="not all zero"):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from synthetic import random_design_matrix
 
 from uqlib import ace, ensemble
 
@@ -30,18 +31,10 @@ def dm33(small_table):
                              progress=False)
 
 
-def _random_dm(seed=0, n_configs=30, p=9):
-    """Random rows, 1 to 5 atoms per structure: well conditioned, so coefficients can be compared to 1e-8."""
-    rng = np.random.default_rng(seed)
-    n_atoms = rng.integers(1, 6, n_configs)
-    n_atom = int(n_atoms.sum())
-    return ace.DesignMatrix("synthetic", np.arange(n_configs).astype(str), n_atoms, rng.normal(size=(n_configs, p)),
-                            rng.normal(size=(3 * n_atom, p)), rng.normal(size=n_configs), rng.normal(size=(n_atom, 3)),
-                            np.zeros((n_atom, p)))
 
 
 def test_bootstrap_members_equal_brute_force_refits_on_the_resampled_rows():
-    dm = _random_dm()
+    dm = random_design_matrix()
     ens = ensemble.fit_ensemble(dm, 5, construction="bootstrap", seed=5, kappa=0.2, alpha=1e-6, progress=False,
                                 chunk_bytes=8 * 9 * 9 * 4)  # 4 structures per chunk
     counts = ensemble.bootstrap_weights(dm.n_configs, 5, seed=5)
@@ -72,7 +65,7 @@ def test_subsample_members_see_the_rounded_fraction_of_structures(n_configs, fra
 
 
 def test_subsample_members_are_fits_on_their_structures():
-    dm = _random_dm(n_configs=25)
+    dm = random_design_matrix(n_configs=25)
     ens = ensemble.fit_ensemble(dm, 4, construction="subsample", seed=3, alpha=1e-6, progress=False)
     assert (ens.structure_weights.sum(axis=1) == 23).all()  # 90 % of 25, rounded half up
     assert len({tuple(w) for w in ens.structure_weights}) == 4  # different draws
@@ -87,7 +80,7 @@ def test_subsample_members_are_fits_on_their_structures():
 
 
 def test_pacemaker_members_start_from_the_stated_normal_draws():
-    dm = _random_dm()
+    dm = random_design_matrix()
     sigma, n_members = 2e-3, 300
     # with maxiter = 0 BFGS takes no step: the members are their start coefficients
     starts = ensemble.fit_ensemble(dm, n_members, construction="pacemaker", seed=4, sigma=sigma, maxiter=0,
@@ -102,7 +95,7 @@ def test_pacemaker_members_start_from_the_stated_normal_draws():
 
 
 def test_pacemaker_members_reach_the_ridge_optimum_within_the_gradient_tolerance_or_stop_at_maxiter():
-    dm = _random_dm()
+    dm = random_design_matrix()
     kappa, alpha, gtol = 0.2, 1e-6, 1e-8
     ens = ensemble.fit_ensemble(dm, 4, construction="pacemaker", seed=1, kappa=kappa, alpha=alpha, gtol=gtol,
                                 progress=False)
@@ -162,7 +155,7 @@ def test_the_centred_loss_is_the_expanded_loss_plus_its_constant():
 
 
 def test_ensembles_are_deterministic_under_a_seed():
-    dm = _random_dm()
+    dm = random_design_matrix()
     for construction in ensemble.CONSTRUCTIONS:
         a = ensemble.fit_ensemble(dm, 4, construction=construction, seed=1, progress=False)
         b = ensemble.fit_ensemble(dm, 4, construction=construction, seed=1, progress=False)
@@ -175,7 +168,7 @@ def test_ensembles_are_deterministic_under_a_seed():
 
 
 def test_recorded_gram_spectra_are_the_members_normal_equations():
-    dm = _random_dm()
+    dm = random_design_matrix()
     for construction in ensemble.CONSTRUCTIONS:
         ens = ensemble.fit_ensemble(dm, 3, construction=construction, seed=0, kappa=0.1, gram_spectra=True,
                                     maxiter=5, progress=False)
@@ -186,7 +179,7 @@ def test_recorded_gram_spectra_are_the_members_normal_equations():
 
 
 def test_chunked_uncertainties_equal_eqs_1_to_3_on_the_whole_set(tmp_path):
-    dm = _random_dm()
+    dm = random_design_matrix()
     coefficients = np.random.default_rng(0).normal(size=(5, dm.n_functions))
     for name in ("energy_rows", "force_rows"):
         np.save(tmp_path / f"{name}.npy", getattr(dm, name))

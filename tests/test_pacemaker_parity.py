@@ -15,10 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from ase import Atoms
-from ase.build import bulk
-from ase.calculators.emt import EMT
-from ase.calculators.singlepoint import SinglePointCalculator
 from pyace import PyACECalculator
+from synthetic import alloy_cell
 
 from uqlib import activeset, config, grading
 
@@ -27,15 +25,7 @@ PACE_ACTIVESET = Path(sys.executable).with_name("pace_activeset")
 
 def nial(seed: int, *, aluminium: float, rattle: float, a: float = 3.6, labelled: bool = True) -> Atoms:
     """A 32-atom fcc Ni-Al cell, random occupation (fraction ``aluminium`` of Al), rattled; EMT labels (eV, eV/Å)."""
-    rng = np.random.default_rng(seed)
-    atoms = bulk("Ni", "fcc", a=a, cubic=True).repeat(2)
-    atoms.symbols[rng.random(len(atoms)) < aluminium] = "Al"
-    atoms.rattle(rattle, seed=seed)
-    if labelled:
-        atoms.calc = EMT()
-        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
-        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
-    return atoms
+    return alloy_cell("Ni", "Al", a=a, guest_fraction=aluminium, rattle=rattle, seed=seed, labelled=labelled)
 
 
 KINDS = [dict(aluminium=0.15, a=3.55), dict(aluminium=0.8, a=3.9), dict(aluminium=0.5, a=3.55),

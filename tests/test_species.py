@@ -19,11 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from ase import Atoms
-from ase.build import bulk
-from ase.calculators.emt import EMT
-from ase.calculators.singlepoint import SinglePointCalculator
 from pyace import ACEBBasisSet, ACECTildeBasisSet, PyACECalculator
 from pyace.linearacefit import LinearACEDataset
+from synthetic import alloy_cell
 
 from uqlib import ace, activeset, cli, config
 from uqlib import io as uqlib_io
@@ -33,15 +31,7 @@ ALLOY = ("Au", "Cu")  # pyace orders species alphabetically
 
 def alloy(seed: int, rattle: float, gold: float, labelled: bool = True) -> Atoms:
     """A 32-atom fcc Cu-Au cell, random occupation (fraction ``gold`` of Au), rattled; labelled by EMT (eV, eV/Å)."""
-    rng = np.random.default_rng(seed)
-    atoms = bulk("Cu", "fcc", a=3.75, cubic=True).repeat(2)
-    atoms.symbols[rng.random(len(atoms)) < gold] = "Au"
-    atoms.rattle(rattle, seed=seed)
-    if labelled:
-        atoms.calc = EMT()
-        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
-        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
-    return atoms
+    return alloy_cell("Cu", "Au", a=3.75, guest_fraction=gold, rattle=rattle, seed=seed, labelled=labelled)
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -14,24 +14,11 @@ A file is looked for, in order,
 
 and its checksum is checked before it is first used in a process.
 
-Structure tables (:func:`load_subsets`) have one row per configuration:
-
-======================  ====================================================
-``structure_id``        stable id, ``"<subset>-<row>"`` (row in the upstream file)
-``subset``              paper subset letter (``A``-``F``) or ``PRM2020``
-``atoms``               :class:`ase.Atoms`
-``n_atoms``             number of atoms
-``energy``              reference total energy (eV)
-``energy_per_atom``     reference energy per atom (eV/atom)
-``forces``              reference forces, array ``(n_atoms, 3)`` (eV/Å)
-======================  ====================================================
-
-Tables of your own structures (:func:`table_from_atoms`, :func:`read_structures`)
-have the same columns; unlabelled structures (MD frames to grade) carry NaN in
-``energy``, ``energy_per_atom`` and ``forces``, and ``table.attrs["labelled"]`` says
-which kind a table is. Every structure is checked by :func:`validate_structures`
-before any descriptor is computed, so a bad one is named, never featurised as zeros.
+Structure tables (:func:`load_subsets`) have the columns of :mod:`uqlib.io`'s tables, one
+row per configuration, ``structure_id`` ``"<subset>-<row>"`` (row in the upstream file) and
+``subset`` the paper's subset letter (``A``-``F``) or ``PRM2020``.
 """
+
 from __future__ import annotations
 
 import hashlib
