@@ -165,3 +165,11 @@ def test_random_geometries_refuse_bad_parameters():
     with pytest.raises(ToyExampleError, match="non-overlapping"):
         maxvol2d.random_geometry(np.random.default_rng(0), 8, 10, radius=(1.0, 1.1), spread=(0.5, 0.6),
                                  max_tries=20)
+
+
+def test_claim_inputs_are_the_example_shares_and_the_random_geometries(example):
+    sets, scan, _ = example
+    shares, geometries = maxvol2d.claim_inputs(sets, scan, 2, seed=4)
+    assert shares == maxvol2d.novelty_shares(sets, scan)
+    np.testing.assert_array_equal(geometries["underestimated share"],
+                                  maxvol2d.random_geometries(2, seed=4)["underestimated share"])

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
-from uqlib import clustering, tables
+from uqlib import ace, clustering, tables
 from uqlib.criteria import ClusteredDOptimality, DOptimality, FeaturizedSet, featurize
 from uqlib.exceptions import UqlibError
 from uqlib.paper import claims, data, fracture, prm2020, structures
@@ -343,6 +343,37 @@ def final_frame_with_grades(frames: list[Atoms], graded: pd.DataFrame) -> Atoms:
     atoms.arrays["kind"] = last["kind"].cat.codes.to_numpy(int)
     atoms.arrays["new_free_surface"] = last["new_free_surface"].to_numpy(int)
     return atoms
+
+
+def verdicts_by_preset(study: Fig8Study, high_error: float, *, outliers: str = "per-cluster",
+                       n_clusters: int | None = None, seed: int = 0, kappa: float = 0.01,
+                       alpha: float = 1e-8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fig 8 under scrutiny (issue 21, item 7): P31-P33 and P36 for every partition of the study, at its preset
+    and at the largest nested ladder preset where every one of PRM2020's 15 groups spans its basis.
+
+    The authors trained one potential per group, so each group kept its own active set; here a
+    group that cannot span the preset's functions is merged into another. The ladder presets
+    nested in the study's are checked (:func:`spanning_table`, the ``groups`` partition); at the
+    spanning one (if it differs) every partition is refitted and the frames regraded
+    (:func:`grade_at_preset`). Returns the spanning table and :func:`combination_claims` (with
+    each preset's merges), which :func:`fracture_claims` turns into each record's ``why``.
+    """
+    preset = study.criteria.train.dm.preset
+    checked = [p.name for p in ace.LADDER if ace.nesting_problem(p.name, preset) is None]
+    fit = {"outliers": outliers, "n_clusters": n_clusters, "seed": seed, "kappa": kappa, "alpha": alpha}
+    spans = spanning_table(study.criteria.train, checked, **fit)
+    graded, merged = {preset: study.graded}, {preset: merged_clusters(study.criteria)}
+    per_group = spanning_preset(spans)
+    if per_group is not None and per_group != preset:
+        criteria, graded[per_group] = grade_at_preset(study, per_group, **fit)
+        merged[per_group] = merged_clusters(criteria)
+    return spans, combination_claims(graded, high_error, merged)
+
+
+def verdict_table(combinations: pd.DataFrame) -> pd.DataFrame:
+    """:func:`combination_claims` as one row per (preset, partition, merged clusters), one verdict column per claim."""
+    return combinations.pivot_table(index=["preset", "partition", "merged"], columns="pid", values="verdict",
+                                    aggfunc="first", sort=False)
 
 
 @dataclass

@@ -286,3 +286,11 @@ def random_geometries(n_geometries: int, seed: int, *, n_groups: int = 3, points
                      "underestimated share": float(shares[CATEGORIES[2]]),
                      "overestimated share": float(shares[CATEGORIES[3]])})
     return pd.DataFrame(rows)
+
+
+def claim_inputs(sets: ActiveSets2D, scan: PlaneScan, n_geometries: int, seed: int,
+                 within_sigma: float = 2.0) -> tuple[dict[str, float], pd.DataFrame]:
+    """The 2D inputs of claims P30 and P29: :func:`novelty_shares` of the example's scan, and
+    :func:`random_geometries` (``n_geometries`` seeded random geometries, ``seed``), in the order
+    :func:`uqlib.paper.studies.heterogeneity_claims` takes them."""
+    return novelty_shares(sets, scan, within_sigma), random_geometries(n_geometries, seed)

@@ -385,7 +385,9 @@ def dopt_ladder_claims(runs: dict[str, DoptRun], table: pd.DataFrame) -> list[cl
     """P15-P22 from :func:`dopt_ladder` and its table; least and most accurate presets stand for Func-15/945.
 
     Only presets with an active set count: a preset whose training projections cannot span its
-    functions has no gamma (its row in the table says so).
+    functions has no gamma (its row in the table says so). P17 and P18 pool the training and
+    test points as Fig 4 shows them (test-only beside, not judged); P21 is ONE record over every
+    ensemble size, its numbers judged at K = 6 (not testable without a six-member ensemble).
     """
     order = table[table["active set"] == "built"].sort_values("F_RMSE train", ascending=False)
     worst, best = order.index[0], order.index[-1]
@@ -416,7 +418,8 @@ def dopt_ladder_claims(runs: dict[str, DoptRun], table: pd.DataFrame) -> list[cl
         claims.p20_dopt_atoms_rise(f, order["D-opt atoms"].to_numpy() / 100),
         # one record for every ensemble size; the paper's numbers are judged at its six-member ensemble
         claims.judge("P21", claims.p21_dopt_vs_ensemble, rate["gamma_cfg"], rate["gamma_atom"],
-                     {k: {c: ev.summary.loc[c, "selection_rate"] for c in ("CBE", "CBF")} for k, ev in ensembles.items()},
+                     {k: {c: ev.summary.loc[c, "selection_rate"] for c in ("CBE", "CBF")}
+                      for k, ev in ensembles.items()},
                      {k: ev.summary.loc["ABF", "selection_rate"] for k, ev in ensembles.items()}, band_size=6),
         claims.p22_misclassified_atoms(
             {"D-opt": runs[best].dopt.values("test", "gamma_atom")[0] > 1,
