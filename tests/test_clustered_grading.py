@@ -121,6 +121,8 @@ def test_combination_claims_judge_every_partition_at_every_preset():
     row = combos.query("preset == 'Func-222' and partition == 'groups' and pid == 'P33'").iloc[0]
     assert row["verdict"] == "reproduced" and row["merged"] == 7
     assert np.isnan(combos.query("preset == 'Func-33'")["merged"]).all()
+    table = clustered_grading.verdict_table(combos)  # every (preset, partition) kept, merges known or not
+    assert table.shape == (4, 4) and list(table.columns) == ["P31", "P32", "P33", "P36"]
     # blocks = min(clustered, global) never flags an atom the global grade leaves: no new atoms
     assert combos.query("partition == 'blocks' and pid == 'P33'")["verdict"].eq("not testable here").all()
     records = {r.pid: r for r in clustered_grading.fracture_claims(frame, 0.3, combos)}

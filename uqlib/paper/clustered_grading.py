@@ -309,10 +309,12 @@ def spanning_table(train: FeaturizedSet, presets: list[str], partition: str = "g
     """
     rows = []
     for preset in presets:
-        criteria = fit_on_prm2020(train.select(preset), (partition,), outliers=outliers, n_clusters=n_clusters,
-                                  seed=seed, kappa=kappa, alpha=alpha)
-        active = criteria.clustered[partition].active_set_
-        rows.append({"preset": preset, "n_functions": train.select(preset).dm.n_functions,
+        selected = train.select(preset)
+        # the criterion fit_on_prm2020 builds for this partition (no global set: it is not needed here)
+        active = ClusteredDOptimality(partition_labels(selected, partition, n_clusters=n_clusters, seed=seed),
+                                      n_clusters=n_clusters, outliers=outliers, seed=seed, max_clusters=15,
+                                      kappa=kappa, alpha=alpha).fit(selected).active_set_
+        rows.append({"preset": preset, "n_functions": selected.dm.n_functions,
                      "clusters": len(active.clusters), "merged": len(active.merged),
                      "all span": not active.merged})
     return pd.DataFrame(rows).set_index("preset")
@@ -372,8 +374,7 @@ def verdicts_by_preset(study: Fig8Study, high_error: float, *, outliers: str = "
 
 def verdict_table(combinations: pd.DataFrame) -> pd.DataFrame:
     """:func:`combination_claims` as one row per (preset, partition, merged clusters), one verdict column per claim."""
-    return combinations.pivot_table(index=["preset", "partition", "merged"], columns="pid", values="verdict",
-                                    aggfunc="first", sort=False)
+    return combinations.set_index(["preset", "partition", "merged", "pid"])["verdict"].unstack("pid")
 
 
 @dataclass
