@@ -178,8 +178,8 @@ book.figure(fig, "fig-maxvol-outcomes")
 
 # %% [markdown]
 # ## The paper's claims, checked
-# P15-P22, each judged by its rule in `uqlib.paper.claims` on the runs above (P21 once for each
-# ensemble size); the table gives the paper's value beside ours.
+# P15-P22, each judged by its rule in `uqlib.paper.claims` on the runs above; the table gives
+# the paper's value beside ours.
 
 # %% tags=["hide-input"]
 records = studies.dopt_ladder_claims(runs, table)

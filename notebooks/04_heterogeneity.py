@@ -84,6 +84,7 @@ group_spread: float = 0.25  # standard deviation of each group around its centre
 points_per_group: int = 25
 grid_points: int = 301  # per axis of the regional scan
 grid_half_width: float = 7.0  # the scan covers [-w, w] x [-w, w]
+n_toy_geometries: int = 20  # seeded random 2D geometries over which claim P29 is judged (fewer than 20: not judged)
 
 # %% tags=["hide-input"]
 from IPython.display import display
@@ -300,7 +301,7 @@ display(book.table(scan.areas.to_frame(), "Area of each region of the scanned sq
 # The table sets the paper's value of each claim beside ours, with the verdict.
 
 # %% tags=["hide-input"]
-records = studies.heterogeneity_claims(evaluations, gammas, maxvol2d.novelty_shares(sets, scan), scan.areas)
+records = studies.heterogeneity_claims(evaluations, gammas, *maxvol2d.claim_inputs(sets, scan, n_toy_geometries, seed))
 claims.write_records(out, "04_heterogeneity", records)
 compact_table(records, "The paper's claims P23-P30, P34 and P35 judged on this page; the rule and the reason of each "
               "are in the Summary and on the reproduction summary.")

@@ -556,7 +556,7 @@ def test_an_interrupted_fit_leaves_no_tmp_folder_and_no_pool_worker(work, tmp_pa
         big.append(bigger)
     ase.io.write(tmp_path / "big.extxyz", big * 6)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "UQLIB_COMPUTE_CACHE": str(tmp_path / "c"), "UQLIB_PROGRESS": "0"}
-    command = [sys.executable, "-m", "uqlib", "-q", "fit", "big.extxyz", "--preset", "Func-1561", "--workers", "2",
+    command = [sys.executable, "-m", "uqlib", "-q", "fit", "big.extxyz", "--preset", "Func-968", "--workers", "2",
                "-o", "model"]
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)

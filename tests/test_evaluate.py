@@ -269,10 +269,125 @@ def test_a_variant_without_an_active_set_is_left_out_with_a_warning_and_p35_not_
         variants = studies.dopt_variants(train, test, surface_coordination=99)  # no atom is 'core'
     assert set(variants) == {"outlier filter", "keep all"}
     records = {r.pid: r for r in studies.heterogeneity_claims(
-        {"K = 3": evaluation.evaluate(EnsembleCriterion(3, seed=0), train, test)}, variants,
-        {"novel_rate_union": 0.5, "novel_rate_min": 0.8, "known_rate_single": 1.0, "known_rate_min": 0.1},
-        pd.Series([1.0, 1.0, 2.0, 1.0]))}
+        {"K = 3": studies.evaluate(EnsembleCriterion(3, seed=0), train, test)}, variants,
+        {"novel_rate_union": 0.5, "novel_rate_min": 0.8, "known_rate_single": 1.0, "known_rate_union": 0.1,
+         "known_rate_min": 0.1}, _toy_geometries(5))}
     assert records["P35"].verdict == "not testable here" and records["P27"].verdict == "not testable here"
+    assert records["P29"].verdict == "not testable here"  # 5 geometries: fewer than the rule needs
+
+
+def _toy_geometries(n: int, under: float = 0.2, over: float = 0.01) -> pd.DataFrame:
+    return pd.DataFrame({"underestimated share": np.full(n, under), "overestimated share": np.full(n, over)})
+
+
+def test_heterogeneity_claims_read_the_ab_test_maximum_and_every_toy_geometry(sets):
+    train, test = sets
+    variants = studies.dopt_variants(train, test)
+    reference = studies.evaluate(DOptimality(), train, test)
+    variants["A+B -> C+E"] = reference
+    shares = {"novel_rate_union": 0.5, "novel_rate_min": 0.8, "known_rate_single": 1.0, "known_rate_union": 0.05,
+              "known_rate_min": 0.3}
+    records = {r.pid: r for r in studies.heterogeneity_claims(
+        {"K = 3": studies.evaluate(EnsembleCriterion(3, seed=0), train, test)}, variants, shares, _toy_geometries(20))}
+    test_max, train_max = (reference.values(w, "gamma_atom")[0].max() for w in ("test", "train"))
+    assert test_max != train_max  # the two readings differ on these sets, so the test below can tell them apart
+    assert f"A+B test up to {test_max:.3g} (Func-33)" in records["P27"].ours
+    assert studies.fitted_preset(reference) == "Func-33"
+    assert records["P29"].verdict == "reproduced" and "of 20 random geometries" in records["P29"].ours
+    # P30 part (b): the minimum flags known points far more often than the union's set here
+    assert records["P30"].verdict == "partly" and "(b) False" in records["P30"].why
+
+
+def test_heterogeneity_claims_refuse_a_reference_at_another_preset(sets):
+    train, test = sets
+    variants = studies.dopt_variants(train, test)
+    other = studies.evaluate(DOptimality(), train, test)
+    other.criterion.model_.preset = ace.get_preset("Func-72")  # as if fitted at another preset
+    variants["A+B -> C+E"] = other
+    records = {r.pid: r for r in studies.heterogeneity_claims(
+        {"K = 3": studies.evaluate(EnsembleCriterion(3, seed=0), train, test)}, variants,
+        {"novel_rate_union": 0.5, "novel_rate_min": 0.8}, _toy_geometries(20))}
+    assert records["P27"].verdict == "not testable here" and "one preset" in records["P27"].why
+
+
+# -- the ensemble ladder's new inputs (P2, P10, rho without subset A) -----------------------------------------
+
+def test_ladder_table_has_the_atomic_fence_and_rho_without_subset_a(sets):
+    train, test = sets
+    ev = studies.evaluate(EnsembleCriterion(4, seed=0), train, test)
+    row = studies.ladder_table({"a": ev}).loc["a"]
+    atomic_eps = metrics.tukey_threshold(ev.train.atoms["err_F"].to_numpy())
+    assert row["eps CBF atomic fence"] == pytest.approx(1e3 * atomic_eps)
+    assert row["eps CBF atomic fence"] != pytest.approx(row["eps CBF"])  # atoms' fence is not the maxima's
+    assert row["rate CBF atomic fence (%)"] == pytest.approx(100 * np.mean(ev.test.configs["U_F"] > atomic_eps))
+    not_a = (ev.train.configs["subset"] != "A").to_numpy()
+    assert row["rho CBF train without A"] == pytest.approx(
+        metrics.spearman(ev.train.configs["U_F"][not_a], ev.train.configs["err_F"][not_a]))
+    atoms_not_a = (ev.train.atoms["subset"] != "A").to_numpy()
+    assert row["rho ABF train without A"] == pytest.approx(
+        metrics.spearman(ev.train.atoms["U_F"][atoms_not_a], ev.train.atoms["err_F"][atoms_not_a]))
+    assert row["rho ABF train without A"] != pytest.approx(row["rho ABF train"])  # A's atoms change the rho
+
+
+def _ladder(rates_cbf_atomic: list[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A three-step ladder table as ladder_table writes it (least accurate first), and fixed-threshold rates."""
+    presets = ["p1", "p2", "p3"]
+    table = pd.DataFrame({"F_RMSE train": [180.0, 100.0, 50.0], "E_RMSE train": [9.0, 4.0, 1.5],
+                          "F_RMSE test": [300.0, 290.0, 280.0], "E_RMSE test": [20.0, 19.0, 18.0],
+                          "rate CBF atomic fence (%)": rates_cbf_atomic}, index=pd.Index(presets, name="preset"))
+    for c, (rho_tr, rho_te, rate) in {"CBE": (0.2, 0.3, [10.0, 20.0, 30.0]), "CBF": (0.6, 0.7, [20.0, 30.0, 40.0]),
+                                      "ABF": (0.5, 0.6, [5.0, 10.0, 15.0])}.items():
+        table[f"rho {c} train"], table[f"rho {c} test"], table[f"rate {c} (%)"] = rho_tr, rho_te, rate
+    fixed = pd.DataFrame({c: [20.0, 20.0, 20.0] for c in ("CBE", "CBF", "ABF")}, index=presets)
+    return table, fixed
+
+
+def test_ensemble_ladder_claims_judge_p10_under_both_readings_and_p2_against_the_force_rho():
+    table, fixed = _ladder([30.0, 40.0, 50.0])  # the atomic fence: CBF above CBE everywhere, as the maxima's
+    records = {r.pid: r for r in studies.ensemble_ladder_claims(table, fixed)}
+    p10 = records["P10"]
+    assert list(p10.verdicts_by_reading) == list(studies.claims.EPS_F_CFG_READINGS)
+    assert set(p10.verdicts_by_reading.values()) == {"reproduced"} and not p10.reading_dependent
+    assert "rho_CBE below rho_CBF and rho_ABF for every model and set: True" in records["P2"].why
+    table, fixed = _ladder([5.0, 10.0, 15.0])  # the atomic fence flags fewer than CBE: the reading matters
+    p10 = {r.pid: r for r in studies.ensemble_ladder_claims(table, fixed)}["P10"]
+    assert p10.verdicts_by_reading[studies.claims.EPS_F_CFG_READINGS[1]] == "not reproduced"
+    assert p10.verdict == "reproduced" and p10.reading_dependent
+    table.loc["p3", "rho ABF test"] = 0.1  # below CBE's at the most accurate model: not weak relative to ABF
+    p2 = {r.pid: r for r in studies.ensemble_ladder_claims(table, fixed)}["P2"]
+    assert "for every model and set: False" in p2.why
+
+
+# -- D-optimality along the ladder: P17/P18 pooled, P21 one record -------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_dopt_ladder():
+    train, test = tables.subsample(data.load_subsets("A+B"), 4, 0), tables.subsample(data.load_subsets("C+E"), 2, 0)
+    runs = studies.dopt_ladder(train, test, ["Func-33", "Func-49", "Func-72"], ensemble_sizes=[2, 6])
+    return runs, studies.dopt_ladder_table(runs)
+
+
+def test_dopt_ladder_claims_pool_training_and_test_and_record_p21_once(small_dopt_ladder):
+    runs, table = small_dopt_ladder
+    assert (table["active set"] == "built").all()
+    records = studies.dopt_ladder_claims(runs, table)
+    pids = [r.pid for r in records]
+    assert pids.count("P21") == 1 and pids == ["P15", "P16", "P17", "P18", "P19", "P20", "P21", "P22"]
+    by_pid = {r.pid: r for r in records}
+    assert "K = 2 ensemble" in by_pid["P21"].ours and "K = 6 ensemble" in by_pid["P21"].ours
+    # P18 pools both sets: its rho is that of the training and test atoms together
+    best = table["F_RMSE train"].idxmin()
+    (g_tr, e_tr), (g_te, e_te) = (runs[best].dopt.values(w, "gamma_atom") for w in ("train", "test"))
+    pooled = metrics.spearman(np.concatenate([g_tr, g_te]), np.concatenate([e_tr, e_te]))
+    assert f"{best} rho {pooled:.2f}" in by_pid["P18"].ours.split(" | ")[0]
+    assert by_pid["P17"].ours.startswith("pooled:") and "test only (secondary)" in by_pid["P17"].ours
+
+
+def test_p21_without_the_six_member_ensemble_is_not_judged(small_dopt_ladder):
+    runs, table = small_dopt_ladder
+    trimmed = {p: studies.DoptRun(r.dopt, {2: r.ensembles[2]}, r.rmse_train, r.problem) for p, r in runs.items()}
+    p21 = {r.pid: r for r in studies.dopt_ladder_claims(trimmed, table)}["P21"]
+    assert p21.verdict == "not testable here" and "K = 6" in p21.why
 
 
 def test_judging_on_test_subsets_equals_judging_the_subset_alone(sets):

@@ -105,3 +105,71 @@ def test_bad_parameters_are_named():
     groups = maxvol2d.make_groups(CENTRES, 0.25, 10, seed=0)
     with pytest.raises(ToyExampleError, match="grid_points"):
         maxvol2d.scan_plane(maxvol2d.union_vs_groups(groups), 6.0, 1)
+
+
+# -- P29: many seeded random geometries, P30: the union's set on known points ---------------------------------
+
+
+def test_novelty_shares_report_the_union_on_known_cells(example):
+    sets, scan, _ = example
+    shares = maxvol2d.novelty_shares(sets, scan)
+    xy = scan.table[["x1", "x2"]].to_numpy()
+    known = np.any([maxvol2d.mahalanobis(xy, g) <= 2.0 for g in sets.groups], axis=0)
+    assert shares["known_rate_union"] == pytest.approx(np.mean(scan.table["gamma union"].to_numpy()[known] > 1))
+    # the union set's training vectors are in distribution, but it flags some known cells of a far group
+    assert 0 <= shares["known_rate_union"] < 1
+
+
+def test_random_geometry_gives_non_overlapping_groups_in_one_half_plane():
+    groups = maxvol2d.random_geometry(np.random.default_rng(3), n_groups=4, points_per_group=30)
+    assert len(groups) == 4 and all(g.shape == (30, 2) for g in groups)
+    centres = np.array([g.mean(0) for g in groups])
+    assert (centres[:, 1] > -0.5).all()  # directions drawn in [0, pi): centres on the upper side (up to noise)
+    spreads = np.array([g.std(0).mean() for g in groups])
+    for a in range(4):
+        for b in range(a + 1, 4):
+            assert np.linalg.norm(centres[a] - centres[b]) > spreads[a] + spreads[b]  # apart, not overlapping
+
+
+def test_random_geometries_are_seeded_and_their_shares_come_from_the_scan():
+    table = maxvol2d.random_geometries(3, seed=5, n_grid=61)
+    assert list(table["geometry"]) == [0, 1, 2] and table["covers all sets"].all()
+    again = maxvol2d.random_geometries(4, seed=5, n_grid=61)
+    np.testing.assert_array_equal(again.iloc[:3]["underestimated share"], table["underestimated share"])
+    other = maxvol2d.random_geometries(3, seed=6, n_grid=61)
+    assert not np.allclose(other["underestimated share"], table["underestimated share"])
+    # geometry 1 recomputed by hand: the same groups, the same scan, the share of missed-OOD cells
+    groups = maxvol2d.random_geometry(np.random.default_rng([5, 1]), 3, 25)
+    sets = maxvol2d.union_vs_groups(groups)
+    scan = maxvol2d.scan_plane(sets, table.loc[1, "half_width"], 61)
+    category = scan.table["category"].to_numpy()
+    assert table.loc[1, "underestimated share"] == pytest.approx(np.mean(category == 2))
+    assert table.loc[1, "overestimated share"] == pytest.approx(np.mean(category == 3))
+    assert ((table[["underestimated share", "overestimated share"]] >= 0)
+            & (table[["underestimated share", "overestimated share"]] <= 1)).all().all()
+
+
+def test_twenty_random_geometries_give_p29_a_verdict_and_fewer_do_not():
+    from uqlib.paper import claims
+
+    table = maxvol2d.random_geometries(claims.MIN_TOY_GEOMETRIES, seed=0, n_grid=81)
+    record = claims.p29_union_underestimates(table["underestimated share"], table["overestimated share"])
+    assert record.verdict != "not testable here" and f"of {claims.MIN_TOY_GEOMETRIES} random" in record.ours
+    few = claims.p29_union_underestimates(table["underestimated share"][:5], table["overestimated share"][:5])
+    assert few.verdict == "not testable here"
+
+
+def test_random_geometries_refuse_bad_parameters():
+    with pytest.raises(ToyExampleError, match="n_groups >= 2"):
+        maxvol2d.random_geometries(3, seed=0, n_groups=1)
+    with pytest.raises(ToyExampleError, match="non-overlapping"):
+        maxvol2d.random_geometry(np.random.default_rng(0), 8, 10, radius=(1.0, 1.1), spread=(0.5, 0.6),
+                                 max_tries=20)
+
+
+def test_claim_inputs_are_the_example_shares_and_the_random_geometries(example):
+    sets, scan, _ = example
+    shares, geometries = maxvol2d.claim_inputs(sets, scan, 2, seed=4)
+    assert shares == maxvol2d.novelty_shares(sets, scan)
+    np.testing.assert_array_equal(geometries["underestimated share"],
+                                  maxvol2d.random_geometries(2, seed=4)["underestimated share"])

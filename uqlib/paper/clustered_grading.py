@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
-from uqlib import clustering, grading, tables
+from uqlib import ace, clustering, grading, tables
 from uqlib.activeset import ActiveSet, ClusteredActiveSet
 from uqlib.config import ELEMENT
 from uqlib.criteria import ClusteredDOptimality, DOptimality, FeaturizedSet, featurize
@@ -223,12 +223,17 @@ def _spread(values: list[float], unit: str = "%", scale: float = 100.0) -> str:
     return f"{v.mean():.1f} ± {v.std(ddof=1):.1f} {unit} over {v.size} loaded frames" if v.size > 1 else "n/a"
 
 
-def _frame_claims(atoms: pd.DataFrame, high_error: float) -> list[claims.ClaimRecord]:
-    g, c = atoms["gamma_global"].to_numpy(), atoms["gamma_clustered"].to_numpy()
+def _frame_claims(atoms: pd.DataFrame, high_error: float, clustered: str = "gamma_clustered"
+                  ) -> list[claims.ClaimRecord]:
+    """P31-P33 and P36 on one frame's atoms; ``clustered`` names the column of the clustered grade judged
+    (``gamma_clustered``, the main partition, or ``gamma_<partition>``)."""
+    g, c = atoms["gamma_global"].to_numpy(), atoms[clustered].to_numpy()
     error, surface = atoms["force_error"].to_numpy(), (atoms["kind"] == "free_surface").to_numpy()
     high, only = error > high_error, (c > 1) & (g <= 1)
+    neither = (g <= 1) & (c <= 1)  # P33: the new atoms against the atoms neither grade flags
     records = [claims.p31_surface_atoms(float(np.mean(g[surface] > 1)), float(np.mean(c[surface] > 1))),
-               claims.p32_global_misses(g, error, high_error), claims.p33_new_atoms_error(error[only], error[~only])]
+               claims.p32_global_misses(g, error, high_error),
+               claims.judge("P33", claims.p33_new_atoms_error, error[only], error[neither])]
     if high.any():
         records.append(claims.p36_clustered_improves(float(np.mean(g[high] > 1)), float(np.mean(c[high] > 1))))
     else:
@@ -236,10 +241,22 @@ def _frame_claims(atoms: pd.DataFrame, high_error: float) -> list[claims.ClaimRe
     return records
 
 
-def fracture_claims(graded: pd.DataFrame, high_error: float) -> list[claims.ClaimRecord]:
+def _combinations_text(pid: str, combinations: pd.DataFrame) -> str:
+    """"verdict for partition @ preset, ..." of one claim, verdicts in VERDICTS order."""
+    rows = combinations[combinations["pid"] == pid]
+    parts = [f"{verdict} for " + ", ".join(f"{r.partition} @ {r.preset}" for r in rows[rows["verdict"] == verdict]
+                                           .itertuples())
+             for verdict in claims.VERDICTS if (rows["verdict"] == verdict).any()]
+    return "by partition and preset: " + "; ".join(parts) if parts else ""
+
+
+def fracture_claims(graded: pd.DataFrame, high_error: float,
+                    combinations: pd.DataFrame | None = None) -> list[claims.ClaimRecord]:
     """P31-P33 and P36 on the fractured (last) frame; ``ours`` adds the spread of the claim's quantity over the
     loaded frames (strain > 0). P31 counts free-surface atoms (pre-crack and new crack faces); P32/P36 the atoms
-    with a force error above ``high_error`` eV/Å; P33 compares atoms flagged only by the clustered grade."""
+    with a force error above ``high_error`` eV/Å; P33 compares atoms flagged only by the clustered grade with
+    atoms neither grade flags. ``combinations`` (:func:`combination_claims`, optional): the verdict of every
+    partition at every preset judged; each record's ``why`` then says which combinations give which verdict."""
     loaded = [atoms for _, atoms in graded[graded["strain"] > 0].groupby("frame", sort=True)]
     surface = [a[a["kind"] == "free_surface"] for a in loaded]
     high = [a[a["force_error"] > high_error] for a in loaded]
@@ -251,7 +268,84 @@ def fracture_claims(graded: pd.DataFrame, high_error: float) -> list[claims.Clai
              "P36": "clustered - global: " + _spread([np.mean(h["gamma_clustered"] > 1) - np.mean(h["gamma_global"] > 1)
                                                       if len(h) else np.nan for h in high], "points")}
     last = graded[graded["frame"] == graded["frame"].max()]
-    return [replace(r, ours=f"{r.ours}; {extra[r.pid]}") for r in _frame_claims(last, high_error)]
+    records = [replace(r, ours=f"{r.ours}; {extra[r.pid]}") for r in _frame_claims(last, high_error)]
+    if combinations is not None:
+        records = [replace(r, why=f"{r.why}; {text}") if (text := _combinations_text(r.pid, combinations)) else r
+                   for r in records]
+    return records
+
+
+# -- Fig 8 under scrutiny (issue 21, item 7): every partition, at the preset where the groups span their basis --
+
+
+def partition_columns(graded: pd.DataFrame) -> list[str]:
+    """The partitions graded in a :func:`grade_frames` table (its ``gamma_<partition>`` columns), in order."""
+    return [c.removeprefix("gamma_") for c in graded.columns
+            if c.startswith("gamma_") and c.removeprefix("gamma_") in PARTITIONS]
+
+
+def combination_claims(graded_by_preset: dict[str, pd.DataFrame], high_error: float,
+                       merged_by_preset: dict[str, dict[str, int]] | None = None) -> pd.DataFrame:
+    """P31-P33 and P36 on the last frame for every (preset, partition) graded: a tidy table.
+
+    ``graded_by_preset`` maps a preset to its :func:`grade_frames` table; every partition graded
+    there is judged (``gamma_<partition>`` in place of the clustered grade). ``merged_by_preset``
+    (optional, preset -> partition -> clusters merged because their atoms could not span the
+    basis, as :func:`merged_clusters` gives) adds a ``merged`` column: 0 means every cluster kept
+    its own active set, as each of the authors' 15 potentials did. One row per (preset,
+    partition, pid): ``verdict``, ``ours``, ``why``.
+    """
+    rows = []
+    for preset, graded in graded_by_preset.items():
+        last = graded[graded["frame"] == graded["frame"].max()]
+        for partition in partition_columns(graded):
+            merged = (merged_by_preset or {}).get(preset, {}).get(partition, np.nan)
+            for record in _frame_claims(last, high_error, f"gamma_{partition}"):
+                rows.append({"preset": preset, "partition": partition, "merged": merged, "pid": record.pid,
+                             "verdict": record.verdict, "ours": record.ours, "why": record.why})
+    return pd.DataFrame(rows, columns=["preset", "partition", "merged", "pid", "verdict", "ours", "why"])
+
+
+def merged_clusters(criteria: PrmCriteria) -> dict[str, int]:
+    """Per partition of fitted criteria: how many clusters were merged into others (could not span the basis)."""
+    return {name: len(getattr(c.active_set_, "merged", {})) for name, c in criteria.clustered.items()}
+
+
+def spanning_table(train: FeaturizedSet, presets: list[str], partition: str = "groups", *,
+                   outliers: str = "per-cluster", n_clusters: int | None = None, seed: int = 0,
+                   kappa: float = 0.01, alpha: float = 1e-8) -> pd.DataFrame:
+    """Per preset (nested in ``train``'s, column selections): whether every cluster of ``partition`` spans its
+    basis, measured by fitting that partition's clustered criterion (the same outlier filter and merging).
+
+    One row per preset: ``n_functions``, ``clusters`` (own active sets), ``merged`` (clusters merged
+    because their kept atoms could not span the functions) and ``all span`` (merged == 0).
+    """
+    rows = []
+    for preset in presets:
+        selected = train.select(preset)
+        # the criterion fit_on_prm2020 builds for this partition (no global set: it is not needed here)
+        active = ClusteredDOptimality(partition_labels(selected, partition, n_clusters=n_clusters, seed=seed),
+                                      n_clusters=n_clusters, outliers=outliers, seed=seed, max_clusters=15,
+                                      kappa=kappa, alpha=alpha).fit(selected).active_set_
+        rows.append({"preset": preset, "n_functions": selected.dm.n_functions,
+                     "clusters": len(active.clusters), "merged": len(active.merged),
+                     "all span": not active.merged})
+    return pd.DataFrame(rows).set_index("preset")
+
+
+def spanning_preset(table: pd.DataFrame) -> str | None:
+    """The preset of most functions in a :func:`spanning_table` where every cluster spans its basis (``None``: none)."""
+    spanning = table[table["all span"]]
+    return None if spanning.empty else str(spanning["n_functions"].idxmax())
+
+
+def grade_at_preset(study: Fig8Study, preset: str, *, outliers: str = "per-cluster", n_clusters: int | None = None,
+                    seed: int = 0, kappa: float = 0.01, alpha: float = 1e-8) -> tuple[PrmCriteria, pd.DataFrame]:
+    """The study's partitions refitted at a smaller nested ``preset`` (column selections of the study's
+    featurization) and the same fracture frames graded with them (:func:`grade_frames`)."""
+    criteria = fit_on_prm2020(study.criteria.train.select(preset), list(study.criteria.clustered), outliers=outliers,
+                              n_clusters=n_clusters, seed=seed, kappa=kappa, alpha=alpha)
+    return criteria, grade_frames(criteria, study.frames)
 
 
 def final_frame_with_grades(frames: list[Atoms], graded: pd.DataFrame) -> Atoms:
@@ -264,6 +358,36 @@ def final_frame_with_grades(frames: list[Atoms], graded: pd.DataFrame) -> Atoms:
     atoms.arrays["kind"] = last["kind"].cat.codes.to_numpy(int)
     atoms.arrays["new_free_surface"] = last["new_free_surface"].to_numpy(int)
     return atoms
+
+
+def verdicts_by_preset(study: Fig8Study, high_error: float, *, outliers: str = "per-cluster",
+                       n_clusters: int | None = None, seed: int = 0, kappa: float = 0.01,
+                       alpha: float = 1e-8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fig 8 under scrutiny (issue 21, item 7): P31-P33 and P36 for every partition of the study, at its preset
+    and at the largest nested ladder preset where every one of PRM2020's 15 groups spans its basis.
+
+    The authors trained one potential per group, so each group kept its own active set; here a
+    group that cannot span the preset's functions is merged into another. The ladder presets
+    nested in the study's are checked (:func:`spanning_table`, the ``groups`` partition); at the
+    spanning one (if it differs) every partition is refitted and the frames regraded
+    (:func:`grade_at_preset`). Returns the spanning table and :func:`combination_claims` (with
+    each preset's merges), which :func:`fracture_claims` turns into each record's ``why``.
+    """
+    preset = study.criteria.train.dm.preset
+    checked = [p.name for p in ace.LADDER if ace.nesting_problem(p.name, preset) is None]
+    fit = {"outliers": outliers, "n_clusters": n_clusters, "seed": seed, "kappa": kappa, "alpha": alpha}
+    spans = spanning_table(study.criteria.train, checked, **fit)
+    graded, merged = {preset: study.graded}, {preset: merged_clusters(study.criteria)}
+    per_group = spanning_preset(spans)
+    if per_group is not None and per_group != preset:
+        criteria, graded[per_group] = grade_at_preset(study, per_group, **fit)
+        merged[per_group] = merged_clusters(criteria)
+    return spans, combination_claims(graded, high_error, merged)
+
+
+def verdict_table(combinations: pd.DataFrame) -> pd.DataFrame:
+    """:func:`combination_claims` as one row per (preset, partition, merged clusters), one verdict column per claim."""
+    return combinations.set_index(["preset", "partition", "merged", "pid"])["verdict"].unstack("pid")
 
 
 @dataclass

@@ -218,7 +218,8 @@ def novelty_shares(sets: ActiveSets2D, scan: PlaneScan, within_sigma: float = 2.
     Known cells lie within ``within_sigma`` (Mahalanobis) of some group's mean, novel cells
     of none. Returns the share of novel cells flagged (gamma > 1) by the union's set and by
     the minimum over the groups, and the share of known cells flagged by the worst single
-    group's set (each group judging the other groups' data) and by the minimum.
+    group's set (each group judging the other groups' data), by the union's set and by the
+    minimum (the keys of :func:`uqlib.paper.claims.p30_minimum_grade`).
     """
     xy = scan.table[["x1", "x2"]].to_numpy()
     near = np.stack([mahalanobis(xy, group) <= within_sigma for group in sets.groups], axis=1)
@@ -230,4 +231,67 @@ def novelty_shares(sets: ActiveSets2D, scan: PlaneScan, within_sigma: float = 2.
     return {"novel_rate_union": float(np.mean(scan.table["gamma union"].to_numpy()[novel] > 1)),
             "novel_rate_min": float(np.mean(scan.table["gamma min"].to_numpy()[novel] > 1)),
             "known_rate_single": worst_single,
+            "known_rate_union": float(np.mean(scan.table["gamma union"].to_numpy()[known] > 1)),
             "known_rate_min": float(np.mean(scan.table["gamma min"].to_numpy()[known] > 1))}
+
+
+def random_geometry(rng: np.random.Generator, n_groups: int, points_per_group: int,
+                    radius: tuple[float, float] = (1.0, 4.0), spread: tuple[float, float] = (0.1, 0.4),
+                    max_tries: int = 1000) -> list[np.ndarray]:
+    """``n_groups`` non-overlapping Gaussian groups of 2D vectors, each ``(points_per_group, 2)``, as Fig. 7c.
+
+    Each group's centre has a uniform direction in [0, pi) (gamma(-x) = gamma(x) and |det| is
+    blind to a vector's sign, so the other half-plane adds nothing) and a length uniform in
+    ``radius``; its standard deviation is uniform in ``spread`` times that length. Groups are
+    redrawn until every two centres lie more than two standard deviations of each apart
+    (the paper's "distinct non-overlapping subsets").
+    """
+    for _ in range(max_tries):
+        angles = rng.uniform(0.0, np.pi, n_groups)
+        lengths = rng.uniform(*radius, n_groups)
+        centres = np.column_stack([lengths * np.cos(angles), lengths * np.sin(angles)])
+        sigmas = rng.uniform(*spread, n_groups) * lengths
+        distance = np.linalg.norm(centres[:, None] - centres[None], axis=-1)
+        apart = distance > 2 * (sigmas[:, None] + sigmas[None])
+        if np.all(apart | np.eye(n_groups, dtype=bool)):
+            return [c + s * rng.standard_normal((points_per_group, 2)) for c, s in zip(centres, sigmas, strict=True)]
+    raise ToyExampleError(f"no {n_groups} non-overlapping groups found in {max_tries} draws: use fewer groups or a "
+                          f"smaller spread than {spread}")
+
+
+def random_geometries(n_geometries: int, seed: int, *, n_groups: int = 3, points_per_group: int = 25,
+                      n_grid: int = 201, margin: float = 1.05) -> pd.DataFrame:
+    """Claim P29 over many seeded random 2D geometries (:func:`random_geometry`) instead of one chosen here.
+
+    Geometry *i* is drawn with the seed sequence ``(seed, i)``: the same ``seed`` gives the
+    same geometries, and adding geometries keeps the first ones. Each is scanned
+    (:func:`scan_plane`) over a square ``margin`` times larger than every active set's
+    gamma <= 1 parallelogram, so the disagreement areas are complete. One row per geometry:
+    ``geometry``, ``n_groups``, ``half_width``, and the shares of the scanned square that the
+    union's active set under-estimates (``underestimated share``: union gamma <= 1 < the
+    minimum over the groups, "missed OOD") and over-estimates (``overestimated share``: union
+    gamma > 1 >= the minimum, "false OOD"); dimensionless, in [0, 1].
+    """
+    if n_geometries < 1 or n_groups < 2 or n_grid < 2 or margin < 1:
+        raise ToyExampleError(f"need n_geometries >= 1, n_groups >= 2, n_grid >= 2 and margin >= 1; got "
+                              f"{n_geometries}, {n_groups}, {n_grid}, {margin}")
+    rows = []
+    for geometry in range(n_geometries):
+        groups = random_geometry(np.random.default_rng([seed, geometry]), n_groups, points_per_group)
+        sets = union_vs_groups(groups)
+        corners = [np.abs(v[0]) + np.abs(v[1]) for v in [sets.union_vectors, *sets.group_vectors]]
+        scan = scan_plane(sets, margin * float(np.max(corners)), n_grid)
+        shares = scan.areas / scan.areas.sum()
+        rows.append({"geometry": geometry, "n_groups": n_groups, "half_width": scan.half_width,
+                     "covers all sets": scan.covers_all_sets,
+                     "underestimated share": float(shares[CATEGORIES[2]]),
+                     "overestimated share": float(shares[CATEGORIES[3]])})
+    return pd.DataFrame(rows)
+
+
+def claim_inputs(sets: ActiveSets2D, scan: PlaneScan, n_geometries: int, seed: int,
+                 within_sigma: float = 2.0) -> tuple[dict[str, float], pd.DataFrame]:
+    """The 2D inputs of claims P30 and P29: :func:`novelty_shares` of the example's scan, and
+    :func:`random_geometries` (``n_geometries`` seeded random geometries, ``seed``), in the order
+    :func:`uqlib.paper.studies.heterogeneity_claims` takes them."""
+    return novelty_shares(sets, scan, within_sigma), random_geometries(n_geometries, seed)

@@ -38,22 +38,65 @@ def _featurize_largest(train: pd.DataFrame, test: pd.DataFrame, presets: list[st
     return featurize(train, largest), featurize(test, largest)
 
 
+# the subset whose zero-force cells sit at U ~ e ~ 0 (2-atom strained BCC cells: forces vanish by symmetry)
+ZERO_FORCE_SUBSET = "A"
+ATOMIC_FENCE = "CBF atomic fence"  # column stem of CBF with eps_F,cfg = eq 7 on the training e_F,atom
+
+
+def training_rho_without(ev: Evaluation, signal: str, subset: str = ZERO_FORCE_SUBSET) -> float:
+    """Training Spearman rho of a signal over the training rows NOT from ``subset``.
+
+    Subset A's 121 two-atom cells have zero forces by symmetry, so their force uncertainty
+    and error both sit near 0 and add a block of concordant pairs at the origin; rho
+    without them says how much of the training rho they make (issue 21, item 5). Equals
+    the full training rho when no row is from ``subset``.
+    """
+    spec = ev.criterion.signal(signal)
+    u, e = ev.values("train", signal)
+    keep = ev.train.level(spec.level)["subset"].to_numpy() != subset
+    return metrics.spearman(u[keep], e[keep]) if keep.sum() > 2 else np.nan
+
+
+def cbf_atomic_fence(ev: Evaluation) -> tuple[float, float]:
+    """The second reading of eps_F,cfg (P10, :data:`uqlib.paper.claims.EPS_F_CFG_READINGS`): eq 7 on the
+    TRAINING ATOMIC force errors e_F,atom (eq 5, eV/Å), and the share of test configurations whose
+    U_F,cfg (eq 3, the max over a configuration's atoms of U_F,atom) lies above it.
+
+    Returns ``(eps, test selection rate)``; the first reading, eq 7 on the configurations'
+    e_F,cfg (eq 6), is the summary's CBF threshold.
+    """
+    _, atomic_errors = ev.values("train", "ABF")
+    eps = metrics.tukey_threshold(atomic_errors)
+    u_cfg, _ = ev.values("test", "CBF")
+    return eps, metrics.selection_rate(u_cfg, eps)
+
+
 def ladder_table(evaluations: dict[str, Evaluation]) -> pd.DataFrame:
     """One row per preset: model RMSEs, and per signal rho (train, test), threshold and test rate.
 
     RMSEs in meV/atom and meV/Å, thresholds in meV/atom or meV/Å (gamma: as is), rates in %.
+    For criteria with CBF and ABF (ensembles) also: CBF's threshold and test rate under the
+    atomic reading of eps_F,cfg (``eps CBF atomic fence``, ``rate CBF atomic fence (%)``,
+    :func:`cbf_atomic_fence`), and each signal's training rho without subset A
+    (``rho <signal> train without A``, :func:`training_rho_without`).
     """
     rows = []
     for preset, ev in evaluations.items():
         row = {"preset": preset, "F_RMSE train": ev.rmse_train["F_rmse"], "E_RMSE train": ev.rmse_train["E_rmse"],
                "F_RMSE test": ev.rmse_test["F_rmse"], "E_RMSE test": ev.rmse_test["E_rmse"]}
+        names = [signal.name for signal in ev.criterion.signals]
         for signal in ev.criterion.signals:
             s = ev.summary.loc[signal.name]
             scale = 1e3 if signal.threshold is None else 1.0
             row |= {f"rho {signal.name} train": s.rho_train, f"rho {signal.name} test": s.rho_test,
                     f"eps {signal.name}": scale * s.threshold, f"rate {signal.name} (%)": 100 * s.selection_rate}
+            if "subset" in ev.train.level(signal.level):
+                row[f"rho {signal.name} train without {ZERO_FORCE_SUBSET}"] = training_rho_without(ev, signal.name)
         for rule in ev.criterion.rules:
             row[f"rate {rule} (%)"] = 100 * ev.summary.loc[rule, "selection_rate"]
+        if {"CBF", "ABF"} <= set(names):
+            eps, rate = cbf_atomic_fence(ev)
+            row |= {f"eps {ATOMIC_FENCE}": 1e3 * eps, f"rate {ATOMIC_FENCE} (%)": 100 * rate}
         rows.append(row)
     return pd.DataFrame(rows).set_index("preset")
 
@@ -112,6 +155,8 @@ def ensemble_ladder_claims(table: pd.DataFrame, fixed_rates: pd.DataFrame) -> li
     """P1-P11 from :func:`ladder_table` and :func:`fixed_threshold_rates` of ensembles along the ladder.
 
     The least and most accurate presets (by training F_RMSE) stand for the paper's Func-15 and Func-945.
+    P2 also gets the force criteria's rho of those two models (weak relative to them); P10 is
+    judged under both readings of eps_F,cfg (the table's ``rate CBF`` and ``rate CBF atomic fence``).
     """
     table = table.sort_values("F_RMSE train", ascending=False)  # least to most accurate
     f = table["F_RMSE train"].to_numpy()
@@ -119,11 +164,18 @@ def ensemble_ladder_claims(table: pd.DataFrame, fixed_rates: pd.DataFrame) -> li
     adaptive = {c: table[f"rate {c} (%)"].to_numpy() / 100 for c in ENSEMBLE_SIGNALS}
     fixed = {c: fixed_rates.loc[table.index, c].to_numpy() / 100 for c in ENSEMBLE_SIGNALS}
     worst, best = table.iloc[0], table.iloc[-1]
+    ends = (worst.name, best.name)
+    rho_force = {which: {c: {n: table.loc[n, f"rho {c} {which}"] for n in ends} for c in ("CBF", "ABF")}
+                 for which in ("train", "test")}
+    # P10 under both readings of eps_F,cfg (EPS_F_CFG_READINGS order: the compendium's current one first)
+    rate_cbf = dict(zip(claims.EPS_F_CFG_READINGS,
+                        (adaptive["CBF"], table[f"rate {ATOMIC_FENCE} (%)"].to_numpy() / 100), strict=True))
     return [
         claims.p1_training_rmse(worst["F_RMSE train"], worst["E_RMSE train"], best["F_RMSE train"],
                                 best["E_RMSE train"]),
-        claims.p2_cbe_weak({n: table.loc[n, "rho CBE train"] for n in (worst.name, best.name)},
-                           {n: table.loc[n, "rho CBE test"] for n in (worst.name, best.name)}),
+        claims.p2_cbe_weak({n: table.loc[n, "rho CBE train"] for n in ends},
+                           {n: table.loc[n, "rho CBE test"] for n in ends},
+                           rho_force_train=rho_force["train"], rho_force_test=rho_force["test"]),
         claims.p3_test_unaffected(worst["F_RMSE train"], best["F_RMSE train"], worst["F_RMSE test"],
                                   best["F_RMSE test"]),
         claims.p4_force_beats_energy(rho["train"], rho["test"]),
@@ -132,7 +184,7 @@ def ensemble_ladder_claims(table: pd.DataFrame, fixed_rates: pd.DataFrame) -> li
         claims.p7_cbf_beats_abf(rho["train"], rho["test"]),
         claims.p8_test_above_train(rho["train"], rho["test"]),
         claims.p9_rate_rises(f, adaptive),
-        claims.p10_cbf_flags_more(f, adaptive["CBE"], adaptive["CBF"]),
+        claims.p10_cbf_flags_more(f, adaptive["CBE"], rate_cbf),
         claims.p11_fixed_thresholds(f, adaptive, fixed),
     ]
 
@@ -220,7 +272,9 @@ def dopt_ladder_claims(runs: dict[str, DoptRun], table: pd.DataFrame) -> list[cl
     """P15-P22 from :func:`dopt_ladder` and its table; least and most accurate presets stand for Func-15/945.
 
     Only presets with an active set count: a preset whose training projections cannot span its
-    functions has no gamma (its row in the table says so).
+    functions has no gamma (its row in the table says so). P17 and P18 pool the training and
+    test points as Fig 4 shows them (test-only beside, not judged); P21 is ONE record over every
+    ensemble size, its numbers judged at K = 6 (not testable without a six-member ensemble).
     """
     order = table[table["active set"] == "built"].sort_values("F_RMSE train", ascending=False)
     worst, best = order.index[0], order.index[-1]
@@ -229,26 +283,31 @@ def dopt_ladder_claims(runs: dict[str, DoptRun], table: pd.DataFrame) -> list[cl
     def rho(preset: str, signal: str) -> float:
         return metrics.spearman(*runs[preset].dopt.values("test", signal))
 
-    panels = {f"{p} {kind}": runs[p].dopt.values(which, signal) for p in (worst, best)
-              for kind, signal in (("energy", "gamma_cfg (energy)"), ("force", "gamma_cfg"))
-              for which in ("test",)}
-    atoms = {p: runs[p].dopt.values("test", "gamma_atom") for p in (worst, best)}
+    # Fig 4 pools training and test points: both sets' (gamma, error) per panel and per model
+    panels = {which: {f"{p} {kind}": runs[p].dopt.values(which, signal) for p in (worst, best)
+                      for kind, signal in (("energy", "gamma_cfg (energy)"), ("force", "gamma_cfg"))}
+              for which in ("train", "test")}
+    atoms = {which: {p: runs[p].dopt.values(which, "gamma_atom") for p in (worst, best)} for which in ("train", "test")}
     low_error = metrics.tukey_threshold(runs[best].dopt.values("train", "gamma_atom")[1])
     small_ensemble = runs[best].ensembles[min(runs[best].ensembles)]
     rate = runs[best].dopt.summary["selection_rate"]
+    ensembles = runs[best].ensembles
     return [
         claims.p15_gamma_range(table.loc[worst, "gamma_atom test max"], table.loc[best, "gamma_atom test max"]),
         claims.p16_gamma_correlations(rho(worst, "gamma_cfg"), rho(best, "gamma_cfg"),
                                       rho(worst, "gamma_cfg (energy)"), rho(best, "gamma_cfg (energy)")),
-        claims.p17_flat_below_one(panels),
-        claims.p18_atom_weak({p: g for p, (g, _) in atoms.items()}, {p: e for p, (_, e) in atoms.items()},
-                             low_error, accurate_model=best),
+        claims.p17_flat_below_one(panels["train"], panels["test"]),
+        claims.p18_atom_weak({p: g for p, (g, _) in atoms["train"].items()},
+                             {p: e for p, (_, e) in atoms["train"].items()},
+                             {p: g for p, (g, _) in atoms["test"].items()},
+                             {p: e for p, (_, e) in atoms["test"].items()}, low_error, accurate_model=best),
         claims.p19_dopt_configurations(order["D-opt configurations"].to_numpy() / 100),
         claims.p20_dopt_atoms_rise(f, order["D-opt atoms"].to_numpy() / 100),
-        *[claims.p21_dopt_vs_ensemble(rate["gamma_cfg"], rate["gamma_atom"],
-                                      {c: ev.summary.loc[c, "selection_rate"] for c in ("CBE", "CBF")},
-                                      ev.summary.loc["ABF", "selection_rate"], k)
-          for k, ev in runs[best].ensembles.items()],
+        # one record for every ensemble size; the paper's numbers are judged at its six-member ensemble
+        claims.judge("P21", claims.p21_dopt_vs_ensemble, rate["gamma_cfg"], rate["gamma_atom"],
+                     {k: {c: ev.summary.loc[c, "selection_rate"] for c in ("CBE", "CBF")}
+                      for k, ev in ensembles.items()},
+                     {k: ev.summary.loc["ABF", "selection_rate"] for k, ev in ensembles.items()}, band_size=6),
         claims.p22_misclassified_atoms(
             {"D-opt": runs[best].dopt.values("test", "gamma_atom")[0] > 1,
              "ABF": small_ensemble.values("test", "ABF")[0] > small_ensemble.summary.loc["ABF", "threshold"]},
@@ -353,29 +412,42 @@ def homogeneous_reference(preset: str, per_subset: int | None, seed: int, *, kap
         return {}
 
 
+def fitted_preset(evaluation: Evaluation) -> str | None:
+    """The basis preset a D-optimality evaluation's model was fitted at (``None`` for a criterion without one)."""
+    model = getattr(evaluation.criterion, "model_", None)
+    return model.preset.name if model is not None else None
+
+
 def heterogeneity_claims(ensembles: dict[str, Evaluation], variants: dict[str, Evaluation],
-                         shares_2d: dict[str, float], areas_2d: pd.Series) -> list[claims.ClaimRecord]:
+                         shares_2d: dict[str, float], toy_geometries: pd.DataFrame) -> list[claims.ClaimRecord]:
     """P23-P30, P34, P35 from the A+D split: the smallest ensemble, :func:`dopt_variants` (with the
-    :func:`homogeneous_reference` under ``"A+B -> C+E"`` when it was run) and the 2D example
-    (:func:`uqlib.paper.maxvol2d.novelty_shares` and the scan's areas)."""
+    :func:`homogeneous_reference` under ``"A+B -> C+E"`` when it was run), the 2D example
+    (:func:`uqlib.paper.maxvol2d.novelty_shares`) and the random 2D geometries of P29
+    (:func:`uqlib.paper.maxvol2d.random_geometries`: columns ``underestimated share`` and
+    ``overestimated share``, one row per geometry).
+
+    P27 compares the A+D test grades with the largest A+B TEST grade (the paper's 1e6 is read
+    off Fig 4, which grades the test set), both models fitted at one preset: the presets are
+    read from the fitted models and passed to the rule, which refuses two different ones.
+    """
     ens, dopt = next(iter(ensembles.values())), variants["outlier filter"]
     reference = variants.get("A+B -> C+E")
-    gamma_max_homogeneous = reference.values("train", "gamma_atom")[0].max() if reference else None
     rate = ens.summary["selection_rate"]
     d_rate, keep_rate = dopt.summary["selection_rate"], variants["keep all"].summary["selection_rate"]
     gamma_test = dopt.values("test", "gamma_atom")[0]
-    area = areas_2d.sum()
     return [
         claims.p23_ensemble_ad(rate["CBF"], rate["ABF"], rate["CBE or CBF"]),
         claims.p24_bimodal_errors(ens.values("train", "ABF")[1], ens.values("test", "ABF")[1]),
         claims.p25_dopt_ad(d_rate["gamma_cfg"], d_rate["gamma_atom"], rate["CBE or CBF"], rate["ABF"]),
         claims.p26_gamma_weaker(dopt.summary.loc["gamma_cfg", "rho_test"], ens.summary.loc["CBF", "rho_test"],
                                 dopt.summary.loc["gamma_atom", "rho_test"], ens.summary.loc["ABF", "rho_test"]),
-        claims.p27_gamma_collapse(gamma_test, gamma_max_homogeneous) if gamma_max_homogeneous is not None
+        claims.judge("P27", claims.p27_gamma_collapse, gamma_test, reference.values("test", "gamma_atom")[0].max(),
+                     preset_ad=fitted_preset(dopt), preset_ab=fitted_preset(reference)) if reference is not None
         else claims.not_testable("P27", "no homogeneous A+B reference: not run (compare_homogeneous=False), or the "
                                         "A+B projections cannot span this preset's functions (no active set)"),
         claims.p28_toy_grades(),
-        claims.p29_union_underestimates(areas_2d.iloc[2] / area, areas_2d.iloc[3] / area),
+        claims.p29_union_underestimates(toy_geometries["underestimated share"].to_numpy(),
+                                        toy_geometries["overestimated share"].to_numpy()),
         claims.p30_minimum_grade(**shares_2d),
         claims.p34_outlier_filter(d_rate["gamma_cfg"], keep_rate["gamma_cfg"], d_rate["gamma_atom"],
                                   keep_rate["gamma_atom"]),
