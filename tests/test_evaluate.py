@@ -222,15 +222,15 @@ def test_ensemble_study_chooses_alpha_by_cv_and_compares_with_the_given_one(sets
     alphas = set(study.stability.index.get_level_values("alpha"))
     assert alphas == ({study.alpha} if study.alpha == 1e-8 else {study.alpha, 1e-8})
     given = studies.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6)
-    assert given.cv_curve is None and given.alpha == 1e-6
-    assert list(given.stability.index) == [(1e-6, "bootstrap", 2), (1e-6, "posterior", 2)]
+    assert given.cv_curve.empty and given.alpha == 1e-6
+    assert list(given.stability.index) == [(1e-6, c, 2) for c in ensemble.CONSTRUCTIONS]
 
 
 def test_ensemble_study_uses_the_chosen_pool_and_evaluates_nested_ensembles(sets):
     train, test = sets
     study = studies.ensemble_study(train, [2, 3], seed=0, kappa=0.01, alpha=1e-6, construction="posterior")
     assert study.criterion is study.pools["posterior"] and study.criterion.ensemble_.construction == "posterior"
-    assert list(study.pools) == ["bootstrap", "posterior"]
+    assert list(study.pools) == list(ensemble.CONSTRUCTIONS)  # every construction, the chosen one among them
     for construction, pool in study.pools.items():
         evaluations = study.evaluations(train, test, [3, 2], construction)
         assert list(evaluations) == ["K = 2", "K = 3"]
@@ -238,7 +238,8 @@ def test_ensemble_study_uses_the_chosen_pool_and_evaluates_nested_ensembles(sets
         np.testing.assert_array_equal(first_two, pool.ensemble_.coefficients[:2])  # nested: the pool's first K
     with pytest.raises(ValueError, match="Unknown member construction"):
         studies.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6, construction="dropout")
-    paced = studies.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6, construction="pacemaker")
+    paced = studies.ensemble_study(train, [2], seed=0, kappa=0.01, alpha=1e-6, construction="pacemaker",
+                                   pool_constructions=("bootstrap", "posterior"))
     assert list(paced.pools) == ["bootstrap", "posterior", "pacemaker"]
     assert paced.criterion.ensemble_.construction == "pacemaker"
     assert set(paced.stability.index.get_level_values("ensemble")) == {"bootstrap", "posterior", "pacemaker"}

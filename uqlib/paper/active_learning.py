@@ -39,7 +39,8 @@ def informed_criteria(*, n_members: int = 6, kappa: float = ace.DEFAULT_KAPPA, a
                       ) -> dict[str, tuple[Callable[[int], Criterion], str]]:
     """The race's informed criteria: name -> (a factory taking a seed, the configuration signal ranked by)."""
     return {
-        "CBF": (lambda seed: EnsembleCriterion(n_members, seed=seed, kappa=kappa, alpha=alpha), "CBF"),
+        "CBF": (lambda seed: EnsembleCriterion(n_members, construction=claims.PAPER_CONSTRUCTION,
+                                                     seed=seed, kappa=kappa, alpha=alpha), "CBF"),
         "gamma": (lambda seed: DOptimality(kappa=kappa, alpha=alpha), "gamma_cfg"),
         "clustered gamma": (lambda seed: ClusteredDOptimality("kmeans", seed=seed, max_clusters=6, outliers=outliers,
                                                               kappa=kappa, alpha=alpha), "gamma_cfg"),

@@ -59,7 +59,8 @@ def novelty_scores(fit: FeaturizedSet, holdout: FeaturizedSet, test: FeaturizedS
                    quests_bandwidth: float = 0.015, max_clusters: int = 6, outliers: str = "per-cluster"
                    ) -> NoveltyScores:
     """Fit every criterion on ``fit`` and score ``holdout`` (known) and ``test`` (novel)."""
-    criteria = {"ensemble": EnsembleCriterion(n_members, seed=seed, kappa=kappa, alpha=alpha),
+    criteria = {"ensemble": EnsembleCriterion(n_members, construction=claims.PAPER_CONSTRUCTION, seed=seed,
+                                                    kappa=kappa, alpha=alpha),
                 "gamma": DOptimality(kappa=kappa, alpha=alpha),
                 "clustered gamma": ClusteredDOptimality("kmeans", max_clusters=max_clusters, seed=seed,
                                                         outliers=outliers, kappa=kappa, alpha=alpha),

@@ -239,7 +239,8 @@ def dopt_ladder(train: pd.DataFrame, test: pd.DataFrame, presets: list[str], *, 
             dopt = evaluate(criterion, train_set, test_set)
         except ActiveSetError as err:  # a preset larger than the data can span: recorded, not fatal
             problem = str(err).split(":")[0]
-        pool = EnsembleCriterion(max(ensemble_sizes), seed=seed, kappa=kappa, alpha=alpha).fit(train_set)
+        pool = EnsembleCriterion(max(ensemble_sizes), construction=claims.PAPER_CONSTRUCTION, seed=seed, kappa=kappa,
+                                 alpha=alpha).fit(train_set)
         runs[preset] = DoptRun(dopt, {k: evaluate(EnsembleCriterion.from_ensemble(pool.ensemble_.members(
             slice(0, k))), train_set, test_set, fit=False) for k in ensemble_sizes},
             criterion.model_.rmse(train_set.dm), problem)
@@ -554,7 +555,7 @@ class EnsembleStudy:
     pools: dict[str, EnsembleCriterion]  # one per construction, each fitted at ``alpha``
     construction: str  # the pool the figures and claims use
     alpha: float  # the ensembles' ridge strength
-    cv_curve: pd.DataFrame | None  # :func:`uqlib.ace.cross_validate_alpha` (None when alpha was given)
+    cv_curve: pd.DataFrame  # :func:`uqlib.ace.cross_validate_alpha` (empty when alpha was given)
     stability: pd.DataFrame  # :func:`ensemble_stability`, indexed by alpha, pool and K
 
     @property
@@ -574,7 +575,7 @@ class EnsembleStudy:
 def ensemble_study(train: FeaturizedSet, sizes: list[int], seed: int, kappa: float, alpha: float,
                    cv_alphas: list[float] | None = None, cv_folds: int = 5,
                    construction: str = "bootstrap",
-                   pool_constructions: tuple[str, ...] = ("bootstrap", "posterior")) -> EnsembleStudy:
+                   pool_constructions: tuple[str, ...] = ensemble.CONSTRUCTIONS) -> EnsembleStudy:
     """One pool of ``max(sizes)`` members per construction of ``pool_constructions`` (and ``construction``),
     at ``alpha`` or at the alpha of least K-fold CV loss among ``cv_alphas``
     (:func:`uqlib.ace.choose_alpha`); when the chosen alpha differs from ``alpha``, the stability
@@ -584,7 +585,7 @@ def ensemble_study(train: FeaturizedSet, sizes: list[int], seed: int, kappa: flo
     for name in (construction, *pool_constructions):
         if name not in ensemble.CONSTRUCTIONS:
             raise ValueError(f"Unknown member construction {name!r}; choose one of {ensemble.CONSTRUCTIONS}")
-    chosen, curve = alpha, None
+    chosen, curve = alpha, pd.DataFrame(columns=["alpha", "cv_E_rmse", "cv_F_rmse"])  # no CV: an empty curve
     if cv_alphas is not None:
         chosen, curve = ace.choose_alpha(train.dm, cv_alphas, n_folds=cv_folds, seed=seed, kappa=kappa)
     names = list(dict.fromkeys((*pool_constructions, construction)))

@@ -71,6 +71,7 @@ from uqlib.paper.claims.records import (  # noqa: F401  (re-exported)
     FINDING_VERDICTS,
     NO_COMPOSITION,
     NO_CONSTRUCTION,
+    PAPER_CONSTRUCTION,
     PAPER_CROSSOVER,
     PAPER_E_RMSE,
     PAPER_F_RMSE,
@@ -144,8 +145,8 @@ from uqlib.paper.claims.rules import (  # noqa: F401  (re-exported)
 
 __all__ = ["CLAIMS", "CLAIMS_LIST_PATH", "CLAIM_COLUMNS", "CONSTRUCTIONS", "ClaimInputError", "ClaimRecord",
            "ENSEMBLE_CLAIMS", "EPS_F_CFG_READINGS", "FINDING_COLUMNS", "FINDING_VERDICTS", "Finding",
-           "MIN_TOY_GEOMETRIES", "NO_COMPOSITION", "NO_CONSTRUCTION", "PAPER_CROSSOVER", "PAPER_E_RMSE",
-           "PAPER_F_RMSE", "PAPER_SELF_CONTRADICTIONS", "PARTLY_FRACTION", "ProtocolKey", "ROBUSTNESS",
+           "MIN_TOY_GEOMETRIES", "NO_COMPOSITION", "NO_CONSTRUCTION", "PAPER_CONSTRUCTION", "PAPER_CROSSOVER",
+           "PAPER_E_RMSE", "PAPER_F_RMSE", "PAPER_SELF_CONTRADICTIONS", "PARTLY_FRACTION", "ProtocolKey", "ROBUSTNESS",
            "ROBUSTNESS_COLUMNS", "RULES", "SeedSummary", "TEST_SET_CLAIMS", "TREND_RHO", "VERDICTS", "WEAK_RHO",
            "collect", "duplicate_pids", "findings_table", "holm", "judge", "judge_protocol", "judge_readings",
            "missing_pids", "not_testable", "p10_cbf_flags_more", "p11_fixed_thresholds", "p12_rates_settle",

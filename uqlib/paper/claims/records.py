@@ -13,7 +13,8 @@ from uqlib.exceptions import UqlibError
 from uqlib.paper import values as paper_values
 
 __all__ = ["CLAIMS", "CLAIMS_LIST_PATH", "CONSTRUCTIONS", "ClaimInputError", "ClaimRecord", "ENSEMBLE_CLAIMS",
-           "FINDING_VERDICTS", "Finding", "NO_COMPOSITION", "NO_CONSTRUCTION", "PAPER_CROSSOVER", "PAPER_E_RMSE",
+           "FINDING_VERDICTS", "Finding", "NO_COMPOSITION", "NO_CONSTRUCTION", "PAPER_CONSTRUCTION",
+           "PAPER_CROSSOVER", "PAPER_E_RMSE",
            "PAPER_F_RMSE", "PAPER_SELF_CONTRADICTIONS", "PARTLY_FRACTION", "ROBUSTNESS", "TEST_SET_CLAIMS",
            "TREND_RHO", "VERDICTS", "WEAK_RHO", "judge", "not_testable", "trend"]
 
@@ -23,6 +24,7 @@ FINDING_VERDICTS = ("supported", "not supported", "inconclusive")
 ROBUSTNESS = ("robust", "construction-dependent", "")
 # How ensemble members are built (issue 21): the paper's pacemaker ensemble mode first (the headline).
 CONSTRUCTIONS = ("pacemaker", "bootstrap", "subsample", "posterior")
+PAPER_CONSTRUCTION = CONSTRUCTIONS[0]  # the paper's members (pacemaker's ensemble mode): the figures' default
 NO_CONSTRUCTION = "-"  # the key of a claim that involves no ensemble (D-optimality, the 2D example, ...)
 NO_COMPOSITION = "-"  # the key of a claim that does not depend on the test set
 TREND_RHO = 0.8
