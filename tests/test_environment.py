@@ -113,9 +113,9 @@ def test_licence_citation_book_and_package_metadata_agree():
     licence = (PROJECT_ROOT / "LICENSE").read_text()
     assert project["license"] == citation["license"] == "MIT" and licence.startswith("MIT License")
     assert "DATA" in licence and "arXiv:2508.03405" in licence  # how to cite the unlicensed upstream data
-    repository = config["repository"]["url"]
-    assert project["urls"]["Repository"] == citation["repository-code"] == repository
-    assert config["html"]["use_repository_button"] and config["launch_buttons"]["binderhub_url"]
+    # only addresses that exist: the paper and the authors' data; no repository until one is published
+    assert project["urls"] == {"Paper": "https://arxiv.org/abs/2508.03405", "Data": "https://github.com/ufsf/UQ-ACE"}
+    assert "repository-code" not in citation and "repository" not in config and "launch_buttons" not in config
     assert citation["version"] == project["version"]
 
 

@@ -21,7 +21,8 @@ def ladder(rho_cbf_test: list[float], rate_cbe: float = 5.0) -> tuple[pd.DataFra
         "rho CBE test": [0.1, 0.15, 0.2], "rho CBF test": rho_cbf_test, "rho ABF test": [0.5, 0.6, 0.7],
         **{f"eps {c}": [1.0, 1.0, 1.0] for c in ("CBE", "CBF", "ABF")},
         "rate CBE (%)": [rate_cbe] * 3, "rate CBF (%)": [10.0, 20.0, 30.0], "rate ABF (%)": [3.0, 6.0, 9.0],
-        "rate CBE or CBF (%)": [12.0, 22.0, 32.0]}, index=pd.Index(PRESETS, name="preset"))
+        "rate CBE or CBF (%)": [12.0, 22.0, 32.0], "rate CBF atomic fence (%)": [11.0, 21.0, 31.0]},
+        index=pd.Index(PRESETS, name="preset"))
     fixed = pd.DataFrame({"CBE": [5.0] * 3, "CBF": [20.0] * 3, "ABF": [6.0] * 3, "CBE or CBF": [22.0] * 3},
                          index=pd.Index(PRESETS, name="preset"))
     return table, fixed

@@ -139,7 +139,7 @@ LADDER: tuple[BasisPreset, ...] = (  # training F_RMSE on A+B (kappa 0.01, alpha
     BasisPreset("Func-222", (15, 4, 3, 2), (0, 4, 3, 1)),  # 79.0
     BasisPreset("Func-724", (15, 6, 4, 3), (0, 4, 3, 2)),  # 58.8
     # the top: within 5 % of the paper's most accurate model (51.37 meV/Å), and its A+B projections
-    # span its functions, so an A+B active set exists (benchmarks/top_preset_candidates.py)
+    # span its functions, so an A+B active set exists (benchmarks/measurements/top_preset_candidates.py)
     BasisPreset("Func-968", (15, 6, 4, 3), (0, 4, 4, 2)),  # 49.86
 )
 PRESETS: dict[str, BasisPreset] = {p.name: p for p in LADDER}

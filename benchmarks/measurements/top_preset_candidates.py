@@ -7,9 +7,9 @@ number and numerical rank of the per-atom projections, and whether they span the
 :func:`uqlib.activeset.spans_basis`'s test (condition below ``SINGULAR_CONDITION``). The structures are
 featurized once at the largest candidate; the others are column selections.
 
-    PYTHONPATH=. python benchmarks/top_preset_candidates.py 150 0           # 150 per subset, seed 0
-    PYTHONPATH=. python benchmarks/top_preset_candidates.py all 0 Func-968  # full A+B, named candidates
-    PYTHONPATH=. python benchmarks/top_preset_candidates.py all 0 Func-968 --active-set
+    PYTHONPATH=. python benchmarks/measurements/top_preset_candidates.py 150 0           # 150 per subset, seed 0
+    PYTHONPATH=. python benchmarks/measurements/top_preset_candidates.py all 0 Func-968  # full A+B, named candidates
+    PYTHONPATH=. python benchmarks/measurements/top_preset_candidates.py all 0 Func-968 --active-set
 
 ``--active-set`` also builds the MaxVol active set of the last candidate named, as
 :class:`uqlib.criteria.DOptimality` does (global force-outlier filter).
