@@ -35,7 +35,8 @@ from uqlib.paper.claims.records import (
     trend,
 )
 
-__all__ = ["EPS_F_CFG_READINGS", "MIN_TOY_GEOMETRIES", "RULES", "judge_readings", "p10_cbf_flags_more",
+__all__ = ["DOPT_CFG_FLOOR", "EPS_F_CFG_READINGS", "MIN_TOY_GEOMETRIES", "RULES", "judge_readings",
+           "p10_cbf_flags_more",
            "p11_fixed_thresholds", "p12_rates_settle", "p13_ensemble_size_effects", "p14_thresholds_fall",
            "p15_gamma_range", "p16_gamma_correlations", "p17_flat_below_one", "p18_atom_weak",
            "p19_dopt_configurations", "p1_training_rmse", "p20_dopt_atoms_rise", "p21_dopt_vs_ensemble",
