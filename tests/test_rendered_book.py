@@ -47,9 +47,26 @@ ANALYSIS_PAGE = re.compile(r"0[1-7]")  # the analysis notebooks; 00_data, 98 and
 READER_WIDTH = 1300  # px: at this window width each analysis page shows its first figure above any code
 
 
+def build_elsewhere(directory: Path, profile: str = "fast") -> Path:
+    """Build the whole book in ``directory`` (a copy of its pages), leaving the project's book as it is.
+
+    So that this check's fast build never replaces the full one; returns the built index.html.
+    """
+    root = book.PROJECT_ROOT
+    (directory / "book").mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(root / name, directory / name)
+    for pattern in ("*.md", "*.bib"):  # pages, and the bibliography they cite from
+        for page in (root / "book").glob(pattern):
+            shutil.copy(page, directory / "book" / page.name)
+    if (root / "book" / "_static").is_dir():
+        shutil.copytree(root / "book" / "_static", directory / "book" / "_static", dirs_exist_ok=True)
+    return book.build(profile, directory=directory)
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    index = book.build_elsewhere(tmp_path_factory.mktemp("book"), profile="fast")
+    index = build_elsewhere(tmp_path_factory.mktemp("book"), profile="fast")
     return index.parent
 
 

@@ -112,14 +112,14 @@ def test_a_cleaved_crystal_counts_its_new_free_surface_atoms():
     upper = cleaved.positions[:, 2] > cleaved.cell[2, 2] / 2 - 0.1
     cleaved.positions[upper, 2] += 6.0  # open a 6 Å gap: two new (100) faces in the periodic cell
     cleaved.cell[2, 2] += 12.0  # and another at the periodic boundary
-    summary = structures.crack_surface_summary(crystal, cleaved)
+    table = structures.fracture_atom_table(crystal, cleaved)
     layer = _layers(cleaved)
     faces = np.unique(layer)[[0, len(np.unique(layer)) // 2 - 1, len(np.unique(layer)) // 2, -1]]
-    assert summary["free_surface_initial"] == 0
-    assert summary["new_free_surface"] == np.isin(layer, faces).sum() == 4 * 9
-    assert summary["transgranular"] == summary["new_free_surface"] and summary["intergranular"] == 0
-    table = structures.fracture_atom_table(crystal, cleaved)
-    assert table["new_free_surface"].sum() == 36 and np.isinf(table["distance_to_other_grain"]).all()
+    assert (structures.classify_atoms(crystal)["kind"] != "free_surface").all()
+    new = table["new_free_surface"].to_numpy()
+    assert new.sum() == np.isin(layer, faces).sum() == 4 * 9 and (new == np.isin(layer, faces)).all()
+    assert (table.loc[new, "fracture_mode"] == "transgranular").all() and (table.loc[~new, "fracture_mode"] == "").all()
+    assert np.isinf(table["distance_to_other_grain"]).all()
     with pytest.raises(ValueError, match="reference has"):
         structures.classify_atoms(cleaved, reference=crystal[:-1])
 
@@ -144,8 +144,9 @@ def test_a_crack_along_a_grain_boundary_is_intergranular():
     cleaved = crystal.copy()
     cleaved.positions[z > crystal.cell[2, 2] / 2 - 0.1, 2] += 6.0  # open both boundaries
     cleaved.cell[2, 2] += 12.0
-    summary = structures.crack_surface_summary(crystal, cleaved)
-    assert summary["new_free_surface"] == 36 and summary["intergranular"] == 36 and summary["transgranular"] == 0
+    modes = structures.fracture_atom_table(crystal, cleaved)["fracture_mode"].value_counts()
+    assert modes.get("intergranular", 0) == 36 and modes.get("transgranular", 0) == 0
+    assert modes.get("", 0) == len(crystal) - 36  # every other atom: no new surface, no mode
     near = structures.distance_to_other_grain(crystal)
     assert np.isclose(near.min(), structures.LATTICE_CONSTANT / 2 * np.sqrt(3)) and np.isinf(near).sum() == 0
     del crystal.arrays["grain"]

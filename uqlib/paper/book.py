@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -252,23 +251,6 @@ def render(builder_dir: Path = PROJECT_ROOT) -> Path:
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(builder_dir)]
     subprocess.run(cmd, check=True)
     return builder_dir / "_build" / "html" / "index.html"
-
-
-def build_elsewhere(directory: Path, profile: str = "fast") -> Path:
-    """Build the whole book in ``directory`` (a copy of its pages), leaving the project's book as it is.
-
-    Used by the rendered-book check, so that a fast build never replaces the full one.
-    """
-    directory = Path(directory)
-    (directory / "book").mkdir(parents=True, exist_ok=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(PROJECT_ROOT / name, directory / name)
-    for pattern in ("*.md", "*.bib"):  # pages, and the bibliography they cite from
-        for page in (PROJECT_ROOT / "book").glob(pattern):
-            shutil.copy(page, directory / "book" / page.name)
-    if (PROJECT_ROOT / "book" / "_static").is_dir():
-        shutil.copytree(PROJECT_ROOT / "book" / "_static", directory / "book" / "_static", dirs_exist_ok=True)
-    return build(profile, directory=directory)
 
 
 # -- figures in the book ------------------------------------------------------------------------

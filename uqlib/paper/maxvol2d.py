@@ -23,13 +23,16 @@ import pandas as pd
 
 from uqlib import activeset
 from uqlib.exceptions import UqlibError
+from uqlib.paper import values
 
 CATEGORIES = ("ID for both", "OOD for both", "missed OOD (union ID, groups OOD)", "false OOD (union OOD, a group ID)")
 GROUP_NAMES = "abcdefghij"
-# The paper's Fig. 7c grades (its point coordinates are not published): gamma_15 is the union's
-# set (v1, v5), gamma_12 / gamma_34 / gamma_56 those of groups a / b / c; B belongs to group b.
-PAPER_GRADES = {("A", "union"): 0.76, ("A", "group a"): 6.36, ("A", "group b"): 2.41, ("A", "group c"): 2.34,
-                ("B", "union"): 1.17, ("B", "own group"): 0.88}
+# The paper's Fig. 7c grades, keyed (point, active set), from uqlib.paper.values (its point coordinates
+# are not published): gamma_15 is the union's set (v1, v5), gamma_12 / gamma_34 / gamma_56 those of
+# groups a / b / c.
+PAPER_GRADES = values.TOY_GRADES
+# The paper's point B lies in group b: its "group b" grade is compared with our B's own group's grade.
+PAPER_OWN_GROUP = {"B": "group b"}
 
 
 class ToyExampleError(UqlibError, ValueError):
@@ -205,7 +208,8 @@ def paper_comparison(points: pd.DataFrame) -> pd.DataFrame:
         if point not in points.index:
             ours = np.nan
         else:
-            column = f"gamma {points.loc[point, 'group']}" if which == "own group" else f"gamma {which}"
+            own = PAPER_OWN_GROUP.get(point) == which
+            column = f"gamma {points.loc[point, 'group']}" if own else f"gamma {which}"
             ours = points.loc[point, column] if column in points.columns else np.nan
         rows.append({"point": point, "grade": which, "paper": paper, "ours": ours,
                      "same side of 1": bool(np.isfinite(ours) and (ours > 1) == (paper > 1))})

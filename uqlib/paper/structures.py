@@ -320,24 +320,6 @@ def fracture_atom_table(initial: Atoms, final: Atoms, *, intergranular_distance:
     return table
 
 
-def crack_surface_summary(initial: Atoms, final: Atoms, *, intergranular_distance: float = 6.0,
-                          **options) -> dict:
-    """Free-surface atoms before and after loading, and how the new ones split by fracture mode.
-
-    Counts from :func:`fracture_atom_table`. ``near_boundary_fraction`` is the share of
-    all atoms of ``initial`` within ``intergranular_distance`` of another grain: the
-    intergranular share the new surface would have if the crack ignored the boundaries.
-    """
-    table = fracture_atom_table(initial, final, intergranular_distance=intergranular_distance, **options)
-    before = classify_atoms(initial, **options)
-    modes = table["fracture_mode"].value_counts()
-    return {"atoms": len(final), "free_surface_initial": int((before["kind"] == "free_surface").sum()),
-            "free_surface_final": int((table["kind"] == "free_surface").sum()),
-            "new_free_surface": int(table["new_free_surface"].sum()),
-            "intergranular": int(modes.get("intergranular", 0)), "transgranular": int(modes.get("transgranular", 0)),
-            "near_boundary_fraction": float((table["distance_to_other_grain"] < intergranular_distance).mean())}
-
-
 def hot_md_frames(*, repeat: int = 3, vacancy: bool = True, temperature: float = 3000.0, steps: int = 120,
                   every: int = 10, seed: int = 0) -> list[Atoms]:
     """Frames of a Langevin MD run (1 fs steps, Zhou EAM through matscipy) of a BCC W supercell.

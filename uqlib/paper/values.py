@@ -19,10 +19,10 @@ __all__ = ["AB_GAMMA_MAX", "AD_DOPT_ATOM_RATE", "AD_DOPT_CFG_RATE", "AD_ENSEMBLE
            "AD_ERROR_MODE_HIGH", "AD_ERROR_MODE_LOW", "AD_GAMMA_HIGH", "AD_GAMMA_LOW", "AD_TRAIN_PER_GROUP",
            "ABF_TRAIN_RHO_MAX", "ALL_VALUES", "CROSSOVER_F_RMSE", "DOPT_ATOM_RATE_LEAST", "DOPT_ATOM_RATE_MOST",
            "DOPT_CFG_DETECTION_MIN", "DOPT_CFG_RATE_FIG5", "DOPT_ATOM_RATE_FIG5", "ENSEMBLE_ATOM_RATE_FIG5",
-           "ENSEMBLE_MISS_CBE", "ENSEMBLE_MISS_CBF", "ENSEMBLE_SIZE", "ENSEMBLE_SIZE_STABLE", "E_RMSE",
-           "E_RMSE_FUNC15", "E_RMSE_FUNC945", "F_RMSE", "F_RMSE_FUNC15", "F_RMSE_FUNC945", "GAMMA_MAX_FUNC15",
+           "ENSEMBLE_MISS_CBE", "ENSEMBLE_MISS_CBF", "ENSEMBLE_SIZE", "ENSEMBLE_SIZE_LARGE", "ENSEMBLE_SIZE_STABLE",
+           "E_RMSE", "E_RMSE_FUNC15", "E_RMSE_FUNC945", "F_RMSE", "F_RMSE_FUNC15", "F_RMSE_FUNC945", "GAMMA_MAX_FUNC15",
            "GAMMA_MAX_FUNC945", "GAMMA_THRESHOLD", "IQR_FACTOR", "PaperValue", "TOY_GRADES", "TOY_GRADE_VALUES",
-           "value_table"]
+           "UNDERCONFIDENT_ERROR", "value_table"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,12 @@ class PaperValue:
     approximate: str = ""  # "about", "more than", "near", ... when the paper states a bound or a round figure
 
     def text(self, digits: int | None = None) -> str:
-        """The value as a reader sees it, with its unit: ``75.4 %``, ``171.62 meV/Å``, ``about 1e+06``."""
+        """The value as a reader sees it, with its unit: ``75.4 %``, ``171.62 meV/Å``, ``about 1e6``."""
+        unit = "" if not self.unit else f" {self.unit}"
+        return f"{self.approximate} {self.number(digits)}{unit}".strip()
+
+    def number(self, digits: int | None = None) -> str:
+        """The number alone as the paper writes it (a rate in percent, a decade as 1e6): ``75.4``, ``1e-4``."""
         number = 100 * self.value if self.unit == "%" else self.value
         if digits is not None:
             shown = f"{number:.{digits}f}"
@@ -51,8 +56,7 @@ class PaperValue:
             shown = f"{'' if mantissa == '1' else mantissa + 'x'}1e{int(exponent)}"
         else:
             shown = f"{number:g}"
-        unit = "" if not self.unit else f" {self.unit}"
-        return f"{self.approximate} {shown}{unit}".strip()
+        return shown
 
     def cited(self) -> str:
         """The value with its source: ``75.4 % (Fig 7a)``."""
@@ -91,6 +95,9 @@ ENSEMBLE_MISS_CBF = PaperValue(0.16, "%", "Fig 5c", "share of test configuration
                                "about")
 DOPT_ATOM_RATE_FIG5 = PaperValue(0.64, "%", "Fig 5d", "D-optimality's share of test atoms flagged")
 ENSEMBLE_ATOM_RATE_FIG5 = PaperValue(0.55, "%", "Fig 5d", "the ensemble's (ABF) share of test atoms flagged")
+ENSEMBLE_SIZE_LARGE = PaperValue(30, "", "Fig 5 (Results)", "size of the larger ensemble D-optimality is compared with")
+UNDERCONFIDENT_ERROR = PaperValue(0.05, "eV/Å", "Fig 5d", "force error of the low-error atoms both methods flag "
+                                  "(under-confident)")
 
 # -- Figs 6-7: heterogeneous training, A+D -> B+C+E+F ---------------------------------------------
 AD_TRAIN_PER_GROUP = PaperValue(30, "", "Influence of data heterogeneity",

@@ -101,9 +101,11 @@ class Finding:
 
 # -- the paper's claims (figure, claim, paper's value) -------------------------------------------
 
+_v = paper_values  # the paper's numbers in the claim texts below come from uqlib.paper.values
 CLAIMS: dict[str, tuple[str, str, str]] = {
     "P1": ("Fig 2 caption", "training errors of the smallest and largest models",
-           "Func-15: F 171.62 meV/Å, E 9.05 meV/atom; Func-945: F 51.37 meV/Å, E 1.46 meV/atom"),
+           f"Func-15: F {_v.F_RMSE_FUNC15.text()}, E {_v.E_RMSE_FUNC15.text()}; Func-945: F "
+           f"{_v.F_RMSE_FUNC945.text()}, E {_v.E_RMSE_FUNC945.text()}"),
     "P2": ("Fig 2", "the CBE uncertainty correlates weakly with its error, for both models", "weak, both models"),
     "P3": ("Fig 2", "test-set performance is largely unaffected by model size (training errors fall)",
            "training error falls ~3x, test error about unchanged"),
@@ -111,43 +113,60 @@ CLAIMS: dict[str, tuple[str, str, str]] = {
            "rho_CBF, rho_ABF > rho_CBE"),
     "P5": ("Fig 3a-b", "rho rises monotonically with accuracy, more on the test set than on the training set",
            "monotonic rise; steeper on test"),
-    "P6": ("Fig 3b", "ABF training rho stays below 0.7, with no trend", "rho_ABF,train < 0.7, no trend"),
+    "P6": ("Fig 3b", f"ABF training rho stays below {_v.ABF_TRAIN_RHO_MAX.number()}, with no trend",
+           f"rho_ABF,train < {_v.ABF_TRAIN_RHO_MAX.number()}, no trend"),
     "P7": ("Fig 3", "CBF ranks errors better than ABF (consistently)", "rho_CBF > rho_ABF"),
     "P8": ("Fig 3", "test rho exceeds training rho at every accuracy", "rho_test > rho_train"),
     "P9": ("Fig 3c-f", "the adaptive-threshold selection rate rises with accuracy", "rises as F_RMSE falls"),
     "P10": ("Fig 3f", "CBF flags more test configurations than CBE, most clearly for the best models",
             "rate_CBF > rate_CBE"),
     "P11": ("Fig 3f, S1", "fixed thresholds give nearly flat rates; fixed and adaptive cross near F_RMSE "
-            "100 meV/Å, fixed flags more below it", "flat; crossing at 100 meV/Å"),
-    "P12": ("Fig S2a", "selection rates are consistent only for K >= 10; CBE is stable at every K",
-            "K >= 10; CBE stable"),
+            f"{_v.CROSSOVER_F_RMSE.text()}, fixed flags more below it",
+            f"flat; crossing at {_v.CROSSOVER_F_RMSE.text()}"),
+    "P12": ("Fig S2a", f"selection rates are consistent only for K >= {_v.ENSEMBLE_SIZE_STABLE.number()}; CBE is "
+            "stable at every K", f"K >= {_v.ENSEMBLE_SIZE_STABLE.number()}; CBE stable"),
     "P13": ("Fig S2b-j", "rho shows no trend with K; test error rises and training error falls with K; "
             "mean test uncertainty rises", "no rho trend; test error up, train error down; mean U_test up"),
     "P14": ("Fig S2k-m", "thresholds fall with K, except CBE's", "eps_CBF, eps_ABF fall; eps_CBE does not"),
-    "P15": ("Fig 4", "gamma spans about 1e2 (Func-15) against about 1e6 (Func-945)", "~1e2 vs ~1e6"),
+    "P15": ("Fig 4", f"gamma spans about 1e{np.log10(_v.GAMMA_MAX_FUNC15.value):.0f} (Func-15) against "
+            f"{_v.GAMMA_MAX_FUNC945.text()} (Func-945)",
+            f"~1e{np.log10(_v.GAMMA_MAX_FUNC15.value):.0f} vs ~{_v.GAMMA_MAX_FUNC945.number()}"),
     "P16": ("Fig 4", "Func-945 shows the stronger error-gamma correlation; gamma_cfg tracks force errors "
             "better than energy errors", "Func-945 stronger; force > energy"),
     "P17": ("Fig 4a,b,d,e", "configuration errors are flat below gamma_cfg = 1 and rise above it",
             "random below 1, rising above 1 (E and F, both models)"),
     "P18": ("Fig 4c,f", "atomic force errors depend only weakly on gamma_atom; many atoms with gamma > 1 have "
             "low errors", "weak dependence; many low-error atoms above 1"),
-    "P19": ("Fig 5a", "D-optimality detects more than 90 % of OOD configurations at every accuracy", "> 90 %"),
-    "P20": ("Fig 5a", "D-optimality's atom detection rises from about 5 % to about 70 % with accuracy",
-            "~5 % -> ~70 %"),
-    "P21": ("Fig 5b-d", "D-optimality flags > 99 % of configurations, where ensembles miss 33 % (CBE) and "
-            "16 % (CBF); atoms 64 % against 55 %", "> 99 %; miss 33 % / 16 %; atoms 64 % vs 55 %"),
+    "P19": ("Fig 5a", f"D-optimality detects {_v.DOPT_CFG_DETECTION_MIN.text()} of OOD configurations at every "
+            f"accuracy", f"> {_v.DOPT_CFG_DETECTION_MIN.number()} %"),
+    "P20": ("Fig 5a", f"D-optimality's atom detection rises from {_v.DOPT_ATOM_RATE_LEAST.text()} to "
+            f"{_v.DOPT_ATOM_RATE_MOST.text()} with accuracy",
+            f"~{_v.DOPT_ATOM_RATE_LEAST.number()} % -> ~{_v.DOPT_ATOM_RATE_MOST.number()} %"),
+    "P21": ("Fig 5b-d", f"D-optimality flags > {_v.DOPT_CFG_RATE_FIG5.number()} % of configurations, where "
+            f"ensembles miss {_v.ENSEMBLE_MISS_CBE.number()} % (CBE) and {_v.ENSEMBLE_MISS_CBF.number()} % (CBF); "
+            f"atoms {_v.DOPT_ATOM_RATE_FIG5.number()} % against {_v.ENSEMBLE_ATOM_RATE_FIG5.number()} %",
+            f"> {_v.DOPT_CFG_RATE_FIG5.number()} %; miss {_v.ENSEMBLE_MISS_CBE.number()} % / "
+            f"{_v.ENSEMBLE_MISS_CBF.number()} %; atoms {_v.DOPT_ATOM_RATE_FIG5.number()} % vs "
+            f"{_v.ENSEMBLE_ATOM_RATE_FIG5.number()} %"),
     "P22": ("Fig 5d", "both methods misclassify high-error and low-error atoms (over- and under-confident)",
             "both err both ways"),
-    "P23": ("Fig 6a-b", "A+D training: the ensemble flags 0.076 % of test configurations and 0.265 % of test "
-            "atoms", "0.076 % configurations, 0.265 % atoms"),
-    "P24": ("Fig 6c", "training and test force errors are bimodal, modes near 1e-4 and 1e-1 eV/Å",
-            "bimodal; modes 1e-4, 1e-1 eV/Å"),
-    "P25": ("Fig 7a-b", "A+D training: D-optimality flags 75.4 % of test configurations and 10 % of atoms",
-            "75.4 % configurations, 10 % atoms"),
+    "P23": ("Fig 6a-b", f"A+D training: the ensemble flags {_v.AD_ENSEMBLE_CFG_RATE.text()} of test "
+            f"configurations and {_v.AD_ENSEMBLE_ATOM_RATE.text()} of test atoms",
+            f"{_v.AD_ENSEMBLE_CFG_RATE.text()} configurations, {_v.AD_ENSEMBLE_ATOM_RATE.text()} atoms"),
+    "P24": ("Fig 6c", f"training and test force errors are bimodal, modes near {_v.AD_ERROR_MODE_LOW.number()} and "
+            f"1e{np.log10(_v.AD_ERROR_MODE_HIGH.value):.0f} eV/Å",
+            f"bimodal; modes {_v.AD_ERROR_MODE_LOW.number()}, 1e{np.log10(_v.AD_ERROR_MODE_HIGH.value):.0f} eV/Å"),
+    "P25": ("Fig 7a-b", f"A+D training: D-optimality flags {_v.AD_DOPT_CFG_RATE.text()} of test configurations and "
+            f"{_v.AD_DOPT_ATOM_RATE.number()} % of atoms",
+            f"{_v.AD_DOPT_CFG_RATE.text()} configurations, {_v.AD_DOPT_ATOM_RATE.number()} % atoms"),
     "P26": ("Fig 7 vs 6", "gamma correlates with error more weakly than the ensemble spread does",
             "rho_gamma < rho_ensemble"),
-    "P27": ("Fig 7", "gamma spans about 0.1-10 for A+D, against about 1e6 for A+B", "0.1-10 vs 1e6"),
-    "P28": ("Fig 7c", "2D example: the grades of the paper's points", "0.76, 1.17, 6.36, 2.41, 2.34, 0.88"),
+    "P27": ("Fig 7", f"gamma spans {_v.AD_GAMMA_LOW.text()}-{_v.AD_GAMMA_HIGH.number()} for A+D, against "
+            f"{_v.AB_GAMMA_MAX.text()} for A+B",
+            f"{_v.AD_GAMMA_LOW.number()}-{_v.AD_GAMMA_HIGH.number()} vs {_v.AB_GAMMA_MAX.number()}"),
+    "P28": ("Fig 7c", "2D example: the grades of the paper's points", ", ".join(
+        _v.TOY_GRADE_VALUES[key].number() for key in (("A", "union"), ("B", "union"), ("A", "group a"),
+                                                      ("A", "group b"), ("A", "group c"), ("B", "group b")))),
     "P29": ("Fig 7d", "one active set over the union of groups mostly under-estimates novelty",
             "under-estimation overwhelming, over-estimation rare"),
     "P30": ("Fig 8a-b", "the minimum over per-cluster grades avoids both under-estimation (union set) and "

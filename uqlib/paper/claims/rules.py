@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
+from uqlib.paper import values as paper_values
 from uqlib.paper.claims.records import (
     _FRACTION_RULE,
     _PARTS_RULE,
@@ -34,7 +35,8 @@ from uqlib.paper.claims.records import (
     trend,
 )
 
-__all__ = ["EPS_F_CFG_READINGS", "MIN_TOY_GEOMETRIES", "RULES", "judge_readings", "p10_cbf_flags_more",
+__all__ = ["DOPT_CFG_FLOOR", "EPS_F_CFG_READINGS", "MIN_TOY_GEOMETRIES", "RULES", "judge_readings",
+           "p10_cbf_flags_more",
            "p11_fixed_thresholds", "p12_rates_settle", "p13_ensemble_size_effects", "p14_thresholds_fall",
            "p15_gamma_range", "p16_gamma_correlations", "p17_flat_below_one", "p18_atom_weak",
            "p19_dopt_configurations", "p1_training_rmse", "p20_dopt_atoms_rise", "p21_dopt_vs_ensemble",
@@ -43,6 +45,11 @@ __all__ = ["EPS_F_CFG_READINGS", "MIN_TOY_GEOMETRIES", "RULES", "judge_readings"
            "p31_surface_atoms", "p32_global_misses", "p33_new_atoms_error", "p34_outlier_filter",
            "p35_core_active_set", "p36_clustered_improves", "p3_test_unaffected", "p4_force_beats_energy",
            "p5_rho_rises", "p6_abf_train_low", "p7_cbf_beats_abf", "p8_test_above_train", "p9_rate_rises", "settling_k"]
+
+
+def _decade(value: paper_values.PaperValue) -> str:
+    """A paper value that is a power of ten, written as the paper writes it: ``1e2``, ``1e-1``."""
+    return f"1e{np.log10(value.value):.0f}"
 
 
 # -- Fig 2: two models -----------------------------------------------------------------------------
@@ -176,13 +183,14 @@ def p6_abf_train_low(f_rmse_train: Sequence[float], rho_train_abf: Sequence[floa
     """P6: ABF training rho over the ladder."""
     f = _array(f_rmse_train, "f_rmse_train")
     rho = _array(rho_train_abf, "rho_train_abf", f.size)
-    low, r = bool(rho.max() < 0.7), trend(rho, f)
+    ceiling = paper_values.ABF_TRAIN_RHO_MAX.value
+    low, r = bool(rho.max() < ceiling), trend(rho, f)
     no_trend = abs(r) < TREND_RHO
     verdict = VERDICTS[0] if low and no_trend else VERDICTS[1] if low else VERDICTS[2]
     return _record(
         "P6", f"ABF training rho {rho.min():.2f}-{rho.max():.2f}; trend rho {r:+.2f}", verdict,
-        f"reproduced if every ABF training rho < 0.7 and |trend rho| < {TREND_RHO}; partly if below 0.7 "
-        "with a trend; not reproduced if any value reaches 0.7",
+        f"reproduced if every ABF training rho < {ceiling:g} and |trend rho| < {TREND_RHO}; partly if below "
+        f"{ceiling:g} with a trend; not reproduced if any value reaches {ceiling:g}",
         f"largest {rho.max():.2f}, trend {r:+.2f}")
 
 
@@ -323,14 +331,17 @@ def p11_fixed_thresholds(f_rmse_train: Sequence[float], rate_adaptive: Mapping[s
                          + " adaptive at the most accurate step" for c in fx),
         _parts_verdict([flat, crossing, near]),
         "the paper: 'fixed thresholds exhibit selection rates with minimal dependence on F_RMSE. While both "
-        "approaches demonstrate similar selection rates at F_RMSE = 100 meV/Å, fixed thresholds identify more "
+        f"approaches demonstrate similar selection rates at F_RMSE = {PAPER_CROSSOVER:g} meV/Å, fixed thresholds "
+        "identify more "
         "configurations/LAEs below this value and fewer above it'. Three parts: (a) 'minimal dependence' = every "
         "fixed-threshold rate spans at most 10 points over the ladder; (b) for every criterion fixed and adaptive "
         "rates cross (fixed - adaptive changes sign between two ladder steps), in either direction; (c) every "
-        "crossing lies within a factor 1.5 of 100 meV/Å. " + _PARTS_RULE + ". The stated direction (fixed above "
-        "adaptive below 100 meV/Å) is reported, not judged: with (a) and (b) it contradicts P9 ('Higher model "
+        f"crossing lies within a factor 1.5 of {PAPER_CROSSOVER:g} meV/Å. " + _PARTS_RULE + ". The stated direction "
+        f"(fixed above adaptive below {PAPER_CROSSOVER:g} meV/Å) is reported, not judged: with (a) and (b) it "
+        "contradicts P9 ('Higher model "
         "accuracy consistently yields more flagged items'), a self-contradiction of the paper",
-        f"flat {flat}, crossing {crossing}, near 100 meV/Å {near}; the paper's direction (fixed above adaptive at "
+        f"flat {flat}, crossing {crossing}, near {PAPER_CROSSOVER:g} meV/Å {near}; the paper's direction (fixed "
+        "above adaptive at "
         f"the most accurate step) holds for {sum(fixed_above_when_accurate.values())}/3 criteria, while the adaptive "
         f"rate rises with accuracy (trend rho < 0) for {adaptive_rises}/3 (P9): the paper's direction and P9 cannot "
         "both hold with a flat fixed rate (finding about the paper)")
@@ -356,16 +367,18 @@ def p12_rates_settle(k_values: Sequence[float], rate_mean: Mapping[str, Sequence
     k = _array(k_values, "k_values")
     mean, std = _series(rate_mean, "rate_mean", k.size), _series(rate_std, "rate_std", k.size)
     settle = {c: settling_k(k, mean[c], std[c][-1]) for c in mean}
-    force_ten = all(settle[c] is not None and 7 <= settle[c] <= 15 for c in ("CBF", "ABF"))
+    stable = paper_values.ENSEMBLE_SIZE_STABLE.value  # the paper's K = 10
+    force_ten = all(settle[c] is not None and stable / 1.5 <= settle[c] <= 1.5 * stable for c in ("CBF", "ABF"))
     cbe_stable = settle["CBE"] == k[0]
     return _record(
         "P12", ", ".join(f"{c} settles at " + (f"K = {settle[c]:.0f}" if settle[c] else "no K") for c in settle)
                + f" (grid {', '.join(f'{x:.0f}' for x in k)})",
         _parts_verdict([force_ten, cbe_stable]),
         "a rate settles at the smallest K from which every later rate stays within max(2 std at the largest K, "
-        "1 point) of the largest-K rate. Parts: (a) CBF and ABF settle at K within a factor 1.5 of 10 (7-15); "
+        f"1 point) of the largest-K rate. Parts: (a) CBF and ABF settle at K within a factor 1.5 of {stable:g} "
+        f"({np.ceil(stable / 1.5):.0f}-{1.5 * stable:.0f}); "
         "(b) CBE is settled at the smallest K. " + _PARTS_RULE,
-        f"force criteria settle near 10: {force_ten}; CBE stable at every K: {cbe_stable}")
+        f"force criteria settle near {stable:g}: {force_ten}; CBE stable at every K: {cbe_stable}")
 
 
 def p13_ensemble_size_effects(k_values: Sequence[float], rho_train: Mapping[str, Sequence[float]],
@@ -424,13 +437,15 @@ def p15_gamma_range(gamma_max_func15: float, gamma_max_func945: float) -> ClaimR
     g15, g945 = float(gamma_max_func15), float(gamma_max_func945)
     if g15 <= 0 or g945 <= 0:
         raise ClaimInputError(f"grades must be positive, got {g15}, {g945}")
-    band = abs(np.log10(g15) - 2) <= 1 and abs(np.log10(g945) - 6) <= 1
+    paper15, paper945 = paper_values.GAMMA_MAX_FUNC15, paper_values.GAMMA_MAX_FUNC945
+    band = (abs(np.log10(g15) - np.log10(paper15.value)) <= 1
+            and abs(np.log10(g945) - np.log10(paper945.value)) <= 1)
     growth = np.log10(g945 / g15)
     verdict = VERDICTS[0] if band else VERDICTS[1] if growth >= 2 else VERDICTS[2]
     return _record(
         "P15", f"Func-15 up to {g15:.3g}, Func-945 up to {g945:.3g}", verdict,
-        "'about' = within one decade: reproduced if max gamma is within a decade of 1e2 (Func-15) and of 1e6 "
-        "(Func-945); partly if it grows by at least two decades but misses a band",
+        f"'about' = within one decade: reproduced if max gamma is within a decade of {_decade(paper15)} (Func-15) "
+        f"and of {_decade(paper945)} (Func-945); partly if it grows by at least two decades but misses a band",
         f"{growth:.1f} decades between the models")
 
 
@@ -549,9 +564,11 @@ def p19_dopt_configurations(cfg_rate: Sequence[float]) -> ClaimRecord:
     r = _array(cfg_rate, "cfg_rate")
     for x in r:
         _rate(x, "cfg_rate")
-    verdict = VERDICTS[0] if r.min() > 0.9 else VERDICTS[1] if r.min() >= 0.8 else VERDICTS[2]
+    bound = paper_values.DOPT_CFG_DETECTION_MIN
+    verdict = VERDICTS[0] if r.min() > bound.value else VERDICTS[1] if r.min() >= 0.8 else VERDICTS[2]
     return _record("P19", f"{_pct(r.min())} (lowest) to {_pct(r.max())}", verdict,
-                   "reproduced if every ladder step flags more than 90 %; partly if every step flags at least 80 % "
+                   f"reproduced if every ladder step flags more than {bound.number()} %; partly if every step flags "
+                   "at least 80 % "
                    "(high at every accuracy, below the paper's bound)", f"lowest {_pct(r.min())}")
 
 
@@ -561,18 +578,25 @@ def p20_dopt_atoms_rise(f_rmse_train: Sequence[float], atom_rate: Sequence[float
     r = _array(atom_rate, "atom_rate", f.size)
     rho = trend(r, f)
     worst, best = r[np.argmax(f)], r[np.argmin(f)]
-    ends = abs(worst - 0.05) <= 0.10 and abs(best - 0.70) <= 0.10
+    least, most = paper_values.DOPT_ATOM_RATE_LEAST, paper_values.DOPT_ATOM_RATE_MOST
+    ends = abs(worst - least.value) <= 0.10 and abs(best - most.value) <= 0.10
     rises = rho <= -TREND_RHO
     verdict = VERDICTS[0] if rises and ends else VERDICTS[1] if rises else VERDICTS[2]
     return _record(
         "P20", f"{_pct(worst)} (least accurate) -> {_pct(best)} (most accurate), trend {rho:+.2f}", verdict,
         _TREND_RULE + "; reproduced if it rises and the least and most accurate models lie within 10 points of "
-        "5 % and 70 %; partly if it rises but an end is outside", f"trend {rho:+.2f}, ends in band {ends}")
+        f"{least.number()} % and {most.number()} %; partly if it rises but an end is outside",
+        f"trend {rho:+.2f}, ends in band {ends}")
+
+
+DOPT_CFG_FLOOR = 0.97
+"""P21's band for D-optimality's share of flagged test configurations: at least 97 %, 2 points under the paper's
+"over 99 %" (:data:`uqlib.paper.values.DOPT_CFG_RATE_FIG5`), a rule-design choice."""
 
 
 def p21_dopt_vs_ensemble(dopt_cfg_rate: float, dopt_atom_rate: float,
                          ens_cfg_rate: Mapping[int, Mapping[str, float]], ens_atom_rate: Mapping[int, float],
-                         band_size: int = 6) -> ClaimRecord:
+                         band_size: int = int(paper_values.ENSEMBLE_SIZE.value)) -> ClaimRecord:
     """P21: most accurate model, test set: D-optimality's and each ensemble's flagged fractions, ONE record.
 
     ``ens_cfg_rate`` maps each ensemble size K to ``{"CBE": rate, "CBF": rate}``;
@@ -588,27 +612,33 @@ def p21_dopt_vs_ensemble(dopt_cfg_rate: float, dopt_atom_rate: float,
                       _rate(ens_atom_rate[k], f"K = {k} ABF rate")) for k in sorted(ens_cfg_rate)}
     direction = {k: d_cfg > max(cbe, cbf) and d_atom > abf for k, (cbe, cbf, abf) in rates.items()}
     cbe, cbf, abf = rates[band_size]
-    bands = [d_cfg >= 0.97, abs((1 - cbe) - 0.33) <= 0.10, abs((1 - cbf) - 0.16) <= 0.10,
-             abs(d_atom - 0.64) <= 0.10, abs(abf - 0.55) <= 0.10]
+    pv = paper_values
+    bands = [d_cfg >= DOPT_CFG_FLOOR, abs((1 - cbe) - pv.ENSEMBLE_MISS_CBE.value) <= 0.10,
+             abs((1 - cbf) - pv.ENSEMBLE_MISS_CBF.value) <= 0.10, abs(d_atom - pv.DOPT_ATOM_RATE_FIG5.value) <= 0.10,
+             abs(abf - pv.ENSEMBLE_ATOM_RATE_FIG5.value) <= 0.10]
     every = all(direction.values())
     verdict = VERDICTS[0] if every and all(bands) else VERDICTS[1] if every else VERDICTS[2]
     return _record(
         "P21", f"D-opt {_pct(d_cfg)} of configurations, {_pct(d_atom)} of atoms; " + "; ".join(
             f"K = {k} ensemble misses {_pct(1 - c_e)} (CBE), {_pct(1 - c_f)} (CBF), atoms {_pct(a)} (ABF)"
             for k, (c_e, c_f, a) in rates.items()), verdict,
-        "the paper: 'D-optimality demonstrates superior detection performance, flagging over 99% of test "
-        "configurations as OOD ... the energy-based ensemble overlooks ~33% and the force-based ensemble ~16% ... "
-        "D-optimality identifies 64% of atoms as OOD LAEs versus 55% for ensembles', compared 'to both 6-member "
-        "and 30-member ensemble results'. Reproduced if, for every ensemble size, D-optimality flags more "
-        "configurations than CBE and CBF and more atoms than ABF, and every number lies in its band at "
-        f"K = {band_size} (the paper's 'six-member ensemble'; D-opt configurations >= 97 %; misses and atom rates "
-        "within 10 points of the paper's); partly if only the direction holds at every K. One record for all K",
+        f"the paper: 'D-optimality demonstrates superior detection performance, flagging over "
+        f"{pv.DOPT_CFG_RATE_FIG5.number()}% of test configurations as OOD ... the energy-based ensemble overlooks "
+        f"~{pv.ENSEMBLE_MISS_CBE.number()}% and the force-based ensemble ~{pv.ENSEMBLE_MISS_CBF.number()}% ... "
+        f"D-optimality identifies {pv.DOPT_ATOM_RATE_FIG5.number()}% of atoms as OOD LAEs versus "
+        f"{pv.ENSEMBLE_ATOM_RATE_FIG5.number()}% for ensembles', compared 'to both {pv.ENSEMBLE_SIZE.number()}-member "
+        f"and {pv.ENSEMBLE_SIZE_LARGE.number()}-member ensemble results'. Reproduced if, for every ensemble size, "
+        "D-optimality flags more configurations than CBE and CBF and more atoms than ABF, and every number lies in "
+        f"its band at K = {band_size} (the paper's 'six-member ensemble'; D-opt configurations >= "
+        f"{100 * DOPT_CFG_FLOOR:.0f} %; misses and atom rates within 10 points of the paper's); partly if only the "
+        "direction holds at every K. One record for all K",
         f"direction at K = {', '.join(f'{k}: {v}' for k, v in direction.items())}; {sum(bands)}/5 numbers in band "
         f"at K = {band_size}")
 
 
 def p22_misclassified_atoms(flagged: Mapping[str, Sequence[bool]], err_f_atom: Mapping[str, Sequence[float]],
-                            high_error: float = 0.5, low_error: float = 0.05) -> ClaimRecord:
+                            high_error: float = 0.5,
+                            low_error: float = paper_values.UNDERCONFIDENT_ERROR.value) -> ClaimRecord:
     """P22: per method (D-optimality, ensemble ABF), test atoms' flags and force errors (eV/Å).
 
     Over-confident: a high-error atom (> ``high_error``) left unflagged; under-confident:
@@ -641,13 +671,15 @@ def p23_ensemble_ad(cfg_rate_cbf: float, atom_rate_abf: float, cfg_rate_rule: fl
     U_E > eps_E or U_F,cfg > eps_F,cfg.
     """
     cfg, atom = _rate(cfg_rate_cbf, "cfg_rate_cbf"), _rate(atom_rate_abf, "atom_rate_abf")
-    band = cfg <= 10 * 0.00076 and atom <= 10 * 0.00265
+    paper_cfg, paper_atom = paper_values.AD_ENSEMBLE_CFG_RATE, paper_values.AD_ENSEMBLE_ATOM_RATE
+    band = cfg <= 10 * paper_cfg.value and atom <= 10 * paper_atom.value
     verdict = VERDICTS[0] if band else VERDICTS[1] if max(cfg, atom) <= 0.05 else VERDICTS[2]
     extra = f"; the CBE-or-CBF rule flags {_pct(cfg_rate_rule)}" if cfg_rate_rule is not None else ""
     return _record(
         "P23", f"CBF {cfg:.3%} of configurations, ABF {atom:.3%} of atoms{extra}", verdict,
-        "reproduced if both are within a factor 10 above the paper's (<= 0.76 % and <= 2.65 %: near-total "
-        "failure); partly if both stay at or below 5 %; else not reproduced", f"largest {max(cfg, atom):.2%}")
+        f"reproduced if both are within a factor 10 above the paper's (<= {100 * 10 * paper_cfg.value:g} % and <= "
+        f"{100 * 10 * paper_atom.value:g} %: near-total failure); partly if both stay at or below 5 %; else not "
+        "reproduced", f"largest {max(cfg, atom):.2%}")
 
 
 def _log_mixture(errors: np.ndarray, seed: int) -> tuple[float, float, np.ndarray, float]:
@@ -676,6 +708,7 @@ def p24_bimodal_errors(err_f_atom_train: Sequence[float], err_f_atom_test: Seque
     atoms, and F is not available here; ``err_f_atom_test`` is described in ``ours`` only.
     """
     train = _array(err_f_atom_train, "err_f_atom_train")
+    low_mode, high_mode = paper_values.AD_ERROR_MODE_LOW, paper_values.AD_ERROR_MODE_HIGH
     one, two, mu_tr, d_tr = _log_mixture(train, seed)
     bimodal, two_components = two < one and d_tr > 2, two < one
     verdict = VERDICTS[0] if bimodal else VERDICTS[1] if two_components else VERDICTS[2]
@@ -684,15 +717,17 @@ def p24_bimodal_errors(err_f_atom_train: Sequence[float], err_f_atom_test: Seque
         test = _array(err_f_atom_test, "err_f_atom_test")
         bi_te, mu_te, d_te = _log_modes(test, seed)
         test_text = (f"; test (not judged, lacks subset F): modes 1e{mu_te[0]:.1f}, 1e{mu_te[1]:.1f} eV/Å "
-                     f"(D {d_te:.1f}, bimodal {bi_te}; the paper's test modes 1e-4, 1e-1)")
+                     f"(D {d_te:.1f}, bimodal {bi_te}; the paper's test modes {_decade(low_mode)}, "
+                     f"{_decade(high_mode)})")
     return _record(
         "P24", f"training modes 1e{mu_tr[0]:.1f}, 1e{mu_tr[1]:.1f} eV/Å (Ashman's D {d_tr:.1f}, BIC two vs one "
                f"component {two - one:+.0f}){test_text}", verdict,
         "the paper: 'the training-set force errors exhibit bimodal distribution: one mode corresponds to easily "
         "predicted elastic-deformation configurations, while the other reflects the inherently more complex "
         "nanosphere surface environments. ... The test set replicates this bimodal structure, with clusters centered "
-        "near 1e-4 eV/Å (Group 1) and 1e-1 eV/Å (Group 2)'. Only the training side is judged: the test side is "
-        "not testable without subset F (most of the paper's test set; the near-zero-force atoms of the 1e-4 mode). "
+        f"near {_decade(low_mode)} eV/Å (Group 1) and {_decade(high_mode)} eV/Å (Group 2)'. Only the training side "
+        "is judged: the test side is not testable without subset F (most of the paper's test set; the "
+        f"near-zero-force atoms of the {_decade(low_mode)} mode). "
         "Bimodal = a two-component Gaussian mixture of log10 error beats one component by BIC and Ashman's D > 2: "
         "reproduced; partly if two components win by BIC but overlap (D <= 2); not reproduced if one component "
         "wins", f"training: two components preferred {two_components}, separated (D > 2) {d_tr > 2}")
@@ -707,13 +742,15 @@ def p25_dopt_ad(dopt_cfg_rate: float, dopt_atom_rate: float, ens_cfg_rule_rate: 
     """
     d_cfg, d_atom = _rate(dopt_cfg_rate, "dopt_cfg_rate"), _rate(dopt_atom_rate, "dopt_atom_rate")
     e_cfg, e_atom = _rate(ens_cfg_rule_rate, "ens_cfg_rule_rate"), _rate(ens_atom_rate, "ens_atom_rate")
-    band = abs(d_cfg - 0.754) <= 0.10 and 0.05 <= d_atom <= 0.20
+    paper_cfg, paper_atom = paper_values.AD_DOPT_CFG_RATE, paper_values.AD_DOPT_ATOM_RATE
+    band = abs(d_cfg - paper_cfg.value) <= 0.10 and paper_atom.value / 2 <= d_atom <= 2 * paper_atom.value
     shape = e_cfg < d_cfg < 0.95 and e_atom < d_atom < d_cfg
     verdict = VERDICTS[0] if band else VERDICTS[1] if shape else VERDICTS[2]
     return _record(
         "P25", f"D-opt {_pct(d_cfg)} of configurations, {_pct(d_atom)} of atoms; ensemble (CBE or CBF) "
                f"{_pct(e_cfg)}, ABF {_pct(e_atom)}", verdict,
-        "reproduced if configurations lie within 10 points of 75.4 % and atoms within a factor 2 of 10 %; "
+        f"reproduced if configurations lie within 10 points of {paper_cfg.number()} % and atoms within a factor 2 "
+        f"of {paper_atom.number()} %; "
         "partly if the paper's picture holds outside the bands: D-optimality flags more than the ensemble's "
         "configuration rule (CBE or CBF) and ABF, yet under 95 % of configurations, and fewer atoms than "
         "configurations", f"in band {band}; picture {shape}")
@@ -742,16 +779,19 @@ def p27_gamma_collapse(gamma_ad: Sequence[float], gamma_max_ab_test: float, pres
     if preset_ad is not None and preset_ab is not None and preset_ad != preset_ab:
         raise ClaimInputError(f"P27 compares grades at one preset; got A+D at {preset_ad!r}, A+B at {preset_ab!r}")
     lo, hi = max(g.min(), 1e-12), g.max()
-    band = abs(np.log10(lo) + 1) <= 1 and abs(np.log10(hi) - 1) <= 1
+    low, high, ab_max = paper_values.AD_GAMMA_LOW, paper_values.AD_GAMMA_HIGH, paper_values.AB_GAMMA_MAX
+    band = abs(np.log10(lo) - np.log10(low.value)) <= 1 and abs(np.log10(hi) - np.log10(high.value)) <= 1
     collapse = np.log10(gamma_max_ab_test / hi)
     verdict = VERDICTS[0] if band and collapse >= 3 else VERDICTS[1] if collapse >= 1 else VERDICTS[2]
     return _record(
         "P27", f"A+D test {lo:.2g} to {hi:.3g}; A+B test up to {gamma_max_ab_test:.3g}"
                + (f" ({preset_ad or preset_ab})" if preset_ad or preset_ab else ""), verdict,
-        "the paper: 'the gamma values span just 0.1 to 10, a dramatically narrower range than the 10^6 observed for "
-        "the homogeneous A + B training set as shown in Fig. 4' (Fig 4 grades the test set C+E+F, so the 10^6 is a "
-        "test grade; both are taken at the same preset, one with an A+B active set). Reproduced if the A+D test "
-        "range lies within a decade of 0.1-10 and the A+B test maximum is at least 3 decades above it (paper: 5); "
+        f"the paper: 'the gamma values span just {low.number()} to {high.number()}, a dramatically narrower range "
+        f"than the 10^{np.log10(ab_max.value):.0f} observed for the homogeneous A + B training set as shown in Fig. 4' "
+        f"(Fig 4 grades the test set C+E+F, so the 10^{np.log10(ab_max.value):.0f} is a test grade; both are taken at "
+        "the same preset, one with an A+B active set). Reproduced if the A+D test range lies within a decade of "
+        f"{low.number()}-{high.number()} and the A+B test maximum is at least 3 decades above it (paper: "
+        f"{np.log10(ab_max.value / high.value):.0f}); "
         "partly if the A+B test maximum is at least one decade above",
         f"{collapse:.1f} decades between the maxima; A+D range in band {band}")
 
