@@ -7,12 +7,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from ase.build import bulk
-from ase.calculators.emt import EMT
-from ase.calculators.singlepoint import SinglePointCalculator
 from pyace import ACEBBasisSet, PyACECalculator
 from pyace.linearacefit import LinearACEDataset
 from pyace.multispecies_basisextension import create_multispecies_basis_config
+from synthetic import alloy_cell
 
 from uqlib import activeset, grading
 from uqlib.activeset import ActiveSet
@@ -29,14 +27,7 @@ ALLOY_BASIS = {
 
 def alloy(seed: int, rattle: float = 0.1, gold: float = 0.4):
     """A 32-atom fcc Cu-Au cell with random occupation, labelled by EMT (eV, eV/Å)."""
-    rng = np.random.default_rng(seed)
-    atoms = bulk("Cu", "fcc", a=3.75, cubic=True).repeat(2)
-    atoms.symbols[rng.random(len(atoms)) < gold] = "Au"
-    atoms.rattle(rattle, seed=seed)
-    atoms.calc = EMT()
-    energy, forces = atoms.get_potential_energy(), atoms.get_forces()
-    atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
-    return atoms
+    return alloy_cell("Cu", "Au", a=3.75, guest_fraction=gold, rattle=rattle, seed=seed)
 
 
 @pytest.fixture(scope="module")
