@@ -20,7 +20,7 @@ trend rule is judged on seed means and never on one draw. Intervals of those mea
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ from uqlib.evaluation import Evaluation, evaluate
 from uqlib.paper import claims, studies
 from uqlib.progress import progress_bar
 
-MEAN = "seed mean"  # the seed key of a verdict judged on seed means
+MEAN = claims.SEED_MEAN  # the seed key of a verdict judged on seed means
 COMPOSITIONS: dict[str, tuple[str, ...]] = {"C": ("C",), "E": ("E",), "C+E": ("C", "E")}  # test set -> subsets
 KEYS = ["construction", "seed", "composition", "preset"]
 
@@ -158,59 +158,7 @@ def judge(protocol: LadderProtocol, claims_from_tables: ClaimsFromTables = studi
     for seed in sorted(set(headline["seed"])):
         key = (protocol.headline_construction, seed, protocol.headline_composition)
         records[key] = claims_from_tables(*protocol.seed_tables(key[0], key[2], seed))
-    return merge(records, protocol.headline_construction, protocol.headline_composition)
-
-
-def _agreement(verdicts: Mapping[str, str], same: str, different: str) -> str:
-    judged = [v for v in verdicts.values() if v != claims.VERDICTS[3]]  # "not testable here" says nothing
-    if len(judged) < 2:
-        return ""
-    return same if len(set(judged)) == 1 else different
-
-
-def merge(records: Mapping[tuple[str, int | str, str], Sequence[claims.ClaimRecord]], headline_construction: str,
-          headline_composition: str) -> list[claims.ClaimRecord]:
-    """ONE record per claim from records keyed by ``(construction, seed or MEAN, composition)``.
-
-    The headline is ``(headline_construction, MEAN, headline_composition)``; its record gains
-    the verdicts per construction (seed means, headline test set; ensemble claims only), per
-    test composition (headline construction; test-set claims only) and the seeds in which the
-    rule alone gives "reproduced" (headline construction and test set).
-    """
-    by_key = {key: {r.pid: r for r in recs} for key, recs in records.items()}
-    head_key = (headline_construction, MEAN, headline_composition)
-    if head_key not in by_key:
-        raise ValueError(f"No records for the headline {head_key}; have {sorted(by_key, key=str)}")
-    out = []
-    for pid, head in by_key[head_key].items():
-        def verdict_at(key: tuple, pid: str = pid) -> str | None:
-            record = by_key.get(key, {}).get(pid)
-            return None if record is None else record.verdict
-
-        constructions = list(dict.fromkeys(c for c, s, t in by_key if s == MEAN and t == headline_composition))
-        compositions = list(dict.fromkeys(t for c, s, t in by_key if s == MEAN and c == headline_construction))
-        by_construction = ({c: v for c in constructions if (v := verdict_at((c, MEAN, headline_composition)))}
-                           if pid in claims.ENSEMBLE_CLAIMS else {})
-        by_composition = ({t: v for t in compositions if (v := verdict_at((headline_construction, MEAN, t)))}
-                          if claims.TEST_SET_CLAIMS.get(pid) else {})
-        per_seed = [v for (c, s, t) in by_key if c == headline_construction and t == headline_composition
-                    and s != MEAN and (v := verdict_at((c, s, t)))]
-        holding = sum(v == claims.VERDICTS[0] for v in per_seed)
-        robustness = _agreement(by_construction, "robust", "construction-dependent")
-        dependent = _agreement(by_composition, "same", "dependent") == "dependent"
-        notes = []
-        if per_seed:
-            notes.append(f"single seeds: reproduced in {holding}/{len(per_seed)}")
-        if by_construction:
-            notes.append("by construction: " + ", ".join(f"{c} {v}" for c, v in by_construction.items()))
-        if by_composition:
-            notes.append("by test set: " + ", ".join(f"{t} {v}" for t, v in by_composition.items()))
-        seeds_note = f" (seed means over {len(per_seed)} seeds)" if len(per_seed) > 1 else ""
-        out.append(replace(head, ours=head.ours + seeds_note, why=head.why + ("; " + "; ".join(notes) if notes else ""),
-                           verdicts_by_construction=by_construction, robustness=robustness,
-                           composition=by_composition, composition_dependent=dependent,
-                           seeds_holding=holding, n_seeds=len(per_seed)))
-    return out
+    return claims.merge_protocol_records(records, protocol.headline_construction, protocol.headline_composition)
 
 
 # -- the ensemble-size sweep (Fig S2): repeats are the seeds -----------------------------------------------------
@@ -249,4 +197,4 @@ def judge_size_sweep(sweep: pd.DataFrame, headline_construction: str = claims.CO
         if (construction, composition) == (headline_construction, headline_composition):
             for repeat, single in rows.groupby("repeat"):
                 records[(construction, int(repeat), composition)] = studies.ensemble_size_claims(single)
-    return merge(records, headline_construction, headline_composition)
+    return claims.merge_protocol_records(records, headline_construction, headline_composition)

@@ -24,8 +24,8 @@ from uqlib.paper.claims.records import (
     judge,
 )
 
-__all__ = ["ProtocolKey", "SeedSummary", "judge_protocol", "seed_mean_inputs", "seed_pooled_inputs", "seed_summary",
-           "seed_table"]
+__all__ = ["SEED_MEAN", "ProtocolKey", "SeedSummary", "judge_protocol", "merge_protocol_records", "seed_mean_inputs",
+           "seed_pooled_inputs", "seed_summary", "seed_table"]
 
 
 # -- verdicts that survive the protocol: seeds, member construction, test composition (issue 21) -----------
@@ -156,6 +156,7 @@ def _pool_leaf(values: list, name: str):
 
 
 ProtocolKey = tuple[str, int, str]  # (construction, seed, composition)
+SEED_MEAN = "seed mean"  # the seed key of a verdict judged on seed means
 
 
 def judge_protocol(pid: str, rule: Callable[..., ClaimRecord], inputs: Mapping[ProtocolKey, Mapping[str, Any]], *,
@@ -206,17 +207,54 @@ def judge_protocol(pid: str, rule: Callable[..., ClaimRecord], inputs: Mapping[P
         kwargs = [inputs[(construction, s, composition)] for s in seeds]
         return judge(pid, rule, **(dict(kwargs[0]) if len(kwargs) == 1 else dict(aggregate(kwargs))))
 
-    head = cell(head_c, head_t)
-    by_construction = ({c: cell(c, head_t).verdict for c in CONSTRUCTIONS if (c, head_t) in cells}
-                       if ensemble_claim else {})
-    composition = ({t: cell(head_c, t).verdict for c, t in sorted(cells) if c == head_c} if test_set else {})
-    seeds = sorted(cells[(head_c, head_t)])
-    per_seed = [judge(pid, rule, **dict(inputs[(head_c, s, head_t)])).verdict for s in seeds]
+    # in the paper's order of constructions, then test compositions sorted: the order the record lists them in
+    order = sorted(cells, key=lambda ct: (CONSTRUCTIONS.index(ct[0]) if ct[0] in CONSTRUCTIONS else len(CONSTRUCTIONS),
+                                          ct[1]))
+    records: dict[tuple[str, int | str, str], list[ClaimRecord]] = {(c, SEED_MEAN, t): [cell(c, t)] for c, t in order}
+    for seed in sorted(cells[(head_c, head_t)]):
+        records[(head_c, seed, head_t)] = [judge(pid, rule, **dict(inputs[(head_c, seed, head_t)]))]
+    return merge_protocol_records(records, head_c, head_t)[0]
+
+
+def merge_protocol_records(records: Mapping[tuple[str, int | str, str], Sequence[ClaimRecord]],
+                           headline_construction: str, headline_composition: str) -> list[ClaimRecord]:
+    """ONE record per claim from records keyed by ``(construction, seed or SEED_MEAN, composition)``.
+
+    The headline is ``(headline_construction, SEED_MEAN, headline_composition)``; its record gains
+    the verdicts per construction (seed means, headline test set; ensemble claims only), per test
+    composition (headline construction; test-set claims only, :data:`TEST_SET_CLAIMS`) and the
+    seeds in which the rule judged alone gives "reproduced" (headline construction and test set).
+    """
+    by_key = {key: {r.pid: r for r in recs} for key, recs in records.items()}
+    head_key = (headline_construction, SEED_MEAN, headline_composition)
+    if head_key not in by_key:
+        raise ClaimInputError(f"no records for the headline {head_key}; have {sorted(by_key, key=str)}")
+    constructions = [c for c, s, t in by_key if s == SEED_MEAN and t == headline_composition]
+    compositions = [t for c, s, t in by_key if s == SEED_MEAN and c == headline_construction]
+    seed_keys = [k for k in by_key if k[0] == headline_construction and k[2] == headline_composition
+                 and k[1] != SEED_MEAN]
+    merged = []
+    for pid, head in by_key[head_key].items():
+        def verdicts(keys: Sequence[tuple], label: Callable[[tuple], str], pid: str = pid) -> dict[str, str]:
+            return {label(k): by_key[k][pid].verdict for k in keys if pid in by_key[k]}
+
+        by_construction = (verdicts([(c, SEED_MEAN, headline_composition) for c in constructions], lambda k: k[0])
+                           if pid in ENSEMBLE_CLAIMS else {})
+        composition = (verdicts([(headline_construction, SEED_MEAN, t) for t in compositions], lambda k: k[2])
+                       if TEST_SET_CLAIMS.get(pid) else {})
+        per_seed = list(verdicts(seed_keys, lambda k: str(k[1])).values())
+        merged.append(_with_protocol(head, by_construction, composition, per_seed))
+    return merged
+
+
+def _with_protocol(head: ClaimRecord, by_construction: dict[str, str], composition: dict[str, str],
+                   per_seed: list[str]) -> ClaimRecord:
+    """The headline record with the protocol's fields and a note of them in ``why``."""
     holding = sum(v == VERDICTS[0] for v in per_seed)
     robustness = _agreement(by_construction, "robust", "construction-dependent")
     composition_dependent = _agreement(composition, "same", "dependent") == "dependent"
-    notes = [f"seeds: reproduced in {holding}/{len(seeds)} ("
-             + ", ".join(f"{per_seed.count(v)} {v}" for v in VERDICTS if v in per_seed) + ")"]
+    notes = [f"seeds: reproduced in {holding}/{len(per_seed)} ("
+             + ", ".join(f"{per_seed.count(v)} {v}" for v in VERDICTS if v in per_seed) + ")"] if per_seed else []
     if by_construction:
         notes.append("by construction: " + ", ".join(f"{c} {v}" for c, v in by_construction.items())
                      + (f" ({robustness})" if robustness else ""))
@@ -225,10 +263,10 @@ def judge_protocol(pid: str, rule: Callable[..., ClaimRecord], inputs: Mapping[P
                      + (" (composition-dependent)" if composition_dependent else ""))
     if head.provisional_no_f:
         notes.append("provisional (no F): the paper's test set holds subset F, ours cannot")
-    return replace(head, ours=head.ours + (f" (seed means over {len(seeds)} seeds)" if len(seeds) > 1 else ""),
-                   why=head.why + "; " + "; ".join(notes), verdicts_by_construction=by_construction,
+    return replace(head, ours=head.ours + (f" (seed means over {len(per_seed)} seeds)" if len(per_seed) > 1 else ""),
+                   why=head.why + ("; " + "; ".join(notes) if notes else ""), verdicts_by_construction=by_construction,
                    robustness=robustness, composition=composition, composition_dependent=composition_dependent,
-                   seeds_holding=holding, n_seeds=len(seeds))
+                   seeds_holding=holding, n_seeds=len(per_seed))
 
 
 def _agreement(verdicts: Mapping[str, str], same: str, different: str) -> str:
