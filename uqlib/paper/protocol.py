@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from uqlib import ace
@@ -180,10 +179,8 @@ def run_size_sweep(train: FeaturizedSet, test: FeaturizedSet, member_counts: Seq
     for construction in progress_bar(constructions, desc="constructions", disable=not progress):
         pool = EnsembleCriterion(max(member_counts) * n_repeats, construction=construction, seed=seed, kappa=kappa,
                                  alpha=alpha, **construction_options).fit(train)
-        for name, subsets in compositions.items():
-            test_part = test.subset(np.flatnonzero(test.table["subset"].isin(subsets)))
-            sweep = studies.ensemble_size_sweep(pool, train, test_part, sorted(member_counts), n_repeats)
-            frames.append(sweep.assign(construction=construction, composition=name))
+        sweep = studies.ensemble_size_sweep(pool, train, test, sorted(member_counts), n_repeats, compositions)
+        frames.append(sweep.assign(construction=construction))  # scored once, judged on every composition
     return pd.concat(frames, ignore_index=True)
 
 

@@ -10,7 +10,7 @@ say when they show meV.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,11 +125,15 @@ def outcome_table(evaluations: dict[str, Evaluation], signals: list[str]) -> pd.
 # -- ensemble size (Fig. S2) -------------------------------------------------------------------------
 
 def ensemble_size_sweep(pool: EnsembleCriterion, train: FeaturizedSet, test: FeaturizedSet,
-                        member_counts: list[int], n_repeats: int) -> pd.DataFrame:
+                        member_counts: list[int], n_repeats: int,
+                        compositions: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """Every summary quantity for K members, over disjoint repeats of one fitted pool of members.
 
     The pool holds ``max(K) * n_repeats`` members; repeat *r* uses members
     ``r * max(K) ... r * max(K) + K``. Tidy: one row per (repeat, K, signal or rule).
+    ``compositions`` (name -> test subsets, e.g. ``{"C": ["C"], "C+E": ["C", "E"]}``) judges each
+    sub-ensemble on those parts of ``test`` too (scored once, then restricted:
+    :meth:`uqlib.evaluation.Evaluation.on_test_subsets`) and adds a ``composition`` column.
     """
     k_max = max(member_counts)
     if min(member_counts) < 2 or n_repeats < 1:
@@ -141,8 +145,12 @@ def ensemble_size_sweep(pool: EnsembleCriterion, train: FeaturizedSet, test: Fea
         for k in member_counts:
             members = EnsembleCriterion.from_ensemble(pool.ensemble_.members(slice(repeat * k_max, repeat * k_max + k)))
             ev = evaluate(members, train, test, fit=False)
-            rows += [{"repeat": repeat, "K": k, "criterion": name, **row.to_dict()}
-                     for name, row in ev.summary.iterrows()]
+            judged = {None: ev} if compositions is None else {
+                name: ev.on_test_subsets(list(subsets)) for name, subsets in compositions.items()}
+            for name, part in judged.items():
+                where = {} if name is None else {"composition": name}
+                rows += [{"repeat": repeat, "K": k, "criterion": criterion, **where, **row.to_dict()}
+                         for criterion, row in part.summary.iterrows()]
     return pd.DataFrame(rows)
 
 
