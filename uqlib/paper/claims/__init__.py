@@ -43,6 +43,7 @@ across seeds with a Holm correction over criteria.
 
 from __future__ import annotations
 
+from uqlib.paper.claims import findings, ledger, records, robustness, rules
 from uqlib.paper.claims.findings import holm, race_comparison  # noqa: F401  (re-exported)
 from uqlib.paper.claims.ledger import (  # noqa: F401  (re-exported)
     CLAIM_COLUMNS,
@@ -101,6 +102,7 @@ from uqlib.paper.claims.robustness import (  # noqa: F401  (re-exported)
     seed_table,
 )
 from uqlib.paper.claims.rules import (  # noqa: F401  (re-exported)
+    DOPT_CFG_FLOOR,
     EPS_F_CFG_READINGS,
     MIN_TOY_GEOMETRIES,
     RULES,
@@ -145,21 +147,5 @@ from uqlib.paper.claims.rules import (  # noqa: F401  (re-exported)
     settling_k,
 )
 
-__all__ = ["CLAIMS", "CLAIMS_LIST_PATH", "CLAIM_COLUMNS", "CONSTRUCTIONS", "ClaimInputError", "ClaimRecord",
-           "ENSEMBLE_CLAIMS", "EPS_F_CFG_READINGS", "FINDING_COLUMNS", "FINDING_VERDICTS", "Finding",
-           "MIN_TOY_GEOMETRIES", "NO_COMPOSITION", "NO_CONSTRUCTION", "PAPER_CONSTRUCTION", "PAPER_CROSSOVER",
-           "PAPER_E_RMSE", "PAPER_F_RMSE", "PAPER_SELF_CONTRADICTIONS", "PARTLY_FRACTION", "ProtocolKey", "ROBUSTNESS",
-           "ROBUSTNESS_COLUMNS", "RULES", "SEED_MEAN", "SeedSummary", "TEST_SET_CLAIMS", "TREND_RHO", "VERDICTS",
-           "WEAK_RHO", "collect", "duplicate_pids", "findings_table", "holm", "judge", "judge_protocol",
-           "judge_readings", "merge_protocol_records", "missing_pids", "not_testable", "p10_cbf_flags_more",
-           "p11_fixed_thresholds", "p12_rates_settle", "p13_ensemble_size_effects", "p14_thresholds_fall",
-           "p15_gamma_range", "p16_gamma_correlations", "p17_flat_below_one", "p18_atom_weak",
-           "p19_dopt_configurations", "p1_training_rmse", "p20_dopt_atoms_rise", "p21_dopt_vs_ensemble",
-           "p22_misclassified_atoms", "p23_ensemble_ad", "p24_bimodal_errors", "p25_dopt_ad", "p26_gamma_weaker",
-           "p27_gamma_collapse", "p28_toy_grades", "p29_union_underestimates", "p2_cbe_weak", "p30_minimum_grade",
-           "p31_surface_atoms", "p32_global_misses", "p33_new_atoms_error", "p34_outlier_filter",
-           "p35_core_active_set", "p36_clustered_improves", "p3_test_unaffected", "p4_force_beats_energy",
-           "p5_rho_rises", "p6_abf_train_low", "p7_cbf_beats_abf", "p8_test_above_train", "p9_rate_rises",
-           "parse_claims_list", "race_comparison", "record_from_dict", "records_table", "seed_mean_inputs",
-           "seed_pooled_inputs", "seed_summary", "seed_table", "settling_k", "tally", "tally_by_construction",
-           "tally_by_robustness", "tally_change", "tally_note", "trend", "verdict_marks", "write_records"]
+# every public name of the five modules (each lists its own)
+__all__ = sorted({*records.__all__, *rules.__all__, *robustness.__all__, *findings.__all__, *ledger.__all__})
